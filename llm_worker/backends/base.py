@@ -1,0 +1,76 @@
+"""The one interface every scorer implements: a batch of (topic, text) in, scores out.
+
+A backend never invents a score. When it cannot produce a valid value for every
+requested dimension it raises ScoringError for that item (see ``ScoreResult.error``),
+and the worker retries or marks the comment failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    topic: str
+    text: str
+
+
+@dataclass
+class DimensionScore:
+    value: int                      # 0..10
+    confidence: float | None = None  # probability of `value`, when the backend knows it
+    rationale: str | None = None
+
+
+@dataclass
+class ScoreResult:
+    """Scores for one comment; ``error`` set (and ``scores`` empty) when it could not be scored."""
+
+    scores: dict[str, DimensionScore] = field(default_factory=dict)
+    error: str | None = None
+    raw_output: str | None = None   # kept (truncated) for failed items
+    truncated: bool = False         # the text was cut to the character budget
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class ScoringError(Exception):
+    """A backend could not score an item; ``raw_output`` keeps what the model said."""
+
+    def __init__(self, message: str, raw_output: str | None = None) -> None:
+        super().__init__(message)
+        self.raw_output = raw_output
+
+
+@runtime_checkable
+class Backend(Protocol):
+    #: Stored in scores.scorer, e.g. "lexicon:v1" or "transformers:THUDM/glm-4-9b-chat-hf".
+    name: str
+    dimensions: tuple[str, ...]
+
+    def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
+        """One result per input, in order. Must not raise for a single bad item."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+def validate_result(result: ScoreResult, dimensions: tuple[str, ...]) -> ScoreResult:
+    """Turn a result with a missing dimension or an out-of-range value into an error result."""
+    if result.error is not None:
+        return result
+    missing = [d for d in dimensions if d not in result.scores]
+    if missing:
+        return ScoreResult(error=f"missing dimensions: {', '.join(missing)}", raw_output=result.raw_output,
+                           truncated=result.truncated)
+    for d in dimensions:
+        v = result.scores[d].value
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 10:
+            return ScoreResult(error=f"{d}: value {v!r} is not an integer 0-10",
+                               raw_output=result.raw_output, truncated=result.truncated)
+    return result

@@ -1,0 +1,498 @@
+"""The database contract between the services: tables, migrations, engines, upserts.
+
+The SQLAlchemy Core metadata below is the single source of truth. ``sql/schema.sql``
+is generated from it (``python -m llm_worker.db ddl``) and a test fails when the two
+drift apart. One set of queries runs on MySQL/MariaDB (pymysql or mysql-connector)
+and on SQLite.
+
+Times: every DATETIME column holds naive wall-clock time in Asia/Shanghai (UTC+8,
+no daylight saving), the time zone of Weibo itself, so that ``GROUP BY day`` in SQL
+gives Chinese calendar days on both engines. Use ``now()`` and ``to_db_time()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out")
+SCORE_STATUSES = ("pending", "claimed", "done", "failed")
+
+metadata = sa.MetaData()
+
+# MySQL index keys are limited to 3072 bytes; utf8mb4 needs 4 bytes a character.
+WORD = sa.String(191)
+ID = sa.String(32)
+HASH = sa.String(64)
+LONGTEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _enum_check(column: str, values: Sequence[str], name: str) -> sa.CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{column} IN ({quoted})", name=name)
+
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+    sa.Column("description", sa.String(255), nullable=False, server_default=""),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+crawl_runs = sa.Table(
+    "crawl_runs", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(20), nullable=False, server_default="running"),
+    sa.Column("host", sa.String(255), nullable=False, server_default=""),
+    sa.Column("topics", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("posts_new", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("posts_updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("comments_new", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("comments_updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pages", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("dropped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stats", sa.Text, comment="JSON: dropped items by reason, malformed URLs, …"),
+    sa.Column("error", sa.Text),
+    _enum_check("status", CRAWL_STATUSES, "ck_crawl_runs_status"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+topics = sa.Table(
+    "topics", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("word", WORD, nullable=False),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("word", name="uq_topics_word"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
+)
+
+topic_snapshots = sa.Table(
+    "topic_snapshots", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("crawl_run_id", BIGINT, sa.ForeignKey("crawl_runs.id", name="fk_snap_run"), nullable=False),
+    sa.Column("topic_id", BIGINT, sa.ForeignKey("topics.id", name="fk_snap_topic"), nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False),
+    sa.Column("heat", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("category", sa.String(64)),
+    sa.Column("seen_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("crawl_run_id", "topic_id", name="uq_snap_run_topic"),
+    sa.Index("ix_snap_topic_seen", "topic_id", "seen_at"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+posts = sa.Table(
+    "posts", metadata,
+    sa.Column("mid", ID, primary_key=True, comment="Weibo post id"),
+    sa.Column("author_hash", HASH, comment="HMAC-SHA256 of the user id under the secret salt"),
+    sa.Column("author_raw", ID, comment="only with privacy.keep_raw_ids = true"),
+    sa.Column("text", LONGTEXT, nullable=False),
+    sa.Column("created_at", sa.DateTime),
+    sa.Column("reposts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("comments_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("likes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("source", sa.String(255)),
+    sa.Column("first_scraped_at", sa.DateTime, nullable=False),
+    sa.Column("scraped_at", sa.DateTime, nullable=False),
+    sa.Index("ix_posts_created", "created_at"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+post_topics = sa.Table(
+    "post_topics", metadata,
+    sa.Column("mid", ID, sa.ForeignKey("posts.mid", name="fk_pt_post"), primary_key=True),
+    sa.Column("topic_id", BIGINT, sa.ForeignKey("topics.id", name="fk_pt_topic"), primary_key=True),
+    sa.Column("first_seen", sa.DateTime, nullable=False),
+    sa.Index("ix_pt_topic", "topic_id"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+comments = sa.Table(
+    "comments", metadata,
+    sa.Column("id", ID, primary_key=True, comment="Weibo comment id"),
+    sa.Column("mid", ID, sa.ForeignKey("posts.mid", name="fk_comments_post"), nullable=False),
+    sa.Column("author_hash", HASH),
+    sa.Column("author_raw", ID, comment="only with privacy.keep_raw_ids = true"),
+    sa.Column("reply_to_hash", HASH, comment="HMAC of the replied-to user (nickname), if a reply"),
+    sa.Column("text", LONGTEXT, nullable=False),
+    sa.Column("likes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime),
+    sa.Column("source", sa.String(255)),
+    sa.Column("first_scraped_at", sa.DateTime, nullable=False),
+    sa.Column("scraped_at", sa.DateTime, nullable=False),
+    # Scoring state: the worker's queue lives on the comment itself.
+    sa.Column("score_status", sa.String(10), nullable=False, server_default="pending"),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_output", sa.Text, comment="raw model output of the last failure, truncated"),
+    sa.Column("scored_at", sa.DateTime),
+    _enum_check("score_status", SCORE_STATUSES, "ck_comments_score_status"),
+    sa.Index("ix_comments_mid", "mid"),
+    sa.Index("ix_comments_queue", "score_status", "lease_until"),
+    sa.Index("ix_comments_created", "created_at"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+scores = sa.Table(
+    "scores", metadata,
+    sa.Column("comment_id", ID, sa.ForeignKey("comments.id", name="fk_scores_comment"), primary_key=True),
+    sa.Column("dimension", sa.String(32), primary_key=True),
+    sa.Column("scorer", sa.String(128), primary_key=True, comment="backend:model, e.g. lexicon:v1"),
+    sa.Column("value", sa.SmallInteger, nullable=False),
+    sa.Column("confidence", sa.Float),
+    sa.Column("rationale", sa.Text),
+    sa.Column("rubric_version", sa.String(32), nullable=False),
+    sa.Column("truncated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("scored_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("value >= 0 AND value <= 10", name="ck_scores_value"),
+    sa.Index("ix_scores_scorer_dim", "scorer", "dimension"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+
+# --------------------------------------------------------------------------- time
+
+
+def now() -> datetime:
+    """Current time as stored in the database (naive Asia/Shanghai)."""
+    return datetime.now(SHANGHAI).replace(tzinfo=None, microsecond=0)
+
+
+def to_db_time(value: datetime | None) -> datetime | None:
+    """An aware datetime converted to naive Asia/Shanghai; naive values are taken as already so."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(SHANGHAI).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def from_db_time(value: datetime | None) -> datetime | None:
+    return None if value is None else value.replace(tzinfo=SHANGHAI)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- engines
+
+
+class SchemaError(RuntimeError):
+    """The database schema is missing or older than this code expects."""
+
+
+def normalise_url(url: str) -> str:
+    """Add utf8mb4 to MySQL URLs that do not name a charset (4-byte emoji must survive)."""
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() in ("mysql", "mariadb") and "charset" not in u.query:
+        u = u.update_query_dict({"charset": "utf8mb4"})
+        if u.get_driver_name() == "mysqlconnector" and "collation" not in u.query:
+            u = u.update_query_dict({"collation": "utf8mb4_unicode_ci"})
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
+    """An engine with the settings both services need: pre-ping, WAL, busy timeout."""
+    try:
+        u = sa.engine.make_url(normalise_url(url))
+    except sa.exc.ArgumentError as e:
+        raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        db = u.database
+        if db and db != ":memory:":
+            from pathlib import Path
+
+            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(u, echo=echo, connect_args={"timeout": 30}, **kw)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see begin event)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+        return engine
+    if backend in ("mysql", "mariadb"):
+        kw.setdefault("pool_pre_ping", True)
+        kw.setdefault("pool_recycle", 3600)
+        kw.setdefault("isolation_level", "READ COMMITTED")
+        return sa.create_engine(u, echo=echo, **kw)
+    raise SchemaError(f"unsupported database {backend!r} in {mask(url)}: use sqlite or mysql")
+
+
+def mask(url: str) -> str:
+    from llm_worker.config import mask_url
+
+    return mask_url(url)
+
+
+def is_sqlite(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "sqlite"
+
+
+# --------------------------------------------------------------------------- migrations
+
+Migration = Callable[[Connection], None]
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+
+
+#: version -> (description, function). Append, never edit, when the schema changes.
+MIGRATIONS: dict[int, tuple[str, Migration]] = {
+    1: ("initial schema", _v1),
+}
+
+
+def current_version(bind: Engine | Connection) -> int:
+    """0 for an empty database."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return current_version(conn)
+    if not sa.inspect(bind).has_table("schema_version"):
+        return 0
+    v = bind.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return int(v or 0)
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Bring the schema up to SCHEMA_VERSION; returns the versions applied (empty: nothing to do)."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        have = current_version(conn)
+        if have > SCHEMA_VERSION:
+            raise SchemaError(f"database schema is version {have}, newer than this code "
+                              f"({SCHEMA_VERSION}): upgrade the code")
+        for version in sorted(v for v in MIGRATIONS if v > have):
+            desc, fn = MIGRATIONS[version]
+            log.info("applying schema migration %d: %s", version, desc)
+            fn(conn)
+            conn.execute(schema_version.insert().values(version=version, applied_at=now(),
+                                                        description=desc))
+            applied.append(version)
+    return applied
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to run against a missing or older schema, with a message that says what to run."""
+    try:
+        have = current_version(engine)
+    except sa.exc.OperationalError as e:
+        raise SchemaError(f"cannot connect to {mask(str(engine.url.render_as_string(hide_password=False)))}: "
+                          f"{_short(e)}") from None
+    if have < SCHEMA_VERSION:
+        what = "has no schema" if have == 0 else f"has schema version {have}"
+        raise SchemaError(
+            f"database {engine.url.render_as_string(hide_password=True)} {what}; this code needs "
+            f"version {SCHEMA_VERSION}. Run: python -m llm_worker.db migrate --db URL")
+    if have > SCHEMA_VERSION:
+        raise SchemaError(f"database schema version {have} is newer than this code ({SCHEMA_VERSION})")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc)) or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def open_checked(url: str, echo: bool = False) -> Engine:
+    """Engine for a service: connects, checks the schema version, or raises SchemaError."""
+    engine = make_engine(url, echo=echo)
+    check_schema(engine)
+    return engine
+
+
+# --------------------------------------------------------------------------- upserts
+
+
+def upsert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
+           update: Iterable[str], keys: Sequence[str] | None = None) -> tuple[int, int]:
+    """Insert rows, or update the ``update`` columns of rows that exist. Returns (new, updated).
+
+    New and updated are told apart with one SELECT of the batch's keys, so a re-crawl
+    counts its updates without a query per row.
+    """
+    if not rows:
+        return 0, 0
+    keys = list(keys or [c.name for c in table.primary_key.columns])
+    # de-duplicate within the batch: the last row for a key wins
+    uniq: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in rows:
+        uniq[tuple(r[k] for k in keys)] = r
+    rows = list(uniq.values())
+    existing = _existing_keys(conn, table, keys, list(uniq))
+    update = list(update)
+    if conn.dialect.name == "sqlite":
+        stmt = sqlite.insert(table)
+        if update:
+            stmt = stmt.on_conflict_do_update(index_elements=keys,
+                                              set_={c: stmt.excluded[c] for c in update})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    else:
+        stmt = mysql.insert(table)
+        if update:
+            stmt = stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update})
+        else:
+            stmt = stmt.prefix_with("IGNORE")
+    conn.execute(stmt, rows)
+    updated = sum(1 for k in uniq if k in existing)
+    return len(rows) - updated, updated
+
+
+def _existing_keys(conn: Connection, table: sa.Table, keys: list[str],
+                   values: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    found: set[tuple[Any, ...]] = set()
+    cols = [table.c[k] for k in keys]
+    for i in range(0, len(values), 500):
+        chunk = values[i:i + 500]
+        if len(keys) == 1:
+            cond = cols[0].in_([v[0] for v in chunk])
+        else:
+            cond = sa.tuple_(*cols).in_(chunk)
+        found.update(tuple(r) for r in conn.execute(sa.select(*cols).where(cond)))
+    return found
+
+
+def retry_on_disconnect(fn: Callable[[], Any], attempts: int = 5, what: str = "database call",
+                        first_wait: float = 0.5) -> Any:
+    """Run ``fn`` again after a dropped connection or a restart (OperationalError), with back-off.
+
+    ``fn`` must be a whole transaction, so that a retry repeats it from the start.
+    """
+    wait = first_wait
+    for i in range(attempts):
+        try:
+            return fn()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            if i == attempts - 1 or not _is_disconnect(e):
+                raise
+            log.warning("%s: connection lost (%s); retrying in %.1fs", what, _short(e), wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 30)
+    return None  # unreachable
+
+
+def _is_disconnect(e: sa.exc.DBAPIError) -> bool:
+    if getattr(e, "connection_invalidated", False):
+        return True
+    text = str(getattr(e, "orig", e)).lower()
+    return any(s in text for s in ("lost connection", "gone away", "connection refused", "can't connect",
+                                   "connection was killed", "not connected", "broken pipe",
+                                   "connection reset", "deadlock found", "lock wait timeout",
+                                   "database is locked", "server shutdown", "2013", "2006", "1927"))
+
+
+# --------------------------------------------------------------------------- DDL
+
+
+def mysql_ddl() -> str:
+    """The MySQL/MariaDB DDL of the metadata, as written to sql/schema.sql."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = mysql.dialect()
+    parts = [
+        "-- weibo-mental-health schema, MySQL 8 / MariaDB 10.6+ (InnoDB, utf8mb4).",
+        "-- GENERATED from llm_worker/db.py: python -m llm_worker.db ddl > sql/schema.sql",
+        "-- Do not edit by hand; tests/test_schema.py fails when this file drifts.",
+        "-- Prefer `python -m llm_worker.db migrate --db URL`, which also records schema_version.",
+        "",
+    ]
+    for table in metadata.sorted_tables:
+        ddl = str(CreateTable(table).compile(dialect=dialect)).strip()
+        ddl = "\n".join(line.rstrip() for line in ddl.splitlines() if line.strip())
+        parts.append(ddl + ";\n")
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            parts.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";\n")
+    parts.append(f"INSERT INTO schema_version (version, applied_at, description) "
+                 f"VALUES ({SCHEMA_VERSION}, NOW(), '{MIGRATIONS[SCHEMA_VERSION][0]}');\n")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m llm_worker.db",
+        description="Create or upgrade the weibo-mental-health schema, or show its state.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, help_ in (("migrate", "create or upgrade the tables (idempotent)"),
+                        ("status", "print the schema version and row counts"),
+                        ("ddl", "print the MySQL DDL generated from the code")):
+        p = sub.add_parser(name, help=help_)
+        if name != "ddl":
+            p.add_argument("--db", help="database URL (default: DATABASE_URL or the config's database.url)")
+            p.add_argument("--config", help="TOML config file (default: configs/default.toml)")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("mysql.connector").setLevel(logging.WARNING)
+    if a.command == "ddl":
+        sys.stdout.write(mysql_ddl())
+        return 0
+    from llm_worker.config import load_or_exit
+
+    url = a.db or load_or_exit(a.config).database.url
+    try:
+        engine = make_engine(url)
+        if a.command == "migrate":
+            done = migrate(engine)
+            if done:
+                print(f"migrated {mask(url)} to schema version {SCHEMA_VERSION} (applied {done})")
+            else:
+                print(f"{mask(url)} is already at schema version {SCHEMA_VERSION}; nothing to do")
+            return 0
+        version = current_version(engine)
+        print(f"database: {mask(url)}\nschema version: {version} (code expects {SCHEMA_VERSION})")
+        if version:
+            with engine.connect() as conn:
+                for t in metadata.sorted_tables:
+                    n = conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                    print(f"  {t.name:16} {n:>10} rows")
+                q = sa.select(comments.c.score_status, sa.func.count()).group_by(comments.c.score_status)
+                for status, n in conn.execute(q):
+                    print(f"  comments {status:7} {n:>10}")
+        return 0
+    except SchemaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except sa.exc.SQLAlchemyError as e:
+        print(f"error: cannot use database {mask(url)}: {_short(e)}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
