@@ -32,6 +32,10 @@ class ScoreResult:
     error: str | None = None
     raw_output: str | None = None   # kept (truncated) for failed items
     truncated: bool = False         # the text was cut to the character budget
+    #: True when retrying later cannot help (the model's answer was invalid even after the
+    #: stricter retry); the worker then marks the comment failed at once. False for
+    #: transient trouble (timeouts, 5xx), which is retried until worker.max_attempts.
+    final: bool = False
 
     @property
     def ok(self) -> bool:
