@@ -1,0 +1,106 @@
+"""Configuration: one TOML file, environment overrides, clear errors with exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llm_worker.config import (
+    CONFIG_DIR,
+    ConfigError,
+    cookie_from,
+    load_config,
+    mask_url,
+    reference_markdown,
+)
+from tests.conftest import ROOT
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@pytest.mark.parametrize("name", ["default.toml", "demo.toml", "production.example.toml"])
+def test_shipped_configs_are_valid(name):
+    load_config(CONFIG_DIR / name, env={})
+
+
+def test_defaults_are_the_embedded_setup():
+    cfg = load_config(CONFIG_DIR / "default.toml", env={})
+    assert cfg.database.url == f"sqlite:///{ROOT / 'data' / 'weibo.db'}"
+    assert cfg.worker.backend == "lexicon"
+    assert cfg.schedule.times == ["10:00", "22:00"]
+    assert cfg.spider.download_delay >= 3
+
+
+def test_environment_overrides_the_file(tmp_path):
+    cfg = load_config(CONFIG_DIR / "default.toml",
+                      env={"DATABASE_URL": "mysql+pymysql://u:pw@h/db", "REDIS_URL": "redis://r:1/2"})
+    assert cfg.database.url == "mysql+pymysql://u:pw@h/db"
+    assert cfg.spider.redis_url == "redis://r:1/2"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[worker]\nbatch_sise = 3\n", "unknown key worker.batch_sise"),
+    ("[wroker]\nbatch_size = 3\n", "unknown section [wroker]"),
+    ("[worker]\nbatch_size = 'ten'\n", "worker.batch_size must be a integer"),
+    ("[spider]\ndownload_delay = true\n", "spider.download_delay must be a number"),
+    ("[worker]\nbackend = 'gpt'\n", "worker.backend = 'gpt' is not one of"),
+    ("[schedule]\ntimes = ['25:00']\n", "schedule.times"),
+    ("[worker\nbatch_size = 3\n", "not valid TOML"),
+])
+def test_bad_config_names_the_key_and_the_file(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, env={})
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_bad_config_exits_2_without_traceback(tmp_path):
+    path = write(tmp_path, "[worker]\nbatch_size = -1\n")
+    out = subprocess.run([sys.executable, "-m", "llm_worker.config", "--config", str(path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "worker.batch_size" in out.stderr and str(path) in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_printed_config_masks_secrets(tmp_path):
+    path = write(tmp_path, "[database]\nurl = 'mysql+pymysql://u:hunter2secret@h/db'\n")
+    out = subprocess.run([sys.executable, "-m", "llm_worker.config", "--config", str(path)],
+                         capture_output=True, text=True, check=True)
+    assert "hunter2secret" not in out.stdout
+    assert "mysql+pymysql://u:***@h/db" in out.stdout
+
+
+def test_mask_url():
+    assert mask_url("mysql+pymysql://root@h/db") == "mysql+pymysql://root@h/db"
+    assert mask_url("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
+
+
+def test_cookie_comes_only_from_env_or_file(tmp_path):
+    cfg = load_config(CONFIG_DIR / "default.toml", env={})
+    assert cookie_from(cfg, env={}) == ""
+    assert cookie_from(cfg, env={"WEIBO_COOKIE": " SUB=abc \n"}) == "SUB=abc"
+    f = tmp_path / "cookie.txt"
+    f.write_text("SUB=fromfile\n", encoding="utf-8")
+    assert cookie_from(cfg, env={"WEIBO_COOKIE_FILE": str(f)}) == "SUB=fromfile"
+    with pytest.raises(ConfigError, match="does not exist"):
+        cookie_from(cfg, env={"WEIBO_COOKIE_FILE": str(tmp_path / "missing")})
+
+
+def test_reference_lists_every_key():
+    ref = reference_markdown()
+    for key in ("database.url", "spider.download_delay", "worker.backend", "schedule.times"):
+        assert f"`{key}`" in ref
