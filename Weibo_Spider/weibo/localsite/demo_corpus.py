@@ -138,7 +138,7 @@ def _pick_kind(rng: random.Random, mix: list[tuple[str, int]]) -> str:
     return rng.choices(kinds, weights=weights)[0]
 
 
-def build_corpus(seed: int = 2026, comments_per_post: int = 16) -> dict[str, Any]:
+def build_corpus(seed: int = 2026, comments_per_post: int = 22) -> dict[str, Any]:
     """The demo corpus in the local site's format (see ``weibo.localsite.corpus``)."""
     rng = random.Random(seed)
     topics: list[dict[str, Any]] = []
