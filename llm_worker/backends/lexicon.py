@@ -1,0 +1,243 @@
+"""The embedded CPU scorer: cue lists, negation and degree, graded rules. No weights.
+
+Deterministic and fast (thousands of comments per second on one core), so that the
+demo and a laptop can score without a GPU. It is a baseline, not a clinician: it
+reads words, not meaning. Confidences here are a heuristic strength of evidence
+(how many cues agree), not calibrated probabilities.
+
+For the extended rubric, f10_f19 copies substance_use and f30_f39 copies
+mood_disorder; the other ICD-10 blocks come from small cue lists (0 with a low
+confidence when no cue is present). That is crude on purpose and documented.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
+from llm_worker.lexicons import Hit, contains_any, matcher, modifiers
+from llm_worker.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, ICD10_BLOCKS
+
+VERSION = "v1"
+
+#: Single-character or vague method words count only next to another suicide cue.
+_WEAK_METHOD = frozenset({"割", "药", "吊", "跳", "炭", "绳子", "窗户", "高楼", "河里", "海里", "吃药",
+                          "药片", "安定", "过量", "跳了", "动脉", "刀片", "楼顶", "天台", "几楼"})
+#: Generic planning words that mean planning only next to a wish or a method.
+_STRONG_PLAN = frozenset({"计划", "准备好", "打算", "决定", "想好了", "遗书", "遗言", "后事", "交代好",
+                          "囤药", "存药", "攒药", "买好", "选好", "安排好", "写好", "下定决心", "就去死",
+                          "就自杀", "另一条路"})
+_NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早"})
+_WEAK_TIME = frozenset({"号", "月", "岁", "晚上", "那天", "等到", "就能"})
+
+
+@dataclass
+class Analysis:
+    """What the lexicon found in one comment: the scores and the cues behind them."""
+
+    scores: dict[str, DimensionScore]
+    cues: dict[str, list[str]]
+
+
+def _live(hits: list[Hit]) -> list[Hit]:
+    return [h for h in hits if not h.negated and h.category != "noise"]
+
+
+def _conf(n_cues: int, base: float = 0.35) -> float:
+    return round(min(0.9, base + 0.15 * n_cues), 3)
+
+
+def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
+    """The SOS-1K level suggested by the cues, with a heuristic confidence and the cues used."""
+    mods = modifiers()
+    live = _live(hits)
+    by: dict[str, list[Hit]] = {}
+    for h in live:
+        by.setdefault(h.category, []).append(h)
+    has = by.__contains__
+    wish = has("wish") or has("wish_strong")
+    strong_wish = has("wish_strong") or any(h.degree > 1 for h in by.get("wish", []))
+    company = has("company")
+    inquiry = has("method_inquiry")
+    methods = [h for h in by.get("method", []) if h.word not in _WEAK_METHOD]
+    weak_methods = [h for h in by.get("method", []) if h.word in _WEAK_METHOD]
+    suicidal = wish or company or inquiry or bool(methods) or has("attempt_now") or has("attempt_past")
+    method = bool(methods) or (bool(weak_methods) and suicidal) or inquiry
+    plans = by.get("plan", [])
+    plan = any(h.word in _STRONG_PLAN for h in plans) or (bool(plans) and (wish or method))
+    times = by.get("timing", [])
+    near = any(h.word in _NEAR_TIME for h in times)
+    timing = near or any(h.word not in _WEAK_TIME for h in times) or (bool(times) and plan)
+
+    if has("attempt_now") and (suicidal or plan):
+        level = 10
+    elif has("attempt_past") and (method or wish):
+        level = 9
+    elif method and near and (wish or plan or company):
+        level = 9
+    elif (plan and method and timing) or (plan and wish and near):
+        level = 8
+    elif method and (wish or plan or company or inquiry or has("attempt_past")):
+        level = 7
+    elif method:
+        level = 6
+    elif company or (plan and wish):
+        level = 6
+    elif strong_wish:
+        level = 5
+    elif wish:
+        level = 4
+    elif has("existential"):
+        level = 3
+    elif has("suffering_strong"):
+        level = 3 if len(by["suffering_strong"]) + len(by.get("suffering", [])) >= 3 else 2
+    elif has("suffering"):
+        level = 2 if len(by["suffering"]) >= 2 or any(h.degree > 1 for h in by["suffering"]) else 1
+    else:
+        level = 0
+
+    # Someone else's suicide, the news, a hypothetical or a plea to live: not the writer's risk.
+    first = contains_any(text, mods.first_person)
+    other = contains_any(text, mods.third_person)
+    if level >= 4 and contains_any(text, mods.discourage) and not has("attempt_now"):
+        level = min(level, 3)
+    elif level >= 4 and other and not first:
+        level = min(level, 3)
+    elif level >= 6 and contains_any(text, mods.hypothetical) and not first:
+        level -= 2
+    used = [h.word for h in live if h.category not in ("timing",) or level >= 8]
+    return level, _conf(len(used)), used
+
+
+def grade_sentiment(hits: list[Hit], suicide_level: int, mood_value: int) -> tuple[int, float, list[str]]:
+    """Valence 0-10 around 5: negation flips a cue's sign at half strength; degree scales it."""
+    s = 0.0
+    used = []
+    for h in hits:
+        sign = 1.0 if h.category == "positive" else -1.0
+        w = h.weight * h.degree
+        s += -0.5 * sign * w if h.negated else sign * w
+        used.append(("不" if h.negated else "") + h.word)
+    if suicide_level >= 4:
+        s -= 1.0 + 0.3 * (suicide_level - 4)
+    elif mood_value >= 3:
+        s -= 0.5
+    value = int(round(5 + 5 * math.tanh(s / 2.5)))
+    return max(0, min(10, value)), _conf(len(used), 0.3), used
+
+
+def grade_mood(hits: list[Hit], suicide_level: int) -> tuple[int, float, list[str]]:
+    """Distinct symptom families add up; lasting symptoms and a wish to die add more."""
+    live = _live(hits)
+    fam: dict[str, float] = {}
+    for h in live:
+        fam[h.category] = max(fam.get(h.category, 0.0), h.weight * min(h.degree, 1.25))
+    duration = fam.pop("duration", 0.0)
+    total = sum(fam.values())
+    if fam and duration:
+        total += duration if len(fam) >= 2 else duration / 2
+    if suicide_level >= 4:
+        total += 3
+    elif suicide_level >= 2 and fam:
+        total += 1
+    value = max(0, min(10, int(round(total))))
+    return value, _conf(len(live)), [h.word for h in live]
+
+
+def grade_substance(hits: list[Hit]) -> tuple[int, float, list[str]]:
+    live = _live(hits)
+    if not live:
+        return 0, _conf(0, 0.5), []
+    top = max(h.weight for h in live)
+    extra = len({h.word for h in live}) - 1
+    value = int(min(10, top + min(2, extra)))
+    return value, _conf(len(live)), [h.word for h in live]
+
+
+def grade_block(hits: list[Hit], block: str) -> tuple[int, float, list[str]]:
+    live = [h for h in _live(hits) if h.category == block]
+    if not live:
+        return 0, 0.2, []
+    value = int(min(10, max(h.weight for h in live) + len(live) - 1))
+    return value, _conf(len(live), 0.2), [h.word for h in live]
+
+
+def analyse(text: str, extended: bool = False) -> Analysis:
+    """Score one text on the core dimensions (and the ICD-10 blocks when ``extended``)."""
+    t = (text or "").lower()
+    s_hits = matcher("suicide").find(t)
+    level, s_conf, s_used = grade_suicide(t, s_hits)
+    mood, m_conf, m_used = grade_mood(matcher("mood").find(t), level)
+    subst, u_conf, u_used = grade_substance(matcher("substance").find(t))
+    pos, p_conf, p_used = grade_sentiment(matcher("sentiment").find(t), level, mood)
+    scores = {
+        "positivity": DimensionScore(pos, p_conf),
+        "mood_disorder": DimensionScore(mood, m_conf),
+        "substance_use": DimensionScore(subst, u_conf),
+        "suicide_risk": DimensionScore(level, s_conf),
+    }
+    cues = {"suicide_risk": s_used, "mood_disorder": m_used, "substance_use": u_used, "positivity": p_used}
+    if extended:
+        icd = matcher("icd10").find(t)
+        for block in ICD10_BLOCKS:
+            if block == "f10_f19":
+                scores[block] = DimensionScore(subst, u_conf)
+            elif block == "f30_f39":
+                scores[block] = DimensionScore(mood, m_conf)
+            else:
+                v, c, used = grade_block(icd, block)
+                scores[block] = DimensionScore(v, c)
+                cues[block] = used
+    return Analysis(scores, cues)
+
+
+class LexiconBackend:
+    """``lexicon:v1``: the default scorer of the worker (see module docstring)."""
+
+    def __init__(self, dimensions: tuple[str, ...] = CORE_DIMENSIONS, max_chars: int = 512,
+                 explain: bool = False) -> None:
+        unknown = [d for d in dimensions if d not in EXTENDED_DIMENSIONS]
+        if unknown:
+            raise ValueError(f"lexicon backend cannot score {', '.join(unknown)}")
+        self.name = f"lexicon:{VERSION}"
+        self.dimensions = tuple(dimensions)
+        self.max_chars = max_chars
+        self.explain = explain
+        self._extended = any(d not in CORE_DIMENSIONS for d in self.dimensions)
+        for domain in ("suicide", "mood", "substance", "sentiment", "icd10"):
+            matcher(domain)  # load and compile once, up front
+
+    @classmethod
+    def from_config(cls, cfg, **overrides) -> LexiconBackend:
+        from llm_worker.rubric import dimensions_for
+
+        dims = overrides.pop("dimensions", None) or dimensions_for(cfg.worker.rubric)
+        max_chars = overrides.pop("max_chars", None) or cfg.worker.max_chars
+        explain = bool(overrides.pop("explain", False))
+        return cls(dimensions=tuple(dims), max_chars=max_chars, explain=explain)
+
+    def score_one(self, item: ScoreInput) -> ScoreResult:
+        text = item.text if isinstance(item.text, str) else ""
+        truncated = self.max_chars > 0 and len(text) > self.max_chars
+        if truncated:
+            text = text[: self.max_chars]
+        a = analyse(text, extended=self._extended)
+        scores = {d: a.scores[d] for d in self.dimensions}
+        if self.explain:
+            for d, s in scores.items():
+                used = a.cues.get(d) or []
+                s.rationale = ("cues: " + "、".join(used[:8])) if used else "no cue found"
+        return ScoreResult(scores=scores, truncated=truncated)
+
+    def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
+        out = []
+        for item in items:
+            try:
+                out.append(self.score_one(item))
+            except Exception as e:  # noqa: BLE001 - one bad item must not sink the batch
+                out.append(ScoreResult(error=f"lexicon: {type(e).__name__}: {e}"))
+        return out
+
+    def close(self) -> None:
+        pass
