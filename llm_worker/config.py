@@ -118,6 +118,7 @@ SPEC: dict[str, dict[str, Key]] = {
         "explain": _k(bool, False, "Also generate a short rationale (slower)."),
         "max_new_tokens": _k(int, 64, "Rationale length when explain is on."),
         "local_files_only": _k(bool, False, "Never contact the hub; load only from disk or cache."),
+        "max_comment_tokens": _k(int, 512, "The comment is cut to this many tokens (after worker.max_chars)."),
     },
     "openai": {
         "base_url": _k(str, "http://127.0.0.1:8000/v1", "OpenAI-compatible server (vLLM, SGLang, Ollama…)."),
@@ -126,6 +127,7 @@ SPEC: dict[str, dict[str, Key]] = {
         "concurrency": _k(int, 8, "Requests in flight per worker."),
         "timeout_seconds": _k(float, 60.0, "Per-request timeout."),
         "max_retries": _k(int, 3, "Retries per request on timeouts, 5xx and 429, with back-off."),
+        "backoff_seconds": _k(float, 1.0, "First back-off before a retry; doubles each time (capped at 60 s)."),
         "guided_json": _k(bool, True, "Ask for JSON-schema-guided output (response_format)."),
         "logprobs": _k(bool, True, "Ask for logprobs to derive confidences when offered."),
     },
