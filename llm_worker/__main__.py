@@ -1,0 +1,196 @@
+"""Command line of the scoring worker.
+
+    python -m llm_worker [--config F] [--db URL] [--backend NAME] [--once] ...   score comments
+    python -m llm_worker requeue --failed | --all [--scorer X]                    put comments back
+    python -m llm_worker status                                                  queue counts
+
+Exit status: 0 after a normal stop (including SIGTERM / Ctrl-C), 2 for a bad
+configuration, an unusable database or an older schema, 1 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import sqlalchemy as sa
+
+from llm_worker import db
+from llm_worker.config import Config, ConfigError, load_config, mask_url
+
+log = logging.getLogger("llm_worker")
+
+EPILOG = """other commands:
+  python -m llm_worker requeue --failed          failed comments back to pending
+  python -m llm_worker requeue --all [--scorer X] done comments back to pending (with --scorer:
+                                                 only those scorer X has not scored yet)
+  python -m llm_worker status                    comments per queue state, scores per scorer
+"""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML config file (default: $WEIBO_MH_CONFIG or configs/default.toml)")
+    p.add_argument("--db", metavar="URL", help="database URL (overrides DATABASE_URL and database.url)")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def run_parser() -> argparse.ArgumentParser:
+    from llm_worker.backends import REGISTRY
+
+    p = argparse.ArgumentParser(
+        prog="python -m llm_worker", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Score comments waiting in the database: claim a batch, score it with a backend, "
+                    "write the scores back. Run as many workers against one database as you like.")
+    _common(p)
+    p.add_argument("--backend", choices=sorted(REGISTRY), help="scorer (default: worker.backend)")
+    p.add_argument("--model", help="model id or path for the backend (transformers, openai, classifier)")
+    p.add_argument("--explain", action="store_true", default=None,
+                   help="also store a short rationale per score (backends that support it)")
+    p.add_argument("--rubric", choices=("core", "extended"), help="dimensions to score (default: worker.rubric)")
+    p.add_argument("--once", action="store_true", help="drain the queue, then exit 0")
+    p.add_argument("--batch-size", type=_positive, metavar="N", help="comments per batch (worker.batch_size)")
+    p.add_argument("--max-items", type=_positive, metavar="N", help="stop after claiming N comments")
+    p.add_argument("--worker-id", metavar="ID",
+                   help="name written to claimed_by; must be unique among running workers (default: host-pid)")
+    p.add_argument("--lease-seconds", type=_positive, metavar="S", help="claim lease (worker.lease_seconds)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus /metrics on PORT (worker.metrics_port; 0: off)")
+    return p
+
+
+def requeue_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m llm_worker requeue",
+                                description="Put comments back in the queue.")
+    _common(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--failed", action="store_true", help="failed comments, with a fresh attempt count")
+    what.add_argument("--all", action="store_true",
+                      help="done comments, so that another scorer scores them too (scores are kept)")
+    p.add_argument("--scorer", help="with --all: only comments this scorer (e.g. lexicon:v1) has not scored")
+    return p
+
+
+def status_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m llm_worker status",
+                                description="Comments per queue state and scored comments per scorer.")
+    _common(p)
+    return p
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return n
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("mysql.connector", "httpx", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _config_and_engine(a: argparse.Namespace) -> tuple[Config, sa.Engine]:
+    cfg = load_config(a.config)
+    url = a.db or cfg.database.url
+    return cfg, db.open_checked(url, echo=cfg.database.echo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in ("requeue", "status") else "run"
+    if command != "run":
+        argv = argv[1:]
+    parser = {"run": run_parser, "requeue": requeue_parser, "status": status_parser}[command]()
+    a = parser.parse_args(argv)
+    if command == "requeue" and a.scorer and not a.all:
+        parser.error("--scorer goes with --all")
+    _setup_logging(a.log_level)
+    try:
+        cfg, engine = _config_and_engine(a)
+        if command == "requeue":
+            return _requeue(a, engine)
+        if command == "status":
+            return _status(engine)
+        return _run(a, cfg, engine)
+    except (ConfigError, db.SchemaError) as e:
+        kind = "configuration error" if isinstance(e, ConfigError) else "database error"
+        print(f"{kind}: {e}", file=sys.stderr)
+        return 2
+
+
+def _requeue(a: argparse.Namespace, engine: sa.Engine) -> int:
+    from llm_worker.queue import requeue_done, requeue_failed
+
+    if a.failed:
+        n = requeue_failed(engine)
+        print(f"requeued {n} failed comments")
+    else:
+        n = requeue_done(engine, a.scorer)
+        extra = f" not yet scored by {a.scorer}" if a.scorer else ""
+        print(f"requeued {n} done comments{extra}")
+    return 0
+
+
+def _status(engine: sa.Engine) -> int:
+    from llm_worker.queue import queue_counts
+
+    print(f"database: {mask_url(engine.url.render_as_string(hide_password=False))}")
+    for status, n in queue_counts(engine).items():
+        print(f"  {status:8} {n:>10}")
+    s = db.scores.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(s.scorer, sa.func.count(sa.distinct(s.comment_id)))
+                            .group_by(s.scorer).order_by(s.scorer)).all()
+    for scorer, n in rows:
+        print(f"  scored by {scorer}: {n}")
+    return 0
+
+
+def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
+    from llm_worker.backends import make_backend
+    from llm_worker.metrics import Metrics
+    from llm_worker.progress import Progress
+    from llm_worker.queue import Queue
+    from llm_worker.rubric import dimensions_for
+    from llm_worker.worker import Worker, default_worker_id
+
+    w = cfg.worker
+    name = a.backend or w.backend
+    rubric = a.rubric or w.rubric
+    backend = make_backend(name, cfg, model=a.model, explain=a.explain, dimensions=dimensions_for(rubric))
+    worker_id = a.worker_id or default_worker_id()
+    queue = Queue(engine, worker_id, lease_seconds=a.lease_seconds or w.lease_seconds,
+                  max_attempts=w.max_attempts)
+    metrics = Metrics(backend.name)
+    port = w.metrics_port if a.metrics_port is None else a.metrics_port
+    worker = Worker(queue, backend, batch_size=a.batch_size or w.batch_size, max_chars=w.max_chars,
+                    max_items=a.max_items or 0, once=a.once, idle_max=w.idle_sleep_max_seconds,
+                    metrics=metrics, progress=Progress())
+    worker.install_signal_handlers()
+    log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
+             "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,
+             len(backend.dimensions), mask_url(engine.url.render_as_string(hide_password=False)),
+             worker.batch_size, queue.lease_seconds, queue.max_attempts, a.once, cfg.source)
+    try:
+        if port:
+            try:
+                metrics.serve(w.metrics_host, port)
+            except OSError as e:
+                raise ConfigError(f"cannot serve metrics on {w.metrics_host}:{port}: {e.strerror}") from None
+        stats = worker.run()
+    finally:
+        metrics.close()
+        backend.close()
+        engine.dispose()
+    log.info("event=exit worker=%s scored=%d failed=%d", worker_id, stats.scored, stats.failed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

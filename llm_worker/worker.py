@@ -1,0 +1,203 @@
+"""The worker loop: claim a batch, score it, write it back; wait with back-off when idle.
+
+Shutdown is graceful: the first SIGTERM or Ctrl-C lets the batch in hand finish and be
+written back; a second one while the backend is still busy releases the batch (its
+attempt is not counted) and stops. A worker killed outright leaves only a lease
+behind, which expires and lets another worker claim the comments again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from llm_worker.backends.base import Backend, ScoreInput, ScoreResult, validate_result
+from llm_worker.metrics import Metrics
+from llm_worker.progress import Progress, Stats
+from llm_worker.queue import Claimed, Queue
+from llm_worker.rubric import RUBRIC_VERSION
+from llm_worker.sanitize import truncate
+
+log = logging.getLogger("llm_worker")
+
+IDLE_FIRST_WAIT = 0.5
+
+
+class Interrupted(BaseException):
+    """Raised by the second stop signal while the backend is busy (a BaseException, like
+    KeyboardInterrupt, so that a backend's own ``except Exception`` cannot swallow it)."""
+
+
+def default_worker_id() -> str:
+    """host-pid: unique among the workers running at one time."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Worker:
+    def __init__(self, queue: Queue, backend: Backend, *, batch_size: int = 16, max_chars: int = 512,
+                 max_items: int = 0, once: bool = False, idle_max: float = 60.0,
+                 metrics: Metrics | None = None, progress: Progress | None = None,
+                 rubric_version: str = RUBRIC_VERSION) -> None:
+        self.queue = queue
+        self.backend = backend
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        self.max_items = max_items
+        self.once = once
+        self.idle_max = max(idle_max, IDLE_FIRST_WAIT)
+        self.metrics = metrics or Metrics(backend.name)
+        self.progress = progress or Progress()
+        self.rubric_version = rubric_version
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._scoring = False
+        self._backoff = 0.0
+
+    # ------------------------------------------------------------------ control
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """First call: finish the batch in hand, then stop. Second call while the backend is
+        scoring: interrupt it (the batch is released)."""
+        if self._stop.is_set() and self._scoring:
+            raise Interrupted(reason)
+        if not self._stop.is_set():
+            self.progress.clear()
+            log.info("event=stopping reason=%s note='finishing the batch in hand; "
+                     "signal again to release it'", reason.replace(" ", "_"))
+        self._stop.set()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            self.request_stop(signal.Signals(signum).name)
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------------ loop
+
+    def run(self) -> Stats:
+        """Work until stopped, until --once finds the queue empty, or until max_items."""
+        idle = IDLE_FIRST_WAIT
+        try:
+            while not self._stop.is_set():
+                want = self.batch_size
+                if self.max_items:
+                    want = min(want, self.max_items - self.stats.claimed)
+                    if want <= 0:
+                        break
+                try:
+                    n = self.step(want)
+                except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+                    # The database stayed away through every retry: wait and try again;
+                    # claimed rows not written back are recovered by lease expiry.
+                    self._error_pause(f"database unavailable: {_short(e)}")
+                    continue
+                if n:
+                    idle = IDLE_FIRST_WAIT
+                    continue
+                if self.once:
+                    break
+                self._stop.wait(idle)
+                idle = min(idle * 2, self.idle_max)
+        except Interrupted:
+            pass
+        finally:
+            self.progress.finish(self.stats)
+        return self.stats
+
+    def step(self, limit: int | None = None) -> int:
+        """Claim, score and write back one batch; returns how many comments were claimed."""
+        items = self.queue.claim(limit or self.batch_size)
+        if not items:
+            return 0
+        self.stats.claimed += len(items)
+        self.metrics.claimed.inc(len(items))
+        inputs, cut = self._inputs(items)
+        self._scoring = True
+        t0 = time.monotonic()
+        try:
+            results = self.backend.score_batch(inputs)
+            if len(results) != len(items):
+                raise RuntimeError(f"backend returned {len(results)} results for {len(items)} items")
+        except Interrupted:
+            self._scoring = False
+            out = self.queue.release(items)
+            self.stats.released += out.retry
+            log.info("event=released comments=%d reason=interrupted", out.retry)
+            raise
+        except Exception as e:  # noqa: BLE001 - any backend failure must not kill the loop
+            self._scoring = False
+            self.stats.batch_errors += 1
+            self.metrics.batch_errors.inc()
+            out = self.queue.release(items, error=f"{type(e).__name__}: {e}")
+            self._count(out)
+            log.exception("event=batch_error backend=%s comments=%d retried=%d failed=%d",
+                          self.backend.name, len(items), out.retry, out.failed)
+            self._error_pause("backend error")
+            return len(items)
+        finally:
+            self._scoring = False
+        elapsed = time.monotonic() - t0
+        self.metrics.observe_batch(elapsed, len(items))
+        results = [self._check(r, was_cut) for r, was_cut in zip(results, cut, strict=True)]
+        out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
+                                  self.backend.dimensions)
+        self._count(out)
+        self.stats.batches += 1
+        self._backoff = 0.0
+        for item, res in zip(items, results, strict=True):
+            if res.error is not None:
+                log.warning("event=score_error comment=%s attempt=%d final=%s error=%r",
+                            item.id, item.attempts, res.final or item.attempts >= self.queue.max_attempts,
+                            res.error[:200])
+        log.debug("event=batch comments=%d done=%d failed=%d retried=%d lost=%d seconds=%.3f",
+                  len(items), out.done, out.failed, out.retry, out.lost, elapsed)
+        self.progress.update(self.stats)
+        return len(items)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _inputs(self, items: list[Claimed]) -> tuple[list[ScoreInput], list[bool]]:
+        inputs, cut = [], []
+        for item in items:
+            text, was_cut = truncate(item.text, self.max_chars)
+            inputs.append(ScoreInput(topic=item.topic, text=text))
+            cut.append(was_cut)
+        return inputs, cut
+
+    def _check(self, res: Any, was_cut: bool) -> ScoreResult:
+        if not isinstance(res, ScoreResult):
+            return ScoreResult(error=f"backend returned {type(res).__name__}, not ScoreResult")
+        res = validate_result(res, self.backend.dimensions)
+        res.truncated = bool(res.truncated or was_cut)
+        return res
+
+    def _count(self, out: Any) -> None:
+        self.stats.scored += out.done
+        self.stats.failed += out.failed
+        self.stats.retried += out.retry
+        self.stats.lost += out.lost
+        self.metrics.scored.inc(out.done)
+        self.metrics.failed.inc(out.failed)
+        self.metrics.retried.inc(out.retry)
+        self.metrics.lost.inc(out.lost)
+
+    def _error_pause(self, why: str) -> None:
+        self._backoff = min(max(1.0, self._backoff * 2), self.idle_max)
+        self.progress.clear()
+        log.warning("event=backoff reason=%r seconds=%.1f", why, self._backoff)
+        self._stop.wait(self._backoff)
+
+
+def _short(e: BaseException) -> str:
+    return (str(getattr(e, "orig", e)) or type(e).__name__).splitlines()[0][:200]
