@@ -29,6 +29,8 @@ _STRONG_PLAN = frozenset({"计划", "准备好", "打算", "决定", "想好了"
                           "囤药", "存药", "攒药", "买好", "选好", "安排好", "写好", "下定决心", "就去死",
                           "就自杀", "另一条路"})
 _NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早"})
+#: Negative cues are the more frequent in comments; positive ones weigh a little more.
+POSITIVE_BOOST = 1.2
 _WEAK_TIME = frozenset({"号", "月", "岁", "晚上", "那天", "等到", "就能"})
 
 
@@ -115,15 +117,20 @@ def grade_sentiment(hits: list[Hit], suicide_level: int, mood_value: int) -> tup
     s = 0.0
     used = []
     for h in hits:
-        sign = 1.0 if h.category == "positive" else -1.0
+        positive = h.category.startswith("positive")
         w = h.weight * h.degree
-        s += -0.5 * sign * w if h.negated else sign * w
+        if not h.negated:
+            s += POSITIVE_BOOST * w if positive else -w
+        elif positive:
+            s -= 0.5 * w  # 不开心 is negative; 不难过 counts as nothing, not as joy
+
         used.append(("不" if h.negated else "") + h.word)
     if suicide_level >= 4:
         s -= 1.0 + 0.3 * (suicide_level - 4)
     elif mood_value >= 3:
         s -= 0.5
-    value = int(round(5 + 5 * math.tanh(s / 2.5)))
+    # Many cues in a long comment should not all saturate at 0 or 10: damp by sqrt(count).
+    value = int(round(5 + 5 * math.tanh(s / max(1.0, len(used)) ** 0.5 / 1.2)))
     return max(0, min(10, value)), _conf(len(used), 0.3), used
 
 
