@@ -26,8 +26,12 @@ _WEAK_METHOD = frozenset({"割", "药", "吊", "跳", "炭", "绳子", "窗户",
                           "药片", "安定", "过量", "跳了", "动脉", "刀片", "楼顶", "天台", "几楼"})
 #: Generic planning words that mean planning only next to a wish or a method.
 _STRONG_PLAN = frozenset({"计划", "准备好", "打算", "决定", "想好了", "遗书", "遗言", "后事", "交代好",
-                          "囤药", "存药", "攒药", "买好", "选好", "安排好", "写好", "下定决心", "就去死",
-                          "就自杀", "另一条路"})
+                          "囤药", "存药", "攒药", "买好", "选好", "安排好", "写好", "下定决心", "另一条路"})
+#: Preparations that mean planning on their own, with no wish or method named.
+_SELF_PLAN = frozenset({"遗书", "遗言", "后事", "交代好", "囤药", "存药", "攒药"})
+#: Past attempts that need no other cue to be read as the writer's own.
+_SELF_ATTEMPT = frozenset({"自杀过", "没死成", "死不成", "自杀未遂", "洗胃", "割过", "跳过楼", "吃过安眠药",
+                           "吞过", "刚刚跳", "刚刚割", "刚才割", "刚刚就想跳"})
 _NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早"})
 #: Negative cues are the more frequent in comments; positive ones weigh a little more.
 POSITIVE_BOOST = 1.2
@@ -67,14 +71,17 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     suicidal = wish or company or inquiry or bool(methods) or has("attempt_now") or has("attempt_past")
     method = bool(methods) or (bool(weak_methods) and suicidal) or inquiry
     plans = by.get("plan", [])
-    plan = any(h.word in _STRONG_PLAN for h in plans) or (bool(plans) and (wish or method))
+    self_plan = any(h.word in _SELF_PLAN for h in plans)
+    plan = self_plan or (any(h.word in _STRONG_PLAN for h in plans) and (wish or method)) or (
+        bool(plans) and method)
+    self_attempt = any(h.word in _SELF_ATTEMPT for h in by.get("attempt_past", []))
     times = by.get("timing", [])
     near = any(h.word in _NEAR_TIME for h in times)
     timing = near or any(h.word not in _WEAK_TIME for h in times) or (bool(times) and plan)
 
     if has("attempt_now") and (suicidal or plan):
         level = 10
-    elif has("attempt_past") and (method or wish):
+    elif self_attempt or (has("attempt_past") and (method or wish)):
         level = 9
     elif method and near and (wish or plan or company):
         level = 9
@@ -84,7 +91,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
         level = 7
     elif method:
         level = 6
-    elif company or (plan and wish):
+    elif company or self_plan or (plan and wish):
         level = 6
     elif strong_wish:
         level = 5
@@ -104,7 +111,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     other = contains_any(text, mods.third_person)
     if level >= 4 and contains_any(text, mods.discourage) and not has("attempt_now"):
         level = min(level, 3)
-    elif level >= 4 and other and not first:
+    elif level >= 4 and other and not first and not (company or inquiry):
         level = min(level, 3)
     elif level >= 6 and contains_any(text, mods.hypothetical) and not first:
         level -= 2
