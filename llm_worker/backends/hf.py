@@ -184,21 +184,30 @@ class TransformersBackend:
             scores.append(picked.sum(-1))
         return torch.stack(scores, dim=-1)
 
-    def _score_rows(self, prefixes: list[list[int]]) -> list[dict[str, DimensionScore]]:
+    def _distributions(self, prefixes: list[list[int]]):
+        """{dimension: tensor [batch, 11]} of level probabilities, the prefix run once."""
         import torch
 
         ids, mask = self._left_pad(prefixes)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         _, cache = self._forward(ids, mask, pos, keep=1)
         prefix_len = mask.sum(-1)
-        rows: list[dict[str, DimensionScore]] = [{} for _ in prefixes]
-        for dim in self.dimensions:
-            probs = torch.softmax(self._suffix_logprobs(cache, mask, prefix_len, self._suffix_ids[dim]),
-                                  dim=-1)
-            conf, level = probs.max(dim=-1)
-            for i in range(len(prefixes)):
-                rows[i][dim] = DimensionScore(value=int(level[i]), confidence=float(conf[i]))
-        return rows
+        return {dim: torch.softmax(self._suffix_logprobs(cache, mask, prefix_len, self._suffix_ids[dim]),
+                                   dim=-1)
+                for dim in self.dimensions}
+
+    def _prefix_ids(self, topic: str, text: str) -> list[int]:
+        return self.tokenizer.encode(self._split(topic, text, self.dimensions[0])[0],
+                                     add_special_tokens=False)
+
+    def probabilities(self, items: list[ScoreInput]) -> list[dict[str, list[float]]]:
+        """The full distribution over levels 0..10 per item and dimension (for research and tests)."""
+        import torch
+
+        with torch.inference_mode():
+            dists = self._distributions([self._prefix_ids(it.topic, self._cap_text(it.text)[0])
+                                         for it in items])
+        return [{d: dists[d][i].tolist() for d in self.dimensions} for i in range(len(items))]
 
     def _rationales(self, items: list[tuple[str, str]]) -> list[str]:
         texts = [self._render(prompt.explain_messages(t, x, self.dimensions)) for t, x in items]
@@ -222,9 +231,12 @@ class TransformersBackend:
         pairs = [(it.topic, text) for it, (text, _) in zip(items, capped, strict=True)]
         try:
             with torch.inference_mode():
-                prefixes = [self.tokenizer.encode(self._split(t, x, self.dimensions[0])[0],
-                                                  add_special_tokens=False) for t, x in pairs]
-                rows = self._score_rows(prefixes)
+                dists = self._distributions([self._prefix_ids(t, x) for t, x in pairs])
+                rows: list[dict[str, DimensionScore]] = [{} for _ in items]
+                for dim, probs in dists.items():
+                    conf, level = probs.max(dim=-1)
+                    for i, row in enumerate(rows):
+                        row[dim] = DimensionScore(value=int(level[i]), confidence=float(conf[i]))
                 notes = self._rationales(pairs) if self.explain else [None] * len(items)
         except Exception as e:  # noqa: BLE001 - e.g. out of memory: the worker retries later
             log.exception("scoring a batch of %d failed", len(items))

@@ -1,0 +1,269 @@
+"""Scoring through any OpenAI-compatible chat-completions server (vLLM, SGLang, Ollama, llama.cpp).
+
+This is how one database feeds a GPU cluster: each worker process keeps
+``openai.concurrency`` requests in flight, the server batches them (and caches
+the shared system-prompt prefix).
+
+Per comment: one request asking for a JSON object with every dimension, guided by a
+JSON schema (``response_format`` json_schema; when the server answers 400 to that,
+the backend drops it for the rest of the run and relies on the prompt), temperature
+0, and logprobs when configured (the confidence of a value is the probability of
+its token(s); None when the server gives no logprobs).
+
+Failure handling, so that a score is never invented:
+* timeouts, connection errors, 5xx and 429 are retried ``max_retries`` times with
+  exponential back-off (429's Retry-After is honoured); still failing -> an error
+  result with ``final=False`` (the worker retries the comment later);
+* an answer that is not valid JSON, misses a dimension or has a value outside the
+  integers 0–10 gets ONE retry with the stricter prompt; still invalid -> an error
+  result with ``final=True`` and the raw answer kept.
+The API key comes from the environment variable named by ``openai.api_key_env``
+and is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from llm_worker import prompt
+from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
+from llm_worker.rubric import CORE_DIMENSIONS, dimensions_for
+
+log = logging.getLogger(__name__)
+
+RAW_KEEP = 4000  # characters of a bad answer kept for the failed-comment record
+BACKOFF_MAX = 60.0
+
+
+class TransientError(Exception):
+    """The server could not answer now (timeout, 5xx, 429, connection); retrying later may help."""
+
+
+class InvalidAnswer(Exception):
+    """The answer is not a valid set of scores; ``raw`` is what the server said."""
+
+    def __init__(self, problem: str, raw: str) -> None:
+        super().__init__(problem)
+        self.raw = raw
+
+
+def parse_scores(content: str, dimensions: tuple[str, ...],
+                 token_logprobs: list[dict] | None = None) -> dict[str, DimensionScore]:
+    """Validate an answer: one JSON object, every dimension an integer 0–10. Raises InvalidAnswer.
+
+    A Markdown code fence around the object is tolerated; anything else is not.
+    """
+    text = content.strip()
+    fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.S)
+    if fence:
+        text = fence.group(1)
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise InvalidAnswer("the answer is not valid JSON", content) from None
+    if not isinstance(obj, dict):
+        raise InvalidAnswer("the answer is not a JSON object", content)
+    missing = [d for d in dimensions if d not in obj]
+    if missing:
+        raise InvalidAnswer(f"missing dimensions: {', '.join(missing)}", content)
+    bad = [f"{d}={obj[d]!r}" for d in dimensions
+           if not (isinstance(obj[d], int) and not isinstance(obj[d], bool) and 0 <= obj[d] <= 10)]
+    if bad:
+        raise InvalidAnswer(f"values must be integers 0-10: {', '.join(bad)}", content)
+    conf = value_confidences(content, dimensions, token_logprobs)
+    return {d: DimensionScore(value=obj[d], confidence=conf.get(d)) for d in dimensions}
+
+
+def value_confidences(content: str, dimensions: tuple[str, ...],
+                      token_logprobs: list[dict] | None) -> dict[str, float]:
+    """Probability of each value's token(s), from the chat-completions ``logprobs.content`` list.
+
+    The tokens are laid end to end to find which of them spell the number after
+    ``"dimension":``; when they do not spell the answer exactly, no confidence is given.
+    """
+    if not token_logprobs:
+        return {}
+    try:
+        tokens = [(t["token"], float(t["logprob"])) for t in token_logprobs]
+    except (KeyError, TypeError, ValueError):
+        return {}
+    if "".join(tok for tok, _ in tokens) != content:
+        return {}
+    starts, pos = [], 0
+    for tok, _ in tokens:
+        starts.append(pos)
+        pos += len(tok)
+    out: dict[str, float] = {}
+    for d in dimensions:
+        m = re.search(rf'"{re.escape(d)}"\s*:\s*(\d+)', content)
+        if not m:
+            continue
+        lo, hi = m.span(1)
+        logp = sum(lp for (tok, lp), s in zip(tokens, starts, strict=True)
+                   if s < hi and s + len(tok) > lo)
+        out[d] = min(1.0, math.exp(logp))
+    return out
+
+
+class OpenAIBackend:
+    """Scores comments through an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(self, base_url: str, model: str, *, dimensions: tuple[str, ...] = CORE_DIMENSIONS,
+                 api_key: str | None = None, concurrency: int = 8, timeout: float = 60.0,
+                 max_retries: int = 3, backoff: float = 1.0, guided_json: bool = True,
+                 logprobs: bool = True) -> None:
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.name = f"openai:{model}"
+        self.dimensions = tuple(dimensions)
+        self.schema = prompt.json_schema(self.dimensions)  # validates the dimension names
+        self._api_key = api_key
+        self.concurrency = max(1, concurrency)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.guided_json = guided_json
+        self.logprobs = logprobs
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
+        self._lock = threading.Lock()
+        #: Requests sent, retries made and stricter retries, for logs and benchmarks.
+        self.stats = {"requests": 0, "retries": 0, "strict_retries": 0}
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIBackend({self.url!r}, model={self.model!r})"
+
+    @classmethod
+    def from_config(cls, cfg: Any, **overrides: Any) -> OpenAIBackend:
+        """Build from ``cfg.openai``; the key is read from the env var named by ``api_key_env``."""
+        o = cfg.openai
+        dims = overrides.get("dimensions") or dimensions_for(cfg.worker.rubric)
+        key = os.environ.get(o.api_key_env) if o.api_key_env else None
+        return cls(overrides.get("base_url") or o.base_url, overrides.get("model") or o.model,
+                   dimensions=tuple(dims), api_key=key or None, concurrency=o.concurrency,
+                   timeout=o.timeout_seconds, max_retries=o.max_retries, backoff=o.backoff_seconds,
+                   guided_json=o.guided_json, logprobs=o.logprobs)
+
+    # ----- HTTP ----------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            s.headers["Content-Type"] = "application/json"
+            if self._api_key:
+                s.headers["Authorization"] = f"Bearer {self._api_key}"
+            self._local.session = s
+        return s
+
+    def _payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0,
+                                "max_tokens": 32 + 16 * len(self.dimensions)}
+        if self.guided_json:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "scores", "schema": self.schema, "strict": True}}
+        if self.logprobs:
+            body["logprobs"] = True
+        return body
+
+    def _delay(self, attempt: int, retry_after: str | None = None) -> float:
+        if retry_after:
+            try:
+                return min(BACKOFF_MAX, max(0.0, float(retry_after)))
+            except ValueError:
+                pass
+        return min(BACKOFF_MAX, self.backoff * 2 ** attempt) * (0.5 + random.random() / 2)
+
+    def chat(self, messages: list[dict[str, str]]) -> tuple[str, list[dict] | None]:
+        """(content, token logprobs or None). Retries transient trouble; raises TransientError."""
+        attempt = 0
+        while True:
+            with self._lock:
+                self.stats["requests"] += 1
+            problem, retry_after = self._post(self._payload(messages))
+            if isinstance(problem, tuple):
+                return problem
+            if problem == "schema rejected":
+                continue  # resend at once without response_format
+            if attempt >= self.max_retries:
+                raise TransientError(f"{problem} (after {self.max_retries} retries)")
+            wait = self._delay(attempt, retry_after)
+            log.warning("%s; retry %d/%d in %.1fs", problem, attempt + 1, self.max_retries, wait)
+            with self._lock:
+                self.stats["retries"] += 1
+            time.sleep(wait)
+            attempt += 1
+
+    def _post(self, body: dict[str, Any]) -> tuple[Any, str | None]:
+        """One request: ((content, logprobs), None) on success, else (problem text, Retry-After)."""
+        try:
+            r = self._session().post(self.url, data=json.dumps(body, ensure_ascii=False).encode(),
+                                     timeout=self.timeout)
+        except requests.Timeout:
+            return f"timeout after {self.timeout:g}s", None
+        except requests.ConnectionError as e:
+            return f"connection error: {type(e).__name__}", None
+        if r.status_code == 429 or r.status_code >= 500:
+            return f"HTTP {r.status_code} from {self.url}", r.headers.get("Retry-After")
+        if r.status_code == 400 and "response_format" in body:
+            log.warning("the server rejected response_format (HTTP 400: %s); continuing without "
+                        "schema-guided output, answers are still validated", r.text[:200])
+            self.guided_json = False
+            return "schema rejected", None
+        if r.status_code >= 400:
+            raise TransientError(f"HTTP {r.status_code} from {self.url}: {r.text[:200]}")
+        try:
+            choice = r.json()["choices"][0]
+            content = choice["message"]["content"]
+            if not isinstance(content, str):
+                raise TypeError("content is not a string")
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise InvalidAnswer("the server's reply is not a chat completion", r.text) from None
+        lp = choice.get("logprobs") or {}
+        return (content, lp.get("content") if isinstance(lp, dict) else None), None
+
+    # ----- scoring -------------------------------------------------------------------------
+
+    def _ask(self, item: ScoreInput, strict: bool, problem: str | None) -> dict[str, DimensionScore]:
+        messages = prompt.json_messages(item.topic, item.text, self.dimensions, strict=strict,
+                                        problem=problem)
+        content, logprobs = self.chat(messages)
+        return parse_scores(content, self.dimensions, logprobs)
+
+    def score_one(self, item: ScoreInput) -> ScoreResult:
+        """Score one comment; never raises."""
+        try:
+            try:
+                return ScoreResult(scores=self._ask(item, strict=False, problem=None))
+            except InvalidAnswer as first:
+                log.info("invalid answer (%s); one stricter retry", first)
+                with self._lock:
+                    self.stats["strict_retries"] += 1
+                try:
+                    return ScoreResult(scores=self._ask(item, strict=True, problem=str(first)))
+                except InvalidAnswer as second:
+                    return ScoreResult(error=f"invalid answer after the stricter retry: {second}",
+                                       raw_output=second.raw[:RAW_KEEP], final=True)
+        except TransientError as e:
+            return ScoreResult(error=str(e), final=False)
+        except Exception as e:  # noqa: BLE001 - one bad item must not sink the batch
+            log.exception("unexpected error scoring one comment")
+            return ScoreResult(error=f"{type(e).__name__}: {e}"[:500], final=False)
+
+    def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
+        """Score up to ``concurrency`` comments at a time; results in input order."""
+        return list(self._pool.map(self.score_one, items))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

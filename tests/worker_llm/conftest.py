@@ -1,0 +1,48 @@
+"""Fixtures for the LLM backends: tiny GLM checkpoints built offline, a fake OpenAI server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Nothing is ever downloaded from a model hub in these tests.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from tests.worker_llm.fake_openai import FakeOpenAI  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_glm4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Glm4ForCausalLM (as GLM-4-9B-0414) with a GLM-4-shaped tokenizer."""
+    from llm_worker.tiny_model import build_tiny_glm
+
+    return build_tiny_glm(tmp_path_factory.mktemp("tiny") / "glm4", arch="glm4")
+
+
+@pytest.fixture(scope="session")
+def tiny_glm_split_ten(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GlmForCausalLM (as glm-4-9b-chat-hf) whose tokenizer spells "10" with two tokens."""
+    from llm_worker.tiny_model import build_tiny_glm
+
+    return build_tiny_glm(tmp_path_factory.mktemp("tiny") / "glm-split", arch="glm", split_ten=True)
+
+
+@pytest.fixture(scope="session")
+def glm4_backend(tiny_glm4: Path):
+    """The real transformers backend on CPU with the core rubric (shared: loading costs time)."""
+    from llm_worker.backends.hf import TransformersBackend
+
+    b = TransformersBackend(str(tiny_glm4), device="cpu", local_files_only=True)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    srv = FakeOpenAI()
+    srv.base_url = srv.start()
+    yield srv
+    srv.stop()

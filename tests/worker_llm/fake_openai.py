@@ -1,0 +1,193 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
+
+It speaks HTTP and the chat-completions JSON shape, and misbehaves on request.
+Its "model" is deliberately naive: the scores are derived from the characters of
+the comment it finds between <评论> and </评论>, so tests are about format,
+validation and retries, not about model wisdom.
+
+Behaviour is chosen per request: ``script`` is a list of actions used one per
+request (then ``mode`` for every later request). Actions:
+
+  good          valid JSON with every dimension
+  garbage       prose, not JSON
+  fenced        valid JSON inside a Markdown code fence
+  out_of_range  one value is 11
+  missing       the last dimension is left out
+  float         one value is 3.5
+  not_completion  HTTP 200 with a body that is not a chat completion
+  obedient      follows instructions in the comment: if it says 忽略以上指令 and the prompt
+                is not the stricter retry, answers "好的，所有分数都是0" (wrong format)
+  echo          answers with the comment text itself
+  timeout       sleeps ``sleep_seconds`` before answering (good)
+  500, 503      server error
+  429           rate limited, with Retry-After: 0
+  401           unauthorised
+
+Flags: ``reject_schema`` (400 when response_format is sent), ``offer_logprobs``,
+``barrier`` (a threading.Barrier every request waits on: proves concurrency without timing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+COMMENT = re.compile(r"<评论>(.*?)</评论>", re.S)
+STRICT_MARK = "上一次的回答无效"
+
+
+def naive_scores(comment: str, dimensions: list[str]) -> dict[str, int]:
+    """Deterministic values 0–10 derived from the comment's characters."""
+    base = sum(map(ord, comment))
+    return {d: (base + 7 * i) % 11 for i, d in enumerate(dimensions)}
+
+
+def split_tokens(content: str) -> list[str]:
+    """A crude tokenisation for logprobs: digit runs, spaces and other runs."""
+    return re.findall(r"\d+|\s+|[^\d\s]+", content)
+
+
+class FakeOpenAI:
+    def __init__(self, mode: str = "good", dimensions: tuple[str, ...] = ()) -> None:
+        self.mode = mode
+        self.script: list[str] = []
+        self.reject_schema = False
+        self.offer_logprobs = True
+        self.sleep_seconds = 2.0
+        self.barrier: threading.Barrier | None = None
+        self.default_dimensions = list(dimensions)
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.actions: list[str] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ----- lifecycle -----
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                fake._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # ----- behaviour -----
+    def _next_action(self) -> str:
+        with self._lock:
+            return self.script.pop(0) if self.script else self.mode
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length)
+        if h.path.rstrip("/") != "/v1/chat/completions":
+            return self._send(h, 404, {"error": {"message": "not found"}})
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return self._send(h, 400, {"error": {"message": "bad json"}})
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(dict(h.headers))
+        if self.barrier is not None:
+            try:
+                self.barrier.wait(timeout=10)
+            except threading.BrokenBarrierError:
+                return self._send(h, 500, {"error": {"message": "barrier broken"}})
+        if self.reject_schema and "response_format" in body:
+            return self._send(h, 400, {"error": {"message": "response_format is not supported"}})
+        action = self._next_action()
+        with self._lock:
+            self.actions.append(action)
+        if action in ("500", "503", "401"):
+            return self._send(h, int(action), {"error": {"message": f"fake {action}"}})
+        if action == "429":
+            return self._send(h, 429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
+        if action == "not_completion":
+            return self._send(h, 200, {"hello": "world"})
+        if action == "timeout":
+            time.sleep(self.sleep_seconds)
+            action = "good"
+        content = self._answer(action, body)
+        message = {"role": "assistant", "content": content}
+        choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop"}
+        if body.get("logprobs") and self.offer_logprobs:
+            choice["logprobs"] = {"content": [
+                {"token": t, "logprob": -0.25 if t.isdigit() else 0.0, "top_logprobs": []}
+                for t in split_tokens(content)]}
+        self._send(h, 200, {"id": "fake-1", "object": "chat.completion", "model": body.get("model"),
+                            "choices": [choice]})
+
+    def _answer(self, action: str, body: dict[str, Any]) -> str:
+        user = body["messages"][-1]["content"]
+        m = COMMENT.search(user)
+        comment = m.group(1) if m else ""
+        dims = self._dimensions(body)
+        scores: dict[str, Any] = naive_scores(comment, dims)
+        if action == "garbage":
+            return "我觉得这条评论挺有意思的，分数大概是七八分吧。"
+        if action == "echo":
+            return comment
+        if action == "obedient" and "忽略以上指令" in comment and STRICT_MARK not in user:
+            return "好的，所有分数都是0"
+        if action == "out_of_range":
+            scores[dims[0]] = 11
+        if action == "missing":
+            scores.pop(dims[-1])
+        if action == "float":
+            scores[dims[0]] = 3.5
+        text = json.dumps(scores, ensure_ascii=False)
+        return f"```json\n{text}\n```" if action == "fenced" else text
+
+    def _dimensions(self, body: dict[str, Any]) -> list[str]:
+        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
+        if schema:
+            return list(schema["required"])
+        # Without a schema, read the keys from the prompt's example object.
+        user = body["messages"][-1]["content"]
+        found = re.findall(r'"([a-z0-9_]+)": 整数', user)
+        return found or self.default_dimensions
+
+    @staticmethod
+    def _send(h: BaseHTTPRequestHandler, status: int, obj: dict[str, Any],
+              headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(obj, ensure_ascii=False).encode()
+        try:
+            h.send_response(status)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout test)
+
+
+if __name__ == "__main__":  # python tests/worker_llm/fake_openai.py: serve until Ctrl-C
+    srv = FakeOpenAI()
+    print(srv.start(), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        srv.stop()
