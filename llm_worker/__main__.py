@@ -78,6 +78,20 @@ def status_parser() -> argparse.ArgumentParser:
     return p
 
 
+COMMANDS = ("requeue", "status")
+#: Options that take a value, so that `--db status.db` is not read as the status command.
+_VALUE_OPTIONS = {"--config", "--db", "--log-level", "--backend", "--model", "--rubric", "--batch-size",
+                  "--max-items", "--worker-id", "--lease-seconds", "--metrics-port", "--scorer"}
+
+
+def _split_command(argv: list[str]) -> tuple[str, list[str]]:
+    """The sub-command may come anywhere (`--db URL requeue --failed` works too)."""
+    for i, tok in enumerate(argv):
+        if tok in COMMANDS and (i == 0 or argv[i - 1] not in _VALUE_OPTIONS):
+            return tok, argv[:i] + argv[i + 1:]
+    return "run", argv
+
+
 def _positive(value: str) -> int:
     try:
         n = int(value)
@@ -103,9 +117,7 @@ def _config_and_engine(a: argparse.Namespace) -> tuple[Config, sa.Engine]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in ("requeue", "status") else "run"
-    if command != "run":
-        argv = argv[1:]
+    command, argv = _split_command(argv)
     parser = {"run": run_parser, "requeue": requeue_parser, "status": status_parser}[command]()
     a = parser.parse_args(argv)
     if command == "requeue" and a.scorer and not a.all:
