@@ -192,7 +192,7 @@ class Queue:
                     self._set_pending(conn, item.id, res.error, res.raw_output)
                     out.retry += 1
             if rows:
-                db.upsert(conn, db.scores, rows, SCORE_UPDATE_COLS)
+                conn.execute(_scores_upsert(conn.dialect.name), rows)
             if done:
                 conn.execute(sa.update(db.comments).where(c.id.in_(done)).values(
                     score_status="done", lease_until=None, scored_at=t,
@@ -253,6 +253,30 @@ class Queue:
 
     def counts(self) -> dict[str, int]:
         return queue_counts(self.engine)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+def _scores_upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE for scores, built once per dialect.
+
+    Unlike ``db.upsert`` it does not first look up which keys exist (the worker does not
+    need the new/updated counts), which saves a query per batch.
+    """
+    if dialect not in _UPSERTS:
+        from sqlalchemy.dialects import mysql, sqlite
+
+        if dialect == "sqlite":
+            stmt = sqlite.insert(db.scores)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[col.name for col in db.scores.primary_key.columns],
+                set_={col: stmt.excluded[col] for col in SCORE_UPDATE_COLS})
+        else:
+            stmt = mysql.insert(db.scores)
+            stmt = stmt.on_duplicate_key_update({col: stmt.inserted[col] for col in SCORE_UPDATE_COLS})
+        _UPSERTS[dialect] = stmt
+    return _UPSERTS[dialect]
 
 
 def _confidence(value: float | None) -> float | None:
