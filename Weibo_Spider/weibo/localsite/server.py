@@ -1,0 +1,172 @@
+"""A small threaded HTTP server that plays weibo.cn (and the hot-search endpoint) on 127.0.0.1.
+
+Scenarios reproduce the failures the spider must survive:
+
+- ``ok``: every page as it should be;
+- ``login_redirect``: after ``after`` requests, pages redirect (302) to ``/login``;
+- ``login_page``: after ``after`` requests, pages are a 200 "please log in" page;
+- ``ban418``: after ``after`` requests, every answer is HTTP 418;
+- ``flaky``: the first ``fails`` requests of every URL answer 503, then the page;
+- ``malformed``: the second topic's first search page is broken HTML, the first topic's
+  first search page carries a post without text, post 1's second comment page a comment
+  without text.
+
+``delay`` (seconds) slows every answer down, for time-budget tests and two-process crawls.
+``hits`` counts requests per path-and-query, so tests can prove nothing was fetched twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+from weibo.localsite import pages
+from weibo.localsite.corpus import Corpus
+
+SCENARIOS = ("ok", "login_redirect", "login_page", "ban418", "flaky", "malformed")
+
+
+class LocalSite:
+    """``with LocalSite(corpus, scenario="ok") as site: site.url`` serves on a free port in a thread."""
+
+    def __init__(self, corpus: Corpus, scenario: str = "ok", host: str = "127.0.0.1", port: int = 0,
+                 after: int = 0, fails: int = 1, delay: float = 0.0, per_page: int = 10) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
+        self.corpus = corpus
+        self.scenario = scenario
+        self.after = after
+        self.fails = fails
+        self.delay = delay
+        self.per_page = per_page
+        self.hits: Counter[str] = Counter()
+        self.statuses: Counter[int] = Counter()
+        self._lock = threading.Lock()
+        self._served = 0
+        self._index()
+        self.httpd = ThreadingHTTPServer((host, port), _Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.site = self  # type: ignore[attr-defined]
+        self._thread: threading.Thread | None = None
+
+    def _index(self) -> None:
+        self.topics = {t["word"]: t for t in self.corpus["topics"]}
+        self.posts: dict[str, dict[str, Any]] = {}
+        for t in self.corpus["topics"]:
+            for p in t["posts"]:
+                self.posts.setdefault(p["mid"], p)
+        crawl = [t for t in sorted(self.corpus["topics"], key=lambda t: t["rank"]) if not t.get("is_ad")]
+        self.first_topic = crawl[0]["word"] if crawl else ""
+        self.second_topic = crawl[1]["word"] if len(crawl) > 1 else ""
+        first_posts = crawl[0]["posts"] if crawl else []
+        multi = [p for p in first_posts if len(p["comments_list"]) > self.per_page]
+        self.first_multi_page_mid = multi[0]["mid"] if multi else ""
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def hotsearch_url(self) -> str:
+        return f"{self.url}/ajax/side/hotSearch"
+
+    def start(self) -> LocalSite:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="localsite", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> LocalSite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def page_hits(self) -> int:
+        return sum(self.hits.values())
+
+    # ----------------------------------------------------------------- routing
+
+    def answer(self, target: str) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) for a GET of ``target`` (path and query)."""
+        with self._lock:
+            self.hits[target] += 1
+            self._served += 1
+            served, seen = self._served, self.hits[target]
+        if self.delay:
+            time.sleep(self.delay)
+        parts = urlsplit(target)
+        path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
+        late = served > self.after
+        if path == "/login":
+            return 200, _html(), pages.login_page().encode()
+        if self.scenario == "ban418" and late:
+            return 418, {"Content-Type": "text/plain"}, b"I'm a teapot"
+        if self.scenario == "flaky" and seen <= self.fails:
+            return 503, {"Content-Type": "text/plain"}, b"busy, try again"
+        if path == "/ajax/side/hotSearch":
+            return 200, {"Content-Type": "application/json; charset=utf-8"}, \
+                pages.hotsearch_json(self.corpus).encode()
+        if self.scenario == "login_redirect" and late:
+            return 302, {"Location": f"/login?r={quote(target, safe='')}"}, b""
+        if self.scenario == "login_page" and late:
+            return 200, _html(), pages.login_page().encode()
+        page = _int(query.get("page", ["1"])[0])
+        if path == "/search/mblog":
+            word = query.get("keyword", [""])[0].strip("#")
+            topic = self.topics.get(word)
+            posts = topic["posts"] if topic else []
+            extra = ""
+            if self.scenario == "malformed":
+                if word == self.second_topic and page == 1:
+                    return 200, _html(), pages.malformed_page().encode()
+                if word == self.first_topic and page == 1:
+                    extra = pages.BROKEN_POST
+            return 200, _html(), pages.search_page(word, posts, page, self.per_page, extra).encode()
+        if path.startswith("/comment/"):
+            post = self.posts.get(path.split("/")[2])
+            if post is None:
+                return 200, _html(), pages._page("错误", '<div class="me">抱歉，此微博已被作者删除。</div>').encode()
+            extra = ""
+            if self.scenario == "malformed" and post["mid"] == self.first_multi_page_mid and page == 2:
+                extra = pages.BROKEN_COMMENT
+            return 200, _html(), pages.comment_page(post, page, self.per_page, extra).encode()
+        return 404, {"Content-Type": "text/plain"}, b"not found"
+
+
+def _html() -> dict[str, str]:
+    return {"Content-Type": "text/html; charset=utf-8"}
+
+
+def _int(value: str) -> int:
+    try:
+        return max(1, int(value))
+    except ValueError:
+        return 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        site: LocalSite = self.server.site  # type: ignore[attr-defined]
+        status, headers, body = site.answer(self.path)
+        with site._lock:
+            site.statuses[status] += 1
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+        pass

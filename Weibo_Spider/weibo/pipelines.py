@@ -1,0 +1,221 @@
+"""Item pipelines: validate (drops counted by reason), pseudonymise, store in batches.
+
+DatabasePipeline also records the run: a crawl_runs row is inserted when the
+spider opens (or the scheduler's row is adopted, CRAWL_RUN_ID) and finalised
+when it closes, with its status (ok / failed / login_required / rate_limited),
+its counts and a stats JSON (drops by reason, malformed URLs, errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from twisted.internet import task
+
+from llm_worker import db
+from llm_worker.config import load_config
+from llm_worker.privacy import pseudonymiser_from
+from weibo.items import CommentItem, PostItem, TopicItem
+from weibo.status import status_for_close
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
+MAX_TEXT = 20000
+
+
+def drop(crawler: Crawler, reason: str, what: str) -> DropItem:
+    crawler.stats.inc_value(f"weibo/dropped/{reason}")
+    return DropItem(f"{what}: {reason}")
+
+
+class ValidatePipeline:
+    """Drop items that cannot be stored faithfully, counting each reason."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        a = ItemAdapter(item)
+        if isinstance(item, TopicItem):
+            if not a.get("word") or len(a["word"]) > 191:
+                raise drop(self.crawler, "topic_bad_word", "topic")
+            return item
+        if isinstance(item, PostItem):
+            what = f"post {a.get('mid')!r} from {a.get('url')}"
+            if not a.get("mid") or not _ID.match(a["mid"]):
+                raise drop(self.crawler, "post_bad_mid", what)
+            if not a.get("text"):
+                raise drop(self.crawler, "post_missing_text", what)
+            a["text"] = a["text"][:MAX_TEXT]
+            return item
+        if isinstance(item, CommentItem):
+            what = f"comment {a.get('id')!r} from {a.get('url')}"
+            if not a.get("id") or not _ID.match(a["id"]):
+                raise drop(self.crawler, "comment_bad_id", what)
+            if not a.get("mid") or not _ID.match(a["mid"]):
+                raise drop(self.crawler, "comment_bad_mid", what)
+            if not a.get("text"):
+                raise drop(self.crawler, "comment_missing_text", what)
+            a["text"] = a["text"][:MAX_TEXT]
+            return item
+        raise drop(self.crawler, "unknown_item", type(item).__name__)
+
+
+class PseudonymisePipeline:
+    """User ids become HMAC hashes; raw ids only with privacy.keep_raw_ids; nicknames go."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        cfg = load_config(crawler.settings.get("WEIBO_MH_CONFIG") or None)
+        self.p = pseudonymiser_from(cfg)  # ConfigError without a salt: the crawl command checks first
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PseudonymisePipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, (PostItem, CommentItem)):
+            a = ItemAdapter(item)
+            key = a.pop("author_key", None) if "author_key" in a else None
+            a["author_hash"] = self.p.hash(key)
+            raw = self.p.raw(key)
+            a["author_raw"] = raw.split(":", 1)[1][:32] if raw else None
+            if isinstance(item, CommentItem):
+                nick = a.pop("reply_to_nick", None) if "reply_to_nick" in a else None
+                a["reply_to_hash"] = self.p.hash(f"n:{nick}") if nick else None
+        return item
+
+
+class DatabasePipeline:
+    """Batched upserts through weibo.store.Store, and the crawl_runs row of this run."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        s = crawler.settings
+        self.url = s.get("DATABASE_URL")
+        self.flush_items = s.getint("FLUSH_ITEMS", 200)
+        self.flush_seconds = s.getfloat("FLUSH_SECONDS", 10.0)
+        self.run_id = s.getint("CRAWL_RUN_ID", 0)
+        self.store: Any = None
+        self.loop: task.LoopingCall | None = None
+        self.flush_error: str | None = None
+        from scrapy import signals
+
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> DatabasePipeline:
+        return cls(crawler)
+
+    def open_spider(self) -> None:
+        from weibo.store import Store
+
+        self.store = Store(self.url, flush_items=self.flush_items)
+        run = self.store.start_run(self.run_id)
+        self.crawler.weibo_store = self.store  # type: ignore[attr-defined]  # read by the spider
+        self.crawler.stats.set_value("weibo/crawl_run_id", run)
+        log.info("crawl run %d started, writing to %s", run, db.mask(self.url))
+        if self.flush_seconds > 0:
+            self.loop = task.LoopingCall(self._timed_flush)
+            self.loop.start(self.flush_seconds, now=False)
+
+    def _timed_flush(self) -> None:
+        if self.store and self.store.pending():
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            n = self.store.flush()
+            self.crawler.stats.inc_value("weibo/rows_written", n)
+        except Exception as e:  # noqa: BLE001 - the database is down for good: record, keep crawling
+            self.flush_error = f"database write failed: {db._short(e)}"
+            self.crawler.stats.inc_value("weibo/db_errors")
+            log.error("%s", self.flush_error)
+
+    def process_item(self, item: Any) -> Any:
+        scraped = db.now()
+        a = ItemAdapter(item)
+        if isinstance(item, TopicItem):
+            row = {"word": a["word"], "rank": a["rank"], "heat": a.get("heat") or 0,
+                   "category": a.get("category"), "seen_at": db.to_db_time(a["seen_at"])}
+            full = self.store.add("topic", row)
+        elif isinstance(item, PostItem):
+            row = {"mid": a["mid"], "author_hash": a.get("author_hash"), "author_raw": a.get("author_raw"),
+                   "text": a["text"], "created_at": db.to_db_time(a.get("created_at")),
+                   "reposts": a.get("reposts") or 0, "comments_count": a.get("comments_count") or 0,
+                   "likes": a.get("likes") or 0, "source": (a.get("source") or None),
+                   "first_scraped_at": scraped, "scraped_at": scraped,
+                   "full_text": a.get("full_text", True), "topics": list(a.get("topics") or [])}
+            if row["source"]:
+                row["source"] = row["source"][:255]
+            full = self.store.add("post", row)
+        else:
+            row = {"id": a["id"], "mid": a["mid"], "author_hash": a.get("author_hash"),
+                   "author_raw": a.get("author_raw"), "reply_to_hash": a.get("reply_to_hash"),
+                   "text": a["text"], "likes": a.get("likes") or 0,
+                   "created_at": db.to_db_time(a.get("created_at")),
+                   "source": (a.get("source") or "")[:255] or None,
+                   "first_scraped_at": scraped, "scraped_at": scraped}
+            full = self.store.add("comment", row)
+        if full:
+            self._flush()
+        return item
+
+    def close_spider(self) -> None:
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        if self.store is not None:
+            self._flush()
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        if self.store is None:
+            return
+        stats = self.crawler.stats
+        failure = getattr(spider, "failure", None) or self.flush_error
+        status = status_for_close(reason, failure)
+        all_stats = stats.get_stats()
+        dropped = {k.split("/", 2)[2]: v for k, v in all_stats.items() if k.startswith("weibo/dropped/")}
+        errors = {
+            "request_failures": all_stats.get("weibo/errors", 0),
+            "malformed_pages": all_stats.get("weibo/malformed", 0),
+            "spider_exceptions": all_stats.get("spider_exceptions/count", 0),
+            "db_errors": all_stats.get("weibo/db_errors", 0) + self.store.db_errors,
+        }
+        counts = dict(self.store.counts(), pages=all_stats.get("weibo/pages", 0),
+                      dropped=sum(dropped.values()), errors=sum(errors.values()))
+        detail = {
+            "finish_reason": reason,
+            "dropped": dropped,
+            "errors": errors,
+            "malformed_urls": list(getattr(spider, "malformed_urls", []))[:100],
+            "requests": all_stats.get("downloader/request_count", 0),
+            "responses_by_status": {k.rsplit("/", 1)[1]: v for k, v in all_stats.items()
+                                    if k.startswith("downloader/response_status_count/")},
+            "retries": all_stats.get("retry/count", 0),
+            "ban_answers": all_stats.get("weibo/ban_answers", 0),
+            "login_walls": all_stats.get("weibo/login_walls", 0),
+            "incremental_stops": all_stats.get("weibo/incremental_stops", 0),
+        }
+        error = failure
+        if status == "failed" and not error:
+            error = f"crawl stopped early ({reason})"
+        try:
+            self.store.finish(status, counts, detail, error)
+        except Exception as e:  # noqa: BLE001
+            log.error("could not record the end of crawl run %d: %s", self.store.run_id, db._short(e))
+            status = "failed"
+        stats.set_value("weibo/status", status)
+        log.info("crawl run %d %s: %d topics, posts %d new / %d updated, comments %d new / %d updated, "
+                 "%d pages, %d dropped, %d errors", self.store.run_id, status, counts["topics"],
+                 counts["posts_new"], counts["posts_updated"], counts["comments_new"],
+                 counts["comments_updated"], counts["pages"], counts["dropped"], counts["errors"])
+        self.store.close()

@@ -1,0 +1,83 @@
+"""Scrapy settings, mapped from the project configuration (configs/*.toml).
+
+The file named by WEIBO_MH_CONFIG (default configs/default.toml) is read and
+validated once; a bad file stops ``scrapy`` with exit status 2. Every value
+can still be overridden per run: ``scrapy crawl hot_topics -s DOWNLOAD_DELAY=0``.
+Secrets stay out of the settings: the cookie is read by ``CookieMiddleware``
+and the salt by the pipeline, so Scrapy's "Overridden settings" log never
+shows them (DATABASE_URL and REDIS_URL are not Scrapy settings it prints).
+"""
+
+import os
+
+from llm_worker.config import load_or_exit
+
+_cfg = load_or_exit(os.environ.get("WEIBO_MH_CONFIG"))
+_sp = _cfg.spider
+
+BOT_NAME = "weibo"
+SPIDER_MODULES = ["weibo.spiders"]
+NEWSPIDER_MODULE = "weibo.spiders"
+COMMANDS_MODULE = "weibo.commands"
+
+#: The config file in use; middlewares and pipelines re-read it for secrets.
+WEIBO_MH_CONFIG = str(_cfg.source)
+DATABASE_URL = _cfg.database.url
+
+HOTSEARCH_URL = _sp.hotsearch_url
+WEIBO_CN_BASE = _sp.weibo_cn_base.rstrip("/")
+TOPIC_LIMIT = _sp.topic_limit
+MAX_POST_PAGES = _sp.max_post_pages
+MAX_COMMENT_PAGES = _sp.max_comment_pages
+INCREMENTAL = _sp.incremental
+FLUSH_ITEMS = _sp.flush_items
+FLUSH_SECONDS = _sp.flush_seconds
+#: Set by the scheduler: use this crawl_runs row instead of inserting one.
+CRAWL_RUN_ID = 0
+
+# Politeness: one request at a time per domain, at least 3 s apart by default.
+ROBOTSTXT_OBEY = False
+USER_AGENT = _sp.user_agent
+DOWNLOAD_DELAY = _sp.download_delay
+DOWNLOAD_DELAY_JITTER = 0.5  # ±50 % around DOWNLOAD_DELAY
+CONCURRENT_REQUESTS_PER_DOMAIN = _sp.concurrent_per_domain
+CONCURRENT_REQUESTS = max(8, _sp.concurrent_per_domain * 2)
+AUTOTHROTTLE_ENABLED = _sp.autothrottle
+AUTOTHROTTLE_START_DELAY = max(_sp.download_delay, 1.0)
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+COOKIES_ENABLED = False  # the Cookie header comes from WEIBO_COOKIE(_FILE) only
+
+# 5xx and network errors are retried; 418/403/429 go to BanMiddleware instead.
+RETRY_ENABLED = True
+RETRY_TIMES = _sp.retry_times
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+BAN_HTTP_CODES = [418, 403, 429]
+BAN_LIMIT = _sp.ban_limit
+BAN_BACKOFF_SECONDS = _sp.ban_backoff_seconds
+BAN_BACKOFF_MAX_SECONDS = _sp.ban_backoff_max_seconds
+HTTPERROR_ALLOWED_CODES: list[int] = []
+
+DOWNLOADER_MIDDLEWARES = {
+    "weibo.middlewares.BanMiddleware": 560,        # sees 418/403/429 before RetryMiddleware (550)
+    "weibo.middlewares.LoginWallMiddleware": 650,  # sees login redirects before RedirectMiddleware
+    "weibo.middlewares.CookieMiddleware": 690,
+}
+ITEM_PIPELINES = {
+    "weibo.pipelines.ValidatePipeline": 100,
+    "weibo.pipelines.PseudonymisePipeline": 200,
+    "weibo.pipelines.DatabasePipeline": 300,
+}
+
+LOG_LEVEL = _sp.log_level
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no listening ports on a crawler host
+FEED_EXPORT_ENCODING = "utf-8"
+
+# Scale-out: a shared request queue and dupe filter in Redis (scrapy-redis).
+SCHEDULER_BACKEND = _sp.scheduler_backend
+REDIS_URL = _sp.redis_url
+REDIS_KEY_PREFIX = _sp.redis_key_prefix
+REDIS_IDLE_SECONDS = _sp.redis_idle_seconds
+# With SCHEDULER_BACKEND = redis the spider switches SCHEDULER and DUPEFILTER_CLASS
+# to weibo.redis_backend (see HotTopicsSpider.update_settings), so -s works too.

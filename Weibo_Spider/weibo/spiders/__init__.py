@@ -1,0 +1,1 @@
+"""Spiders: hot_topics."""

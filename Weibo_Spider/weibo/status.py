@@ -1,0 +1,40 @@
+"""Run statuses and the exit codes of ``scrapy crawl hot_topics`` and the scheduler."""
+
+from __future__ import annotations
+
+#: crawl_runs.status -> process exit code.
+EXIT_CODES = {
+    "ok": 0,
+    "failed": 1,
+    "login_required": 3,
+    "rate_limited": 4,
+    "timed_out": 5,
+}
+EXIT_CONFIG = 2   # bad configuration, no salt, old schema, bad arguments
+EXIT_LOCKED = 6   # scheduler --once: another crawl holds the lock
+
+#: Spider close reasons that are statuses of their own.
+CLOSE_REASONS = {"login_required", "rate_limited"}
+
+EXIT_HELP = """exit status:
+  0  ok: the crawl finished
+  1  failed: the crawl could not do its work (network, hot search, crash)
+  2  configuration error: bad config, no salt, database schema missing or old
+  3  login_required: weibo.cn answered with a login wall; refresh the cookie
+  4  rate_limited: too many 418/403/429 answers in a row; the crawl stopped
+  5  timed_out: the time budget ran out (scheduler only)
+  6  another crawl holds the lock (scheduler --once only)
+Data stored before a stop is always kept."""
+
+
+def exit_code(status: str | None) -> int:
+    return EXIT_CODES.get(status or "failed", 1)
+
+
+def status_for_close(reason: str, failure: str | None) -> str:
+    """The crawl_runs status for a spider close reason (and a fatal failure, if any)."""
+    if reason in CLOSE_REASONS:
+        return reason
+    if reason == "finished" and not failure:
+        return "ok"
+    return "failed"
