@@ -88,6 +88,11 @@ SPEC: dict[str, dict[str, Key]] = {
                                 choices=("memory", "redis")),
         "redis_url": _k(str, "redis://127.0.0.1:6379/0", "Redis for scheduler_backend = redis.",
                         env="REDIS_URL", secret=True),
+        "redis_key_prefix": _k(str, "weibo_mh", "Prefix of the shared Redis keys (queue, dupe filter); "
+                               "crawlers that should cooperate use the same prefix."),
+        "redis_idle_seconds": _k(float, 10.0, "With redis: wait this long for shared work before a "
+                                 "crawler with nothing to do closes."),
+        "retry_times": _k(int, 3, "Retries of a request after 5xx answers or network errors."),
         "log_level": _k(str, "INFO", "Scrapy log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     },
     "schedule": {
@@ -96,6 +101,7 @@ SPEC: dict[str, dict[str, Key]] = {
         "time_budget_minutes": _k(float, 60.0, "A crawl is stopped (SIGTERM, then SIGKILL) after this."),
         "grace_seconds": _k(float, 30.0, "Seconds between SIGTERM and SIGKILL."),
         "lock_file": _k(str, "data/crawl.lock", "File lock so two crawls never overlap.", path=True),
+        "log_dir": _k(str, "data/logs", "One log file per scheduled crawl goes here.", path=True),
     },
     "worker": {
         "backend": _k(str, "lexicon", "Scorer: lexicon (CPU default), classifier, transformers or openai.",
