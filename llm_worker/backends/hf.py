@@ -1,26 +1,29 @@
 """GLM-4-family scoring with transformers: likelihood of each level, never parsed text.
 
-For every comment the prompt is split into a shared prefix (chat template start,
-system message with the scales, the topic and the comment) and one short suffix
-per dimension (the question, the assistant header and "分数："). The prefix is run
-once per batch, with left padding, and its KV cache is reused for every dimension:
-each suffix is appended, the next-token distribution over the eleven values
-"0".."10" is read, and the cache is cropped back to the prefix. The most likely
-level is stored with its probability (normalised over the eleven values) as the
-confidence. The answer is valid by construction: no free text is parsed.
+The prompt is split in three: the head (chat template start, system message with
+the scales, user header) is the same for every comment and is run once per
+process; the data block (topic and comment) is run once per batch on top of a
+copy of the head's KV cache; then for each dimension its short suffix (the
+question, the assistant header and "分数：") is appended, the next-token
+distribution over the eleven values "0".."10" is read, and the cache is cropped
+back. So the prompt's prefix is shared across dimensions *and* across comments.
+The most likely level is stored with its probability (normalised over the eleven
+values) as the confidence. The answer is valid by construction: no free text is parsed.
 
 Values: when "0".."10" are all single tokens (true for GLM-4's tokenizers, whose
 pre-tokeniser groups up to three digits), one forward pass per dimension suffices.
 Otherwise each value is scored as a token sequence followed by the end-of-turn
 token (so "1" and "10" are told apart), one pass per value: correct but slower.
 
-Batching never changes a score: pads are masked and position ids are counted from
-each row's first real token (attention_mask.cumsum - 1), so a left-padded row sees
-exactly the positions it would see alone.
+Batching never changes a score: the data blocks are left-padded (the pads sit
+between the head and the block), pads are masked, and position ids count real
+tokens only (attention_mask.cumsum - 1), so every row sees exactly the positions
+it would see alone.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 import logging
 import time
@@ -79,7 +82,8 @@ class TransformersBackend:
         self.single_token_values = (all(len(ids) == 1 for ids in self._value_ids)
                                     and len({ids[0] for ids in self._value_ids}) == len(VALUES))
         self._end_id = self._end_of_turn_id()
-        self._suffix_ids = {d: self._suffix_for(d) for d in self.dimensions}
+        self._check_template()
+        self._head_cache = None  # KV cache of the head, computed on first use
         #: Forward passes made, for benchmarks (prefix, suffix and generation steps).
         self.forward_passes = 0
         log.info("loaded %s on %s (%s) in %.1fs; values as %s", model, self.device, dtype,
@@ -88,36 +92,50 @@ class TransformersBackend:
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> TransformersBackend:
         """Build from ``cfg.transformers`` / ``cfg.worker.rubric``; overrides: model, explain, dimensions, device."""
+        from llm_worker.config import ConfigError
+
         t = cfg.transformers
         dims = overrides.get("dimensions") or dimensions_for(cfg.worker.rubric)
-        return cls(overrides.get("model") or t.model, dimensions=tuple(dims),
-                   device=overrides.get("device") or t.device,
-                   explain=bool(overrides.get("explain", t.explain)),
-                   max_new_tokens=t.max_new_tokens, local_files_only=t.local_files_only,
-                   max_comment_tokens=t.max_comment_tokens)
+        model = overrides.get("model") or t.model
+        try:
+            return cls(model, dimensions=tuple(dims), device=overrides.get("device") or t.device,
+                       explain=bool(overrides.get("explain", t.explain)),
+                       max_new_tokens=t.max_new_tokens, local_files_only=t.local_files_only,
+                       max_comment_tokens=t.max_comment_tokens)
+        except (OSError, RuntimeError, ValueError) as e:  # not found offline, no CUDA, bad checkpoint
+            raise ConfigError(f"transformers backend: cannot load {model!r}: {e}") from None
 
     # ----- prompt pieces -------------------------------------------------------------------
 
     def _render(self, messages: list[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
-    def _split(self, topic: str, text: str, dimension: str) -> tuple[str, str]:
-        """(shared prefix, dimension suffix) of the rendered likelihood prompt."""
+    def _split(self, topic: str, text: str, dimension: str) -> tuple[str, str, str]:
+        """(head, data block, dimension suffix) of the rendered likelihood prompt.
+
+        The head (template start, system message, user header) is the same for every
+        comment, the data block for every dimension of one comment.
+        """
         full = self._render(prompt.likelihood_messages(topic, text, dimension, self.dimensions))
+        if full.endswith("<|assistant|>"):
+            full += "\n"  # GLM-4 writes "<|assistant|>\n" before every answer; some templates stop short
         full += prompt.ANSWER_PREFIX
         block = prompt.data_block(topic, text)
         cut = full.rfind(block)
         if cut < 0:
             raise RuntimeError("the chat template changed the comment block; cannot share the prefix")
-        cut += len(block)
-        return full[:cut], full[cut:]
+        return full[:cut], block, full[cut + len(block):]
 
-    def _suffix_for(self, dimension: str) -> list[int]:
-        prefix, suffix = self._split("话题", "评论", dimension)
-        other = self._split("另一个话题", "另一条评论", dimension)[1]
-        if suffix != other:
-            raise RuntimeError("the chat template makes the question depend on the comment")
-        return self.tokenizer.encode(suffix, add_special_tokens=False)
+    def _check_template(self) -> None:
+        """The head must not depend on the comment, the suffix neither: else nothing can be shared."""
+        a = [self._split("话题", "评论", d) for d in self.dimensions]
+        b = [self._split("另一个话题", "另一条评论", d) for d in self.dimensions]
+        if len({x[0] for x in a + b}) != 1 or any(x[2] != y[2] for x, y in zip(a, b, strict=True)):
+            raise RuntimeError("the chat template mixes the comment into the shared parts of the prompt")
+        self._head_text = a[0][0]
+        self._head_ids = self.tokenizer.encode(self._head_text, add_special_tokens=False)
+        self._suffix_ids = {d: self.tokenizer.encode(x[2], add_special_tokens=False)
+                            for d, x in zip(self.dimensions, a, strict=True)}
 
     def _end_of_turn_id(self) -> int:
         eos = getattr(self.model.generation_config, "eos_token_id", None) or self.tokenizer.eos_token_id
@@ -184,21 +202,43 @@ class TransformersBackend:
             scores.append(picked.sum(-1))
         return torch.stack(scores, dim=-1)
 
-    def _distributions(self, prefixes: list[list[int]]):
-        """{dimension: tensor [batch, 11]} of level probabilities, the prefix run once."""
+    def _head_cache_for(self, n: int):
+        """A fresh KV cache holding the head (system prompt) for ``n`` rows; the head runs once per process."""
         import torch
 
-        ids, mask = self._left_pad(prefixes)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        _, cache = self._forward(ids, mask, pos, keep=1)
-        prefix_len = mask.sum(-1)
+        if self._head_cache is None:
+            ids = torch.tensor([self._head_ids], dtype=torch.long, device=self.device)
+            pos = torch.arange(ids.shape[1], device=self.device)[None, :]
+            _, self._head_cache = self._forward(ids, torch.ones_like(ids), pos, keep=1)
+        cache = copy.deepcopy(self._head_cache)
+        cache.batch_repeat_interleave(n)
+        return cache
+
+    def _distributions(self, blocks: list[list[int]]):
+        """{dimension: tensor [batch, 11]} of level probabilities.
+
+        Layout of row i: [head][pads][data block i][suffix]. The pads sit between the
+        shared head and the data block and are masked; position ids count real tokens
+        only, so every row sees the positions it would see alone.
+        """
+        import torch
+
+        n, head = len(blocks), len(self._head_ids)
+        ids, seg_mask = self._left_pad(blocks)
+        mask = torch.cat([torch.ones((n, head), dtype=seg_mask.dtype, device=self.device), seg_mask], dim=1)
+        pos = head + (seg_mask.cumsum(-1) - 1).clamp(min=0)
+        _, cache = self._forward(ids, mask, pos, cache=self._head_cache_for(n), keep=1)
+        prefix_len = head + seg_mask.sum(-1)
         return {dim: torch.softmax(self._suffix_logprobs(cache, mask, prefix_len, self._suffix_ids[dim]),
                                    dim=-1)
                 for dim in self.dimensions}
 
     def _prefix_ids(self, topic: str, text: str) -> list[int]:
-        return self.tokenizer.encode(self._split(topic, text, self.dimensions[0])[0],
-                                     add_special_tokens=False)
+        """Token ids of the comment's data block (what follows the shared head)."""
+        head, block, _ = self._split(topic, text, self.dimensions[0])
+        if head != self._head_text:
+            raise RuntimeError("the chat template's head changed with the comment")
+        return self.tokenizer.encode(block, add_special_tokens=False)
 
     def probabilities(self, items: list[ScoreInput]) -> list[dict[str, list[float]]]:
         """The full distribution over levels 0..10 per item and dimension (for research and tests)."""

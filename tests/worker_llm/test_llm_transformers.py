@@ -134,8 +134,10 @@ def test_the_extended_rubric_scores_all_icd10_blocks(tiny_glm4):
                             dimensions=EXTENDED_DIMENSIONS)
     for r in b.score_batch(ITEMS[:2]):
         assert_valid(r, EXTENDED_DIMENSIONS)
-    # one prefix pass and one pass per dimension for the whole batch
-    assert b.forward_passes == 1 + len(EXTENDED_DIMENSIONS)
+    # the system prompt once per process, then per batch one pass for the comments and one per dimension
+    assert b.forward_passes == 1 + 1 + len(EXTENDED_DIMENSIONS)
+    b.score_batch(ITEMS)
+    assert b.forward_passes == 1 + 2 * (1 + len(EXTENDED_DIMENSIONS))
 
 
 def test_multi_token_values_are_scored_as_sequences(tiny_glm_split_ten):
@@ -167,3 +169,13 @@ def test_from_config_honours_the_config_and_the_overrides(tiny_glm4):
     r = b.score_batch([ScoreInput("t", "这是一条超过八个字的评论")])[0]
     assert_valid(r, ("suicide_risk",))
     assert r.truncated
+
+
+def test_a_model_that_cannot_be_loaded_is_a_config_error(tmp_path):
+    from llm_worker.backends.hf import TransformersBackend
+    from llm_worker.config import ConfigError, load_config
+
+    cfg = load_config()
+    cfg.transformers.local_files_only = True
+    with pytest.raises(ConfigError, match="cannot load"):
+        TransformersBackend.from_config(cfg, model=str(tmp_path / "no-such-model"))

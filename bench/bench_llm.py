@@ -1,0 +1,167 @@
+"""LLM scoring cost with the tiny random GLM-4, measured side by side in one run.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_llm.py [--comments 64] [--rounds 3] [--model DIR]
+
+Compares, on the same comments and the same model:
+1. likelihood scoring (the transformers backend: prefix once, one short pass per
+   dimension) against free JSON generation of all dimensions (what a generative
+   scorer must do: prefill, then one decode step per output token);
+2. likelihood scoring with the shared prefix against re-running the full prompt
+   for every dimension (what prefix sharing saves);
+3. batch 1 against batch 16.
+Reports forward passes and milliseconds per comment, and the ratios. The
+model is random, so only costs are meaningful. It also prints the prompt sizes
+used for the on-paper GLM-4-9B / H100 estimate in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Short comments written for this benchmark (no dataset rows), cycled with variations.
+SENTENCES = [
+    "今天终于把论文交上去了，开心！", "最近总是失眠，白天也没精神。", "这个话题好无聊，不想看了。",
+    "谢谢救援队，大家都平安就好。", "喝了点酒才睡着，明天还要上班。", "感觉一切都没有意义，好累。",
+    "哈哈哈笑死我了", "支持！希望越来越好。", "为什么总是我遇到这种事，烦死了。",
+    "周末和朋友去爬山，风景很美。", "已经连续一个月心情低落，什么都不想做。", "😂😂😂",
+]
+#: A typical answer of a JSON scorer; GLM-4's tokenizer needs about 30 tokens for it.
+JSON_ANSWER_TOKENS = 30
+
+
+def comments(n: int):
+    from llm_worker.backends.base import ScoreInput
+
+    return [ScoreInput(f"热搜话题{i % 7}", SENTENCES[i % len(SENTENCES)] + ("，" + SENTENCES[(i * 5) % len(SENTENCES)]) * (i % 3))
+            for i in range(n)]
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def run_likelihood(b, items, batch: int) -> None:
+    for i in range(0, len(items), batch):
+        b.score_batch(items[i:i + batch])
+
+
+def run_no_sharing(b, items, batch: int) -> None:
+    """Every dimension's full prompt run from scratch (no prefix cache)."""
+    import torch
+
+    from llm_worker import prompt
+
+    value_ids = torch.tensor([ids[0] for ids in b._value_ids])
+    with torch.inference_mode():
+        for i in range(0, len(items), batch):
+            chunk = items[i:i + batch]
+            for dim in b.dimensions:
+                seqs = [b.tokenizer.encode(b._render(prompt.likelihood_messages(it.topic, it.text, dim, b.dimensions))
+                                           + prompt.ANSWER_PREFIX, add_special_tokens=False) for it in chunk]
+                ids, mask = b._left_pad(seqs)
+                pos = (mask.cumsum(-1) - 1).clamp(min=0)
+                b.forward_passes += 1
+                logits = b.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1).logits
+                torch.softmax(logits[:, -1, value_ids], dim=-1).max(dim=-1)
+
+
+def run_json_generation(b, items, batch: int) -> None:
+    """Greedy generation of a JSON answer of JSON_ANSWER_TOKENS tokens (forced length: the model is random)."""
+    import torch
+
+    from llm_worker import prompt
+
+    with torch.inference_mode():
+        for i in range(0, len(items), batch):
+            chunk = items[i:i + batch]
+            seqs = [b.tokenizer.encode(b._render(prompt.json_messages(it.topic, it.text, b.dimensions)),
+                                       add_special_tokens=False) for it in chunk]
+            ids, mask = b._left_pad(seqs)
+            b.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, pad_token_id=b.pad_id,
+                             max_new_tokens=JSON_ANSWER_TOKENS, min_new_tokens=JSON_ANSWER_TOKENS)
+            b.forward_passes += JSON_ANSWER_TOKENS  # 1 prefill + (T-1) decode steps, +1 for the end token
+
+
+def prompt_sizes() -> dict[str, int]:
+    from llm_worker import prompt
+    from llm_worker.rubric import CORE_DIMENSIONS
+
+    sysp = prompt.system_prompt(CORE_DIMENSIONS)
+    block = prompt.data_block("某个热搜话题标题", "")
+    ask = prompt.json_messages("", "", CORE_DIMENSIONS)[1]["content"][len(prompt.data_block("", "")):]
+    q = prompt.dimension_question("suicide_risk")
+    return {"system_chars": len(sysp), "data_block_chars_without_comment": len(block),
+            "json_instruction_chars": len(ask), "dimension_question_chars": len(q)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--comments", type=int, default=64, help="comments per measurement (default 64)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; the best time of each is kept")
+    ap.add_argument("--model", help="model directory (default: build the tiny GLM-4 in a temp dir)")
+    a = ap.parse_args(argv)
+    if a.comments < 16 or a.rounds < 1:
+        print("error: --comments must be >= 16 and --rounds >= 1", file=sys.stderr)
+        return 2
+
+    import torch
+
+    from llm_worker.backends.hf import TransformersBackend
+    from llm_worker.tiny_model import build_tiny_glm
+
+    tmp = tempfile.TemporaryDirectory()
+    model = a.model or str(build_tiny_glm(Path(tmp.name) / "tiny-glm4"))
+    b = TransformersBackend(model, device="cpu", local_files_only=True)
+    items = comments(a.comments)
+    cases = {
+        "likelihood, batch 16": lambda: run_likelihood(b, items, 16),
+        "likelihood, batch 1": lambda: run_likelihood(b, items, 1),
+        "likelihood without prefix sharing, batch 16": lambda: run_no_sharing(b, items, 16),
+        "free JSON generation, batch 16": lambda: run_json_generation(b, items, 16),
+    }
+    run_likelihood(b, items[:16], 16)  # warm-up
+    best: dict[str, float] = {}
+    passes: dict[str, int] = {}
+    for r in range(a.rounds):
+        for name, fn in cases.items():  # interleaved, so machine load hits every case alike
+            b.forward_passes = 0
+            t = timed(fn)
+            passes[name] = b.forward_passes
+            best[name] = min(best.get(name, t), t)
+        print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
+
+    n = len(items)
+    print(f"# bench_llm: tiny random GLM-4 (hidden 64, 2 layers, char-level vocab {len(b.tokenizer)}), "
+          f"{n} comments, {len(b.dimensions)} dimensions, best of {a.rounds} rounds")
+    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} cores")
+    print("| method | forward passes / comment | ms / comment |")
+    print("|---|---|---|")
+    for name in cases:
+        print(f"| {name} | {passes[name] / n:.2f} | {1000 * best[name] / n:.2f} |")
+    lk, js = best["likelihood, batch 16"], best["free JSON generation, batch 16"]
+    print()
+    print(f"free JSON generation / likelihood (time, batch 16): {js / lk:.2f}x")
+    print(f"free JSON generation / likelihood (forward passes): "
+          f"{passes['free JSON generation, batch 16'] / passes['likelihood, batch 16']:.2f}x")
+    print(f"no prefix sharing / prefix sharing (time, batch 16): "
+          f"{best['likelihood without prefix sharing, batch 16'] / lk:.2f}x")
+    print(f"batch 1 / batch 16 (time per comment): {best['likelihood, batch 1'] / lk:.2f}x")
+    print()
+    print("prompt sizes (characters):", prompt_sizes())
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
