@@ -146,6 +146,8 @@ SPEC: dict[str, dict[str, Key]] = {
         "scorer": _k(str, "", "Scorer to chart by default (empty: the most used one)."),
         "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment is an alert."),
         "top_topics": _k(int, 8, "Topics drawn separately in trend charts."),
+        "crisis_resources": _k(str, "", "Crisis lines/resources your team passes on; printed under "
+                               "every alert table (alerts.md, the report)."),
     },
 }
 

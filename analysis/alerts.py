@@ -1,0 +1,131 @@
+"""Alerts: the comments scored at suicide risk >= a threshold, as CSV and as a Markdown table.
+
+One row per comment, highest level and newest first: level, confidence, time,
+topics, text, and the comment and post ids needed to find it on Weibo. No author
+or reply hashes are written. The Markdown starts with the caution every reader of
+these rows must see.
+
+    python -m analysis.alerts --since 1d
+    python -m analysis.alerts --threshold 8 --limit 100 --topic 高考
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import queries
+from analysis.common import (
+    Context,
+    add_threshold,
+    build_context,
+    make_parser,
+    positive,
+    report_written,
+    run,
+)
+
+LIMIT_DEFAULT = 500
+MD_TEXT_CHARS = 280
+
+#: From ../shared/SCALES.md ("A caution that belongs in the product").
+CAUTION = ("These are research signals about text, not diagnoses of people. A high score means "
+           "the words of a comment resemble the scale's description, not that its author is at risk "
+           "(or safe). Anyone shown these comments should follow their team's protocol and pass on "
+           "crisis resources.")
+NO_RESOURCES = ("Set `analysis.crisis_resources` in the config to list the crisis lines your team "
+                "passes on; they will be printed here.")
+
+
+def load(ctx: Context, limit: int) -> tuple[pd.DataFrame, int]:
+    if not ctx.scorer:
+        return pd.DataFrame(columns=queries.ALERT_COLUMNS), 0
+    with ctx.engine.connect() as conn:
+        return ctx.cached(("alerts", ctx.threshold, limit),
+                          lambda: queries.alerts(conn, ctx.window, ctx.scorer, ctx.threshold, limit))
+
+
+def resources(ctx: Context) -> str:
+    """The team's crisis resources from the config (analysis.crisis_resources), or ''."""
+    return (getattr(ctx.cfg.analysis, "crisis_resources", "") if ctx.cfg else "").strip()
+
+
+def _cell(text: object, limit: int | None = None) -> str:
+    s = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    s = " ".join(s.split())
+    if limit and len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+
+
+def fmt_time(t: object) -> str:
+    return "" if t is None or pd.isna(t) else pd.Timestamp(t).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_conf(c: object) -> str:
+    return "" if c is None or pd.isna(c) else f"{float(c):.2f}"
+
+
+def markdown(ctx: Context, rows: pd.DataFrame, total: int, crisis: str) -> str:
+    lines = [f"# Suicide-risk alerts: level ≥ {ctx.threshold}", "",
+             f"> **Caution.** {CAUTION}", ">",
+             f"> **Crisis resources:** {crisis}" if crisis else f"> {NO_RESOURCES}", "",
+             f"Window: {ctx.window.describe()}. Scorer: `{ctx.scorer or 'none'}`. "
+             f"Comments at level ≥ {ctx.threshold}: **{total}**"
+             + (f" (showing the {len(rows)} highest, newest first; raise --limit for more)."
+                if total > len(rows) else "."), ""]
+    if rows.empty:
+        lines.append("No comments at or above the threshold in this window.")
+        return "\n".join(lines) + "\n"
+    lines += ["| level | confidence | time (Asia/Shanghai) | topics | text | comment id |",
+              "|---:|---:|---|---|---|---|"]
+    for r in rows.itertuples():
+        lines.append(f"| {r.level} | {fmt_conf(r.confidence)} | {fmt_time(r.time)} | "
+                     f"{_cell(r.topics)} | {_cell(r.text, MD_TEXT_CHARS)} | {_cell(r.comment_id)} |")
+    return "\n".join(lines) + "\n"
+
+
+def html_table(rows: pd.DataFrame) -> str:
+    """The alert rows as an HTML table for the report (text escaped)."""
+    if rows.empty:
+        return "<p>No comments at or above the threshold in this window.</p>"
+    out = ["<table class='alerts'><thead><tr><th>level</th><th>confidence</th><th>time</th>"
+           "<th>topics</th><th>text</th><th>comment id</th></tr></thead><tbody>"]
+    for r in rows.itertuples():
+        out.append(f"<tr><td>{r.level}</td><td>{fmt_conf(r.confidence)}</td><td>{fmt_time(r.time)}</td>"
+                   f"<td>{html.escape(str(r.topics))}</td><td>{html.escape(' '.join(str(r.text).split()))}</td>"
+                   f"<td>{html.escape(str(r.comment_id))}</td></tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def build(ctx: Context, limit: int = LIMIT_DEFAULT) -> list[Path]:
+    rows, total = load(ctx, limit)
+    csv_path = ctx.path("alerts", "csv")
+    out = rows.copy()
+    out["time"] = [fmt_time(t) for t in out["time"]]
+    out.to_csv(csv_path, index=False, encoding="utf-8-sig")  # BOM: Excel reads the Chinese right
+    md_path = ctx.path("alerts", "md")
+    md_path.write_text(markdown(ctx, rows, total, resources(ctx)), encoding="utf-8")
+    return [csv_path, md_path]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = make_parser("alerts", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    add_threshold(ap)
+    ap.add_argument("--limit", type=positive, default=LIMIT_DEFAULT, metavar="N",
+                    help=f"at most N rows, highest level and newest first (default {LIMIT_DEFAULT})")
+    a = ap.parse_args(argv)
+    ctx = build_context(a)
+    paths = build(ctx, a.limit)
+    rows, total = load(ctx, a.limit)
+    print(f"caution: {CAUTION}")
+    report_written(paths, {"scorer": ctx.scorer or "none", "threshold": ctx.threshold,
+                           "alerts in window": total, "rows written": len(rows)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run(main))

@@ -1,0 +1,265 @@
+"""What every analysis script shares: its command line, the database, the window, the scorer.
+
+Each script is ``python -m analysis.<name>`` with the same options (``--db``,
+``--out``, ``--since``, ``--until``, ``--topic``, ``--scorer``, ``--format``) plus a
+few of its own. Bad input ends with exit status 2 and one line on stderr, never a
+traceback: analysts run these by hand and need to know what to fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+
+from llm_worker import db
+from llm_worker.config import load_or_exit, mask_url
+
+
+class UsageError(Exception):
+    """Bad input the user must fix; printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line (plus a hint), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+DATE_HELP = ("YYYY-MM-DD, 'YYYY-MM-DD HH:MM' or a span back from now such as 7d or 12h "
+             "(Asia/Shanghai time, like the database)")
+
+
+def parse_when(text: str, *, end: bool = False) -> datetime:
+    """A window bound: a date, a date and time, or ``Nd``/``Nh`` before now (Shanghai time).
+
+    With ``end`` a bare date means the end of that day (the next midnight), so that
+    ``--until 2026-11-03`` includes the 3rd.
+    """
+    t = text.strip()
+    m = re.fullmatch(r"(\d+)([dh])", t)
+    if m:
+        n = int(m.group(1))
+        return db.now() - (timedelta(days=n) if m.group(2) == "d" else timedelta(hours=n))
+    for fmt in ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S"):
+        try:
+            value = datetime.strptime(t, fmt)
+        except ValueError:
+            continue
+        if fmt == "%Y-%m-%d" and end:
+            value += timedelta(days=1)
+        return value
+    raise argparse.ArgumentTypeError(f"not a date: {text!r} (use {DATE_HELP})")
+
+
+def _since(text: str) -> datetime:
+    return parse_when(text)
+
+
+def _until(text: str) -> datetime:
+    return parse_when(text, end=True)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _level(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a level: {text!r} (0-10)") from None
+    if not 0 <= n <= 10:
+        raise argparse.ArgumentTypeError(f"level must be 0-10, got {n}")
+    return n
+
+
+def make_parser(prog: str, description: str, epilog: str = "") -> Parser:
+    """The shared options; scripts add their own with ``parser.add_argument``."""
+    ap = Parser(prog=f"python -m analysis.{prog}", description=description, epilog=epilog,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_argument_group("common options")
+    g.add_argument("--config", metavar="FILE",
+                   help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
+    g.add_argument("--db", metavar="URL",
+                   help="database URL (default: DATABASE_URL, else the config's database.url)")
+    g.add_argument("--out", metavar="DIR", help="output folder (default: the config's analysis.out_dir)")
+    g.add_argument("--since", metavar="WHEN", type=_since,
+                   help=f"first comment time included; {DATE_HELP}")
+    g.add_argument("--until", metavar="WHEN", type=_until,
+                   help="last day included (a bare date includes that whole day), or an exact "
+                        "time (excluded)")
+    g.add_argument("--topic", metavar="WORD",
+                   help="only comments on posts in topics whose word contains WORD")
+    g.add_argument("--scorer", metavar="NAME",
+                   help="scorer to chart, e.g. lexicon:v1 (default: the config's analysis.scorer, "
+                        "else the scorer with the most scores)")
+    g.add_argument("--format", choices=("png", "svg"), default="png", help="chart format (default png)")
+    return ap
+
+
+def add_threshold(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--threshold", type=_level, metavar="LEVEL",
+                    help="suicide-risk level at or above which a comment counts as high risk / "
+                         "an alert (default: the config's analysis.alert_threshold, 7)")
+
+
+def add_freq(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--freq", choices=("day", "hour"), default="day",
+                    help="time bucket for series (default day; Asia/Shanghai calendar)")
+
+
+def add_top(ap: argparse.ArgumentParser, help_text: str) -> None:
+    ap.add_argument("--top", type=_positive, metavar="N", help=help_text)
+
+
+positive = _positive
+
+
+@dataclass
+class Window:
+    """Which comments a script looks at: a time span and an optional topic filter."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    topic: str | None = None
+
+    def describe(self) -> str:
+        a = self.since.strftime("%Y-%m-%d %H:%M") if self.since else "start"
+        b = self.until.strftime("%Y-%m-%d %H:%M") if self.until else "now"
+        s = f"{a} to {b} (Asia/Shanghai)"
+        return s + (f", topics containing {self.topic!r}" if self.topic else "")
+
+
+@dataclass
+class Context:
+    """Everything a chart builder needs: an engine, the window, the scorer, where to write."""
+
+    engine: sa.Engine
+    url: str
+    window: Window
+    scorer: str | None
+    scorers: dict[str, int]
+    dimensions: tuple[str, ...]
+    out: Path
+    fmt: str = "png"
+    freq: str = "day"
+    threshold: int = 7
+    top: int = 8
+    args: argparse.Namespace | None = None
+    cfg: Any = None
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def path(self, stem: str, ext: str | None = None) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        return self.out / f"{stem}.{ext or self.fmt}"
+
+    def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
+        """Run an aggregate query once per process (the report reuses them across charts)."""
+        if key not in self.cache:
+            self.cache[key] = fn()
+        return self.cache[key]
+
+
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def open_database(url: str) -> sa.Engine:
+    """Engine after the schema check; a missing SQLite file is an error, not a new empty file."""
+    try:
+        u = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise UsageError(f"not a database URL: {mask_url(url)}") from None
+    if u.get_backend_name() == "sqlite":
+        path = u.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise UsageError(f"{mask_url(url)}: give a SQLite file that exists")
+        if not Path(path).is_file():
+            raise UsageError(f"no such database file: {path} (from {mask_url(url)})")
+    try:
+        return db.open_checked(url)
+    except db.SchemaError as e:
+        raise UsageError(str(e)) from None
+    except (sa.exc.SQLAlchemyError, ImportError) as e:
+        raise UsageError(f"cannot open {mask_url(url)}: {str(e).splitlines()[0][:300]}") from None
+
+
+def build_context(args: argparse.Namespace, *, need_scorer: bool = True) -> Context:
+    """Resolve config, database, window and scorer from the parsed options."""
+    from analysis import queries
+    from analysis.fonts import setup_fonts
+
+    cfg = load_or_exit(args.config)
+    url = args.db or cfg.database.url
+    if args.db:
+        from llm_worker.config import resolve_sqlite_url
+
+        url = resolve_sqlite_url(args.db, Path.cwd())
+    if args.since and args.until and args.since >= args.until:
+        raise UsageError(f"--since ({args.since:%Y-%m-%d %H:%M}) is not before --until "
+                         f"({args.until:%Y-%m-%d %H:%M})")
+    engine = open_database(url)
+    window = Window(args.since, args.until, (args.topic or "").strip() or None)
+    with engine.connect() as conn:
+        if window.topic and not queries.topic_exists(conn, window.topic):
+            raise UsageError(f"no topic word contains {window.topic!r}")
+        scorers = queries.scorers(conn)
+    scorer = args.scorer or cfg.analysis.scorer or None
+    if scorer and scorers and scorer not in scorers:
+        known = ", ".join(f"{k} ({v} scores)" for k, v in scorers.items())
+        raise UsageError(f"no scores from scorer {scorer!r}; known: {known}")
+    if not scorer and scorers:
+        scorer = next(iter(scorers))  # ordered by number of scores
+    dims: tuple[str, ...] = ()
+    if scorer and scorer in scorers:
+        with engine.connect() as conn:
+            dims = queries.dimensions(conn, scorer)
+    out = Path(args.out) if args.out else Path(cfg.analysis.out_dir)
+    threshold = getattr(args, "threshold", None)
+    top = getattr(args, "top", None)
+    setup_fonts()
+    return Context(engine=engine, url=url, window=window, scorer=scorer, scorers=scorers,
+                   dimensions=dims, out=out, fmt=args.format, freq=getattr(args, "freq", "day"),
+                   threshold=cfg.analysis.alert_threshold if threshold is None else threshold,
+                   top=cfg.analysis.top_topics if top is None else top, args=args, cfg=cfg)
+
+
+def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Call a script's main, turning bad input and database failures into exit status 2."""
+    try:
+        return main(argv)
+    except UsageError as e:
+        fail(str(e))
+    except db.SchemaError as e:
+        fail(str(e))
+    except sa.exc.OperationalError as e:
+        fail(f"database error: {str(getattr(e, 'orig', e)).splitlines()[0][:300]}")
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def report_written(paths: list[Path], counts: dict[str, Any] | None = None) -> None:
+    """Tell the user what was written and how much went into it."""
+    for p in paths:
+        print(f"wrote {p}")
+    if counts:
+        print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))

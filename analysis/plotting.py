@@ -1,0 +1,80 @@
+"""Figures without pyplot: fixed sizes, a "no data" chart, saving PNG or SVG.
+
+Every chart has a fixed size in inches at a fixed DPI, so a PNG's pixel size is
+known in advance (tests check it) and reports look the same run after run. We use
+``matplotlib.figure.Figure`` directly instead of pyplot: no global state, and each
+figure is freed as soon as it is saved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+import analysis.fonts  # noqa: F401 - selects the Agg backend before any drawing
+
+DPI = 100
+
+#: (width, height) in inches of each chart; pixels = inches * DPI.
+SIZES: dict[str, tuple[float, float]] = {
+    "trends_all": (12, 7),
+    "trends_topics": (14, 10),
+    "trends_topics_risk": (12, 6),
+    "histograms": (12, 7),
+    "risk_by_topic": (12, 8),
+    "topic_heatmap": (10, 10),
+    "topic_heat": (12, 6),
+    "compare_scorers": (14, 8),
+}
+
+#: Dimension colours, the same in every chart.
+DIM_COLORS = {"positivity": "#2a9d8f", "mood_disorder": "#7b6fd0", "substance_use": "#e9a23b",
+              "suicide_risk": "#d62828"}
+DIM_LABELS = {"positivity": "positivity", "mood_disorder": "mood disorder",
+              "substance_use": "substance use", "suicide_risk": "suicide risk"}
+
+
+def pixel_size(kind: str) -> tuple[int, int]:
+    """(width, height) in pixels of a chart kind, as saved."""
+    w, h = SIZES[kind]
+    return int(round(w * DPI)), int(round(h * DPI))
+
+
+def new_figure(kind: str) -> Figure:
+    return Figure(figsize=SIZES[kind], dpi=DPI, layout="constrained")
+
+
+def dim_color(dim: str, i: int = 0) -> str:
+    palette = ["#264653", "#f4a261", "#8ab17d", "#e76f51", "#6d597a", "#b56576", "#457b9d"]
+    return DIM_COLORS.get(dim, palette[i % len(palette)])
+
+
+def dim_label(dim: str) -> str:
+    return DIM_LABELS.get(dim, dim)
+
+
+def no_data_figure(kind: str, title: str, reason: str) -> Figure:
+    """A chart of the usual size that says "no data" and why, instead of failing."""
+    fig = new_figure(kind)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=14)
+    ax.text(0.5, 0.55, "no data", ha="center", va="center", fontsize=32, color="#888888",
+            transform=ax.transAxes)
+    ax.text(0.5, 0.4, reason, ha="center", va="center", fontsize=12, color="#555555",
+            transform=ax.transAxes, wrap=True)
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Write the figure (format from the suffix) at the fixed DPI; no tight bbox, so sizes hold."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, format=path.suffix.lstrip("."))
+    fig.clear()
+    return path
+
+
+def short(text: str, n: int = 16) -> str:
+    """Topic words can be long; keep chart labels readable."""
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,418 @@
+"""The SQL aggregates behind every chart: GROUP BY time bucket, topic, dimension, level.
+
+The database does the counting; Python only ever sees aggregated rows (a few
+thousand at most) plus the alert rows, which a threshold and a limit bound. So
+memory stays flat whether the database holds a thousand comments or ten million.
+The same SQLAlchemy Core expressions run on MySQL/MariaDB and SQLite; the only
+dialect-specific bit is truncating a DATETIME to its day or hour (``bucket``).
+
+Joins: comments -> posts (mid) -> post_topics -> topics. A comment on a post in
+several topics counts once per topic in per-topic aggregates, and once in
+"all comments" aggregates. A comment's time is ``created_at``, or ``scraped_at``
+when Weibo did not give one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from analysis.common import Window
+from llm_worker.db import comments as C
+from llm_worker.db import post_topics as PT
+from llm_worker.db import scores as S
+from llm_worker.db import topic_snapshots as TS
+from llm_worker.db import topics as T
+from llm_worker.rubric import CORE_DIMENSIONS
+
+RISK = "suicide_risk"
+
+
+# --------------------------------------------------------------------------- time buckets
+
+
+class day_bucket(FunctionElement):  # noqa: N801 - reads like a SQL function
+    """The calendar day of a DATETIME (stored as Asia/Shanghai time, so a Chinese day)."""
+
+    name = "day_bucket"
+    inherit_cache = True
+
+
+class hour_bucket(FunctionElement):  # noqa: N801
+    """A DATETIME truncated to the start of its hour."""
+
+    name = "hour_bucket"
+    inherit_cache = True
+
+
+@compiles(day_bucket)
+def _day_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"DATE({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(day_bucket, "sqlite")
+def _day_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(hour_bucket)
+def _hour_mysql(element: Any, compiler: Any, **kw: Any) -> str:
+    x = compiler.process(element.clauses, **kw)
+    return f"TIMESTAMPADD(HOUR, HOUR({x}), DATE({x}))"
+
+
+@compiles(hour_bucket, "sqlite")
+def _hour_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d %H:00:00', {compiler.process(element.clauses, **kw)})"
+
+
+class no_index(FunctionElement):  # noqa: N801
+    """A column SQLite must not use an index for (``+col``); other databases see the column.
+
+    SQLite's planner likes to walk all comments and probe scores per comment, which is
+    several times slower than scanning one scorer's scores and probing comments by id.
+    ``comments.id = +scores.comment_id`` leaves it only the fast order.
+    """
+
+    name = "no_index"
+    inherit_cache = True
+
+
+@compiles(no_index)
+def _no_index_default(element: Any, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(no_index, "sqlite")
+def _no_index_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+def scored_comments(scores: Any = None) -> Any:
+    """scores JOIN comments, scores first (see ``no_index``)."""
+    s = S if scores is None else scores
+    return s.join(C, C.c.id == no_index(s.c.comment_id))
+
+
+def bucket(expr: Any, freq: str) -> Any:
+    """``expr`` truncated to its day or hour. No bound parameters, so GROUP BY matches SELECT."""
+    if freq == "day":
+        return day_bucket(expr)
+    if freq == "hour":
+        return hour_bucket(expr)
+    raise ValueError(f"freq must be day or hour, not {freq!r}")
+
+
+def comment_time() -> Any:
+    """When a comment was written; scraped_at stands in when Weibo gave no time."""
+    return sa.func.coalesce(C.c.created_at, C.c.scraped_at)
+
+
+def to_times(values: pd.Series) -> pd.Series:
+    """Buckets come back as strings (SQLite) or date/datetime (MySQL); make them timestamps."""
+    return pd.to_datetime(values.astype(str))
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def topic_match(word: str) -> Any:
+    return T.c.word.contains(word, autoescape=True)
+
+
+def window_conditions(win: Window) -> list[Any]:
+    """WHERE conditions on ``comments`` for the window (time span and topic filter)."""
+    t = comment_time()
+    conds: list[Any] = []
+    if win.since is not None:
+        conds.append(t >= win.since)
+    if win.until is not None:
+        conds.append(t < win.until)
+    if win.topic:
+        in_topic = (sa.select(sa.literal(1)).select_from(PT.join(T, T.c.id == PT.c.topic_id))
+                    .where(PT.c.mid == C.c.mid, topic_match(win.topic)))
+        conds.append(sa.exists(in_topic))
+    return conds
+
+
+def _topic_conditions(win: Window) -> list[Any]:
+    """For per-topic aggregates: the time span, and only the matching topics themselves."""
+    conds = window_conditions(Window(win.since, win.until, None))
+    if win.topic:
+        conds.append(topic_match(win.topic))
+    return conds
+
+
+def _frame(conn: Connection, stmt: Any, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in conn.execute(stmt)], columns=columns)
+
+
+def _ints(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    for c in cols:
+        df[c] = pd.to_numeric(df[c]).fillna(0).astype("int64")
+    return df
+
+
+def order_dimensions(dims: list[str] | set[str]) -> tuple[str, ...]:
+    core = [d for d in CORE_DIMENSIONS if d in dims]
+    return tuple(core + sorted(d for d in dims if d not in CORE_DIMENSIONS))
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+def scorers(conn: Connection) -> dict[str, int]:
+    """Scorer name -> number of score rows, most used first."""
+    n = sa.func.count().label("n")
+    rows = conn.execute(sa.select(S.c.scorer, n).group_by(S.c.scorer).order_by(n.desc(), S.c.scorer))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def dimensions(conn: Connection, scorer: str) -> tuple[str, ...]:
+    rows = conn.execute(sa.select(S.c.dimension).where(S.c.scorer == scorer).distinct())
+    return order_dimensions({r[0] for r in rows})
+
+
+def topic_exists(conn: Connection, word: str) -> bool:
+    return conn.execute(sa.select(T.c.id).where(topic_match(word)).limit(1)).first() is not None
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def _score_sums(threshold: int) -> list[Any]:
+    return [sa.func.count().label("n"), sa.func.sum(S.c.value).label("total"),
+            sa.func.sum(sa.case((S.c.value >= threshold, 1), else_=0)).label("high")]
+
+
+def _finish_sums(df: pd.DataFrame) -> pd.DataFrame:
+    df = _ints(df, ["n", "total", "high"])
+    df["mean"] = df["total"] / df["n"]
+    return df
+
+
+def series_all(conn: Connection, win: Window, scorer: str, freq: str = "day",
+               threshold: int = 7) -> pd.DataFrame:
+    """Per bucket and dimension, over all comments: n, total, high (value >= threshold), mean.
+
+    ``high``/``n`` on the suicide_risk rows is the share of high-risk comments.
+    """
+    b = bucket(comment_time(), freq).label("bucket")
+    stmt = (sa.select(b, S.c.dimension, *_score_sums(threshold))
+            .select_from(scored_comments())
+            .where(S.c.scorer == scorer, *window_conditions(win))
+            .group_by(b, S.c.dimension))
+    df = _frame(conn, stmt, ["bucket", "dimension", "n", "total", "high"])
+    df["bucket"] = to_times(df["bucket"])
+    return _finish_sums(df).sort_values(["bucket", "dimension"], ignore_index=True)
+
+
+def _time_only(win: Window) -> list[Any]:
+    return window_conditions(Window(win.since, win.until, None))
+
+
+def _topic_only(win: Window) -> list[Any]:
+    return [topic_match(win.topic)] if win.topic else []
+
+
+def series_topics(conn: Connection, win: Window, scorer: str, freq: str = "day",
+                  threshold: int = 7) -> pd.DataFrame:
+    """Like ``series_all`` per topic: topic_id, topic, bucket, dimension, n, total, high, mean.
+
+    Sums are first taken per post (mid), then joined to the post's topics: the same
+    numbers as joining every score to its topics, with far fewer rows to join.
+    """
+    b = bucket(comment_time(), freq).label("bucket")
+    per_post = (sa.select(C.c.mid, b, S.c.dimension, *_score_sums(threshold))
+                .select_from(scored_comments())
+                .where(S.c.scorer == scorer, *_time_only(win))
+                .group_by(C.c.mid, b, S.c.dimension)).subquery("per_post")
+    p = per_post.c
+    stmt = (sa.select(T.c.id, T.c.word, p.bucket, p.dimension, sa.func.sum(p.n), sa.func.sum(p.total),
+                      sa.func.sum(p.high))
+            .select_from(per_post.join(PT, PT.c.mid == p.mid).join(T, T.c.id == PT.c.topic_id))
+            .where(*_topic_only(win))
+            .group_by(T.c.id, T.c.word, p.bucket, p.dimension))
+    df = _frame(conn, stmt, ["topic_id", "topic", "bucket", "dimension", "n", "total", "high"])
+    df["bucket"] = to_times(df["bucket"])
+    df = _ints(df, ["topic_id"])
+    return _finish_sums(df).sort_values(["topic_id", "bucket", "dimension"], ignore_index=True)
+
+
+def volume_all(conn: Connection, win: Window, freq: str = "day") -> pd.DataFrame:
+    """Comments collected per bucket (scored or not): bucket, comments."""
+    b = bucket(comment_time(), freq).label("bucket")
+    stmt = sa.select(b, sa.func.count()).where(*window_conditions(win)).group_by(b)
+    df = _frame(conn, stmt, ["bucket", "comments"])
+    df["bucket"] = to_times(df["bucket"])
+    return _ints(df, ["comments"]).sort_values("bucket", ignore_index=True)
+
+
+def volume_topics(conn: Connection, win: Window, topic_ids: list[int], freq: str = "day") -> pd.DataFrame:
+    """Comments collected per topic and bucket, for the given topics: topic_id, bucket, comments."""
+    if not topic_ids:
+        return pd.DataFrame(columns=["topic_id", "bucket", "comments"])
+    b = bucket(comment_time(), freq).label("bucket")
+    stmt = (sa.select(PT.c.topic_id, b, sa.func.count())
+            .select_from(C.join(PT, PT.c.mid == C.c.mid))
+            .where(PT.c.topic_id.in_(topic_ids), *window_conditions(Window(win.since, win.until)))
+            .group_by(PT.c.topic_id, b))
+    df = _frame(conn, stmt, ["topic_id", "bucket", "comments"])
+    df["bucket"] = to_times(df["bucket"])
+    return _ints(df, ["topic_id", "comments"]).sort_values(["topic_id", "bucket"], ignore_index=True)
+
+
+def topic_means(series: pd.DataFrame) -> pd.DataFrame:
+    """Per topic and dimension over the whole window, from ``series_topics`` rows (exact sums)."""
+    cols = ["topic_id", "topic", "dimension", "n", "total", "high", "mean"]
+    if series.empty:
+        return pd.DataFrame(columns=cols)
+    g = series.groupby(["topic_id", "topic", "dimension"], as_index=False)[["n", "total", "high"]].sum()
+    g["mean"] = g["total"] / g["n"]
+    return g[cols].sort_values(["topic_id", "dimension"], ignore_index=True)
+
+
+def top_topics(series: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` topics with the most scored comments: topic_id, topic, comments (ties by word)."""
+    if series.empty:
+        return pd.DataFrame(columns=["topic_id", "topic", "comments"])
+    per_dim = series.groupby(["topic_id", "topic", "dimension"], as_index=False)["n"].sum()
+    per_topic = per_dim.groupby(["topic_id", "topic"], as_index=False)["n"].max()
+    per_topic = per_topic.rename(columns={"n": "comments"})
+    return per_topic.sort_values(["comments", "topic"], ascending=[False, True]).head(n).reset_index(drop=True)
+
+
+def histogram(conn: Connection, win: Window, scorer: str) -> pd.DataFrame:
+    """Comments per dimension and level (0-10), all comments: dimension, value, count."""
+    conds = window_conditions(win)
+    stmt = (sa.select(S.c.dimension, S.c.value, sa.func.count())
+            .select_from(scored_comments() if conds else S)
+            .where(S.c.scorer == scorer, *conds)
+            .group_by(S.c.dimension, S.c.value))
+    df = _ints(_frame(conn, stmt, ["dimension", "value", "count"]), ["value", "count"])
+    return df.sort_values(["dimension", "value"], ignore_index=True)
+
+
+def levels_by_topic(conn: Connection, win: Window, scorer: str, dimension: str = RISK) -> pd.DataFrame:
+    """Comments per topic and level of one dimension: topic_id, topic, value, count."""
+    per_post = (sa.select(C.c.mid, S.c.value, sa.func.count().label("n"))
+                .select_from(scored_comments())
+                .where(S.c.scorer == scorer, S.c.dimension == dimension, *_time_only(win))
+                .group_by(C.c.mid, S.c.value)).subquery("per_post")
+    p = per_post.c
+    stmt = (sa.select(T.c.id, T.c.word, p.value, sa.func.sum(p.n))
+            .select_from(per_post.join(PT, PT.c.mid == p.mid).join(T, T.c.id == PT.c.topic_id))
+            .where(*_topic_only(win))
+            .group_by(T.c.id, T.c.word, p.value))
+    df = _ints(_frame(conn, stmt, ["topic_id", "topic", "value", "count"]), ["topic_id", "value", "count"])
+    return df.sort_values(["topic_id", "value"], ignore_index=True)
+
+
+def topic_heat(conn: Connection, win: Window, freq: str = "day") -> pd.DataFrame:
+    """Hot-search heat per topic and bucket from topic_snapshots: topic_id, topic, bucket, heat, rank.
+
+    heat is the highest seen in the bucket, rank the best (lowest). The window applies to seen_at.
+    """
+    b = bucket(TS.c.seen_at, freq).label("bucket")
+    conds: list[Any] = []
+    if win.since is not None:
+        conds.append(TS.c.seen_at >= win.since)
+    if win.until is not None:
+        conds.append(TS.c.seen_at < win.until)
+    if win.topic:
+        conds.append(topic_match(win.topic))
+    stmt = (sa.select(T.c.id, T.c.word, b, sa.func.max(TS.c.heat), sa.func.min(TS.c.rank))
+            .select_from(TS.join(T, T.c.id == TS.c.topic_id)).where(*conds)
+            .group_by(T.c.id, T.c.word, b))
+    df = _frame(conn, stmt, ["topic_id", "topic", "bucket", "heat", "rank"])
+    df["bucket"] = to_times(df["bucket"])
+    return _ints(df, ["topic_id", "heat", "rank"]).sort_values(["topic_id", "bucket"], ignore_index=True)
+
+
+def confusion(conn: Connection, win: Window, scorer_a: str, scorer_b: str) -> pd.DataFrame:
+    """On comments both scorers scored: dimension, a, b (levels), count."""
+    A = S.alias("a")
+    B = S.alias("b")
+    conds = window_conditions(win)
+    pairs = A.join(B, sa.and_(B.c.comment_id == A.c.comment_id, B.c.dimension == A.c.dimension))
+    if conds:
+        pairs = pairs.join(C, C.c.id == no_index(A.c.comment_id))
+    stmt = (sa.select(A.c.dimension, A.c.value, B.c.value, sa.func.count())
+            .select_from(pairs)
+            .where(A.c.scorer == scorer_a, B.c.scorer == scorer_b, *conds)
+            .group_by(A.c.dimension, A.c.value, B.c.value))
+    df = _ints(_frame(conn, stmt, ["dimension", "a", "b", "count"]), ["a", "b", "count"])
+    return df.sort_values(["dimension", "a", "b"], ignore_index=True)
+
+
+ALERT_COLUMNS = ["time", "level", "confidence", "topics", "text", "comment_id", "post_mid", "scorer"]
+
+
+def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
+           limit: int) -> tuple[pd.DataFrame, int]:
+    """Comments at suicide_risk >= threshold, highest level and newest first, at most ``limit``.
+
+    Returns (rows, total in the window). No author or reply hashes are selected.
+    """
+    t = comment_time().label("time")
+    base = [S.c.scorer == scorer, S.c.dimension == RISK, S.c.value >= threshold, *window_conditions(win)]
+    joined = scored_comments()
+    total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*base)).scalar() or 0
+    stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.text, C.c.id, C.c.mid, S.c.scorer)
+            .select_from(joined).where(*base)
+            .order_by(S.c.value.desc(), t.desc(), C.c.id).limit(limit))
+    rows = [tuple(r) for r in conn.execute(stmt)]
+    df = pd.DataFrame(rows, columns=["time", "level", "confidence", "text", "comment_id", "post_mid",
+                                     "scorer"])
+    words: dict[str, list[str]] = {}
+    mids = sorted(set(df["post_mid"]))
+    for i in range(0, len(mids), 500):
+        q = (sa.select(PT.c.mid, T.c.word).select_from(PT.join(T, T.c.id == PT.c.topic_id))
+             .where(PT.c.mid.in_(mids[i:i + 500])).order_by(PT.c.mid, T.c.word))
+        for mid, word in conn.execute(q):
+            words.setdefault(mid, []).append(word)
+    df["topics"] = [" / ".join(words.get(m, [])) for m in df["post_mid"]]
+    if not df.empty:
+        df["time"] = pd.to_datetime(df["time"])
+        df["level"] = df["level"].astype("int64")
+    return df[ALERT_COLUMNS], int(total)
+
+
+def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) -> dict[str, Any]:
+    """Headline numbers for the report: comments by scoring status, scored, topics, alerts, span."""
+    conds = window_conditions(win)
+    t = comment_time()
+    status = dict(conn.execute(sa.select(C.c.score_status, sa.func.count()).where(*conds)
+                               .group_by(C.c.score_status)).all())
+    first, last = conn.execute(sa.select(sa.func.min(t), sa.func.max(t)).where(*conds)).one()
+    topic_q = (sa.select(sa.func.count(sa.distinct(PT.c.topic_id)))
+               .select_from(C.join(PT, PT.c.mid == C.c.mid).join(T, T.c.id == PT.c.topic_id))
+               .where(*_topic_conditions(win)))
+    out: dict[str, Any] = {
+        "comments": int(sum(status.values())),
+        "pending": int(status.get("pending", 0)),
+        "claimed": int(status.get("claimed", 0)),
+        "done": int(status.get("done", 0)),
+        "failed": int(status.get("failed", 0)),
+        "topics": int(conn.execute(topic_q).scalar() or 0),
+        "scorer": scorer or "",
+        "scored": 0,
+        "alerts": 0,
+        "first": pd.Timestamp(first).to_pydatetime() if first is not None else None,
+        "last": pd.Timestamp(last).to_pydatetime() if last is not None else None,
+    }
+    if scorer:
+        joined = scored_comments()
+        out["scored"] = int(conn.execute(
+            sa.select(sa.func.count(sa.distinct(S.c.comment_id))).select_from(joined)
+            .where(S.c.scorer == scorer, *conds)).scalar() or 0)
+        out["alerts"] = int(conn.execute(
+            sa.select(sa.func.count()).select_from(joined)
+            .where(S.c.scorer == scorer, S.c.dimension == RISK, S.c.value >= threshold, *conds))
+            .scalar() or 0)
+    return out
