@@ -175,7 +175,11 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     w = cfg.worker
     name = a.backend or w.backend
     rubric = a.rubric or w.rubric
-    backend = make_backend(name, cfg, model=a.model, explain=a.explain, dimensions=dimensions_for(rubric))
+    try:
+        backend = make_backend(name, cfg, model=a.model, explain=a.explain,
+                               dimensions=dimensions_for(rubric))
+    except (OSError, ValueError, ImportError) as e:  # a missing model file, a bad checkpoint
+        raise ConfigError(f"cannot load backend {name!r}: {e}") from None
     worker_id = a.worker_id or default_worker_id()
     queue = Queue(engine, worker_id, lease_seconds=a.lease_seconds or w.lease_seconds,
                   max_attempts=w.max_attempts)

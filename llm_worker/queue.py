@@ -88,16 +88,40 @@ class Queue:
         self.worker_id = worker_id
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self._conn: Connection | None = None
 
     # ------------------------------------------------------------------ transactions
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite, plain BEGIN elsewhere."""
-        with self.engine.connect() as conn:
-            conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        """A write transaction (BEGIN IMMEDIATE on SQLite) on this worker's own connection.
+
+        The connection is kept between transactions, which saves the pool's ping and
+        reset round trips on every call; after any error it is dropped, so that a killed
+        session is replaced by a fresh one on the retry.
+        """
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._discard()
+            self._conn = self.engine.connect()
+            self._conn.execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            with self._conn.begin():
+                yield self._conn
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - the connection may be dead already
+                pass
+            self._conn = None
+
+    def close(self) -> None:
+        """Return the connection to the pool (the worker calls this when it stops)."""
+        self._discard()
 
     def _retry(self, fn: Any, what: str) -> Any:
         return db.retry_on_disconnect(fn, attempts=DB_RETRIES, what=what)
@@ -108,41 +132,37 @@ class Queue:
         """Claim up to ``limit`` comments (expired leases first, then pending ones)."""
         if limit < 1:
             return []
-        ids = self._retry(lambda: self._claim_tx(limit), "claim")
-        if not ids:
-            return []
-        return self._retry(lambda: self._fetch(ids), "fetch claimed comments")
+        return self._retry(lambda: self._claim_tx(limit), "claim")
 
-    def _claim_tx(self, limit: int) -> list[str]:
+    def _claim_tx(self, limit: int) -> list[Claimed]:
         t = db.now()
         with self._begin() as conn:
-            # Two index range scans (ix_comments_queue) rather than one OR, so that
-            # neither engine walks the done rows.
-            expired = (sa.select(c.id)
-                       .where(c.score_status == "claimed", c.lease_until < t)
-                       .limit(limit).with_for_update(skip_locked=True))
-            ids = list(conn.execute(expired).scalars())
-            if len(ids) < limit:
-                pending = (sa.select(c.id).where(c.score_status == "pending")
-                           .limit(limit - len(ids)).with_for_update(skip_locked=True))
-                ids += conn.execute(pending).scalars()
+            # Both branches are ranges of ix_comments_queue (MySQL: one range scan with two
+            # intervals; SQLite: MULTI-INDEX OR), so done rows are never walked. Expired
+            # claims sort first ('claimed' < 'pending').
+            claimable = sa.or_(sa.and_(c.score_status == "claimed", c.lease_until < t),
+                               c.score_status == "pending")
+            ids = list(conn.execute(sa.select(c.id).where(claimable).limit(limit)
+                                    .with_for_update(skip_locked=True)).scalars())
             if ids:
                 conn.execute(sa.update(db.comments).where(c.id.in_(ids)).values(
                     score_status="claimed", claimed_by=self.worker_id,
                     lease_until=t + timedelta(seconds=self.lease_seconds),
                     attempts=c.attempts + 1))
-        return ids
+                # Read the texts in the same transaction: one round of connection
+                # checkout and commit fewer per batch.
+                return self._fetch(conn, ids)
+        return []
 
-    def _fetch(self, ids: Sequence[str]) -> list[Claimed]:
-        with self.engine.connect() as conn:
-            # On SQLite read the text as bytes: a row holding invalid UTF-8 (written by
-            # another tool) would otherwise raise inside the driver. MySQL validates on insert.
-            text_col = (sa.cast(c.text, sa.LargeBinary) if db.is_sqlite(conn) else c.text)
-            rows = conn.execute(sa.select(c.id, c.mid, text_col.label("text"), c.attempts)
-                                .where(c.id.in_(ids), c.claimed_by == self.worker_id)).all()
-            topics = _topics_for(conn, {r.mid for r in rows})
+    def _fetch(self, conn: Connection, ids: Sequence[str]) -> list[Claimed]:
+        # On SQLite read the text as bytes: a row holding invalid UTF-8 (written by
+        # another tool) would otherwise raise inside the driver. MySQL validates on insert.
+        text_col = (sa.cast(c.text, sa.LargeBinary) if db.is_sqlite(conn) else c.text)
+        rows = conn.execute(sa.select(c.id, c.mid, text_col.label("text"), c.attempts,
+                                      _TOPIC.label("topic"))
+                            .where(c.id.in_(ids), c.claimed_by == self.worker_id)).all()
         by_id = {r.id: r for r in rows}
-        return [Claimed(id=r.id, mid=r.mid, text=clean_text(r.text), topic=topics.get(r.mid, ""),
+        return [Claimed(id=r.id, mid=r.mid, text=clean_text(r.text), topic=clean_text(r.topic),
                         attempts=int(r.attempts))
                 for i in ids if (r := by_id.get(i)) is not None]
 
@@ -255,6 +275,13 @@ class Queue:
         return queue_counts(self.engine)
 
 
+#: The word of the comment's post's most recently seen hot topic (NULL when it has none).
+_TOPIC = (sa.select(db.topics.c.word)
+          .join(db.post_topics, db.post_topics.c.topic_id == db.topics.c.id)
+          .where(db.post_topics.c.mid == c.mid)
+          .order_by(db.topics.c.last_seen.desc(), db.topics.c.word.desc())
+          .limit(1).scalar_subquery())
+
 _UPSERTS: dict[str, Any] = {}
 
 
@@ -287,21 +314,6 @@ def _confidence(value: float | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def _topics_for(conn: Connection, mids: set[str]) -> dict[str, str]:
-    """mid -> the word of its most recently seen hot topic."""
-    if not mids:
-        return {}
-    t, pt = db.topics.c, db.post_topics.c
-    q = (sa.select(pt.mid, t.word, t.last_seen).join(db.topics, t.id == pt.topic_id)
-         .where(pt.mid.in_(sorted(mids))))
-    best: dict[str, tuple[Any, str]] = {}
-    for mid, word, seen in conn.execute(q):
-        key = (seen, word)
-        if mid not in best or key > best[mid]:
-            best[mid] = key
-    return {mid: clean_text(word) for mid, (_, word) in best.items()}
 
 
 # ---------------------------------------------------------------------- admin

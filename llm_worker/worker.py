@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from llm_worker import db
 from llm_worker.backends.base import Backend, ScoreInput, ScoreResult, validate_result
 from llm_worker.metrics import Metrics
 from llm_worker.progress import Progress, Stats
@@ -97,7 +98,7 @@ class Worker:
                         break
                 try:
                     n = self.step(want)
-                except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+                except sa.exc.DBAPIError as e:
                     # The database stayed away through every retry: wait and try again;
                     # claimed rows not written back are recovered by lease expiry.
                     self._error_pause(f"database unavailable: {_short(e)}")
@@ -112,6 +113,7 @@ class Worker:
         except Interrupted:
             pass
         finally:
+            self.queue.close()
             self.progress.finish(self.stats)
         return self.stats
 
@@ -150,8 +152,17 @@ class Worker:
         elapsed = time.monotonic() - t0
         self.metrics.observe_batch(elapsed, len(items))
         results = [self._check(r, was_cut) for r, was_cut in zip(results, cut, strict=True)]
-        out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
-                                  self.backend.dimensions)
+        try:
+            out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
+                                      self.backend.dimensions)
+        except sa.exc.DBAPIError as e:
+            if db._is_disconnect(e):  # the same test retry_on_disconnect uses
+                raise  # the database stayed away: run() waits; the leases expire meanwhile
+            # The database refused the write (a value it rejects, say): count the attempt,
+            # so that such comments end up failed instead of being claimed forever.
+            out = self.queue.release(items, error=f"write-back refused: {_short(e)}")
+            log.exception("event=write_back_error comments=%d retried=%d failed=%d",
+                          len(items), out.retry, out.failed)
         self._count(out)
         self.stats.batches += 1
         self._backoff = 0.0

@@ -190,3 +190,29 @@ def test_a_session_killed_mid_write_back_is_retried_without_loss(mysql_url):
     assert len(score_rows(eng)) == 20 * len(CORE_DIMENSIONS)
     admin.dispose()
     eng.dispose()
+
+
+# ---------------------------------------------------------------------- progress
+
+
+def test_progress_is_one_updating_line_on_a_terminal_and_key_values_otherwise(caplog):
+    import io
+    import logging
+
+    from llm_worker.progress import Progress, Stats
+
+    stats = Stats(claimed=32, scored=30, failed=2)
+    term = io.StringIO()
+    p = Progress(stream=term, tty=True)
+    p.update(stats, force=True)
+    p.update(stats, force=True)
+    assert term.getvalue().count("\r\x1b[K") == 2 and "\n" not in term.getvalue()
+    assert "claimed 32  scored 30  failed 2" in term.getvalue() and "comments/s" in term.getvalue()
+
+    with caplog.at_level(logging.INFO, logger="llm_worker"):
+        quiet = io.StringIO()
+        Progress(stream=quiet, tty=False).update(stats, force=True)
+        Progress(stream=quiet, tty=False).finish(stats)
+    assert quiet.getvalue() == ""
+    assert "event=progress claimed=32 scored=30 failed=2" in caplog.text
+    assert "event=summary claimed=32" in caplog.text
