@@ -105,7 +105,7 @@ def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None
     mats = matrices(conf)
     summ = summary(conf)
     dims = list(summ["dimension"])
-    ncols = min(4, len(dims))
+    ncols = 2 if len(dims) <= 4 else 4
     nrows = math.ceil(len(dims) / ncols)
     fig = new_figure("compare_scorers")
     fig.suptitle(f"{title}\n{ctx.window.describe()}", fontsize=11)
@@ -123,7 +123,7 @@ def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None
         ax.set_xlabel(b, fontsize=8)
         ax.set_ylabel(a, fontsize=8)
         ax.plot([-0.5, 10.5], [-0.5, 10.5], color="#999999", lw=0.6)
-        fig.colorbar(im, ax=ax, shrink=0.7)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="comments")
     for ax in axes[len(dims):]:
         ax.set_axis_off()
     out = [save(fig, path)]

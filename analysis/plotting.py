@@ -25,7 +25,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "risk_by_topic": (12, 8),
     "topic_heatmap": (10, 10),
     "topic_heat": (12, 6),
-    "compare_scorers": (14, 8),
+    "compare_scorers": (11, 10),
 }
 
 #: Dimension colours, the same in every chart.

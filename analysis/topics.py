@@ -70,9 +70,12 @@ def draw_heatmap(ctx: Context, table: pd.DataFrame, top: int, min_comments: int)
         return save(no_data_figure("topic_heatmap", title, why), path)
     dims = [c for c in table.columns if c != "comments"]
     values = table[dims].to_numpy(dtype=float)
+    # Colour shows concern: for positivity a low mean is the worrying end, so it is inverted.
+    concern = np.array([10 - values[:, j] if d == "positivity" else values[:, j]
+                        for j, d in enumerate(dims)]).T
     fig = new_figure("topic_heatmap")
     ax = fig.add_subplot()
-    im = ax.imshow(values, cmap="Reds", vmin=0, vmax=10, aspect="auto")
+    im = ax.imshow(concern, cmap="Reds", vmin=0, vmax=10, aspect="auto")
     fs = 9 if len(table) <= 30 else 7
     ax.set_xticks(np.arange(len(dims)), [dim_label(d) for d in dims], fontsize=9)
     ax.set_yticks(np.arange(len(table)),
@@ -82,8 +85,8 @@ def draw_heatmap(ctx: Context, table: pd.DataFrame, top: int, min_comments: int)
     for (i, j), v in np.ndenumerate(values):
         if not np.isnan(v):
             ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=fs - 1,
-                    color="white" if v > 6 else "black")
-    fig.colorbar(im, ax=ax, shrink=0.6, label="mean level (0–10)")
+                    color="white" if concern[i, j] > 6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.6, label="concern: mean level (positivity: 10 − mean)")
     ax.set_title(f"{title}\nsorted by mean suicide risk; {ctx.scorer}; {ctx.window.describe()}",
                  fontsize=10)
     return save(fig, path)

@@ -168,6 +168,7 @@ def write_tables(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
     if not data["all"].empty:
         p = ctx.path(f"trends_all_{ctx.freq}", "csv")
         t = data["all"].merge(data["volume"], on="bucket", how="outer").sort_values(["bucket", "dimension"])
+        t = t.astype({c: "Int64" for c in ("n", "total", "high", "comments")})  # NaN-safe integers
         t.to_csv(p, index=False)
         out.append(p)
     if not data["top"].empty:

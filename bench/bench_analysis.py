@@ -108,9 +108,9 @@ def generate(path: Path, n_comments: int, days: int = 90, n_topics: int = 50, se
         crows, srows = [], []
         for i in range(n):
             cid = f"C{lo + i:010d}"
-            at = START + timedelta(days=int(post_day[pidx[i]]), seconds=int(offs[i]))
-            if at >= end:
-                at = end - timedelta(seconds=1)
+            # comments follow their post for up to three days, wrapping round the window
+            sec = (int(post_day[pidx[i]]) * 86400 + int(offs[i])) % (days * 86400)
+            at = START + timedelta(seconds=sec)
             created = None if i % 50 == 0 else ts(at)
             st = str(status[i])
             crows.append((cid, f"P{pidx[i]:09d}", "h" * 64, PHRASES[(lo + i) % len(PHRASES)],
