@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -105,6 +106,12 @@ class LoginWallMiddleware:
 
 
 class BanMiddleware:
+    """Exponential back-off on 418/403/429 for the whole crawl; stop after BAN_LIMIT in a row.
+
+    "In a row" means: no request sent after the latest such answer has succeeded since.
+    Answers to requests that were already under way do not reset the count.
+    """
+
     def __init__(self, crawler: Crawler) -> None:
         s = crawler.settings
         self.crawler = crawler
@@ -113,16 +120,29 @@ class BanMiddleware:
         self.base = s.getfloat("BAN_BACKOFF_SECONDS", 30.0)
         self.longest = s.getfloat("BAN_BACKOFF_MAX_SECONDS", 600.0)
         self.in_a_row = 0
+        self.epoch = 0           # how many ban answers so far
+        self.resume_at = 0.0     # monotonic time before which no request leaves
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BanMiddleware:
         return cls(crawler)
 
+    async def process_request(self, request: Request) -> None:
+        wait = self.resume_at - time.monotonic()
+        if wait > 0:
+            await _sleep(wait)
+        request.meta["ban_epoch"] = self.epoch
+
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if response.status not in self.codes:
-            self.in_a_row = 0
+            if request.meta.get("ban_epoch", self.epoch) == self.epoch:
+                self.in_a_row = 0
             return response
-        self.in_a_row += 1
+        if getattr(self.crawler.spider, "close_reason", None):
+            raise IgnoreRequest(f"HTTP {response.status} while stopping: {request.url}")
+        if request.meta.get("ban_epoch", self.epoch) == self.epoch or self.in_a_row == 0:
+            self.in_a_row += 1
+            self.epoch += 1
         stats = self.crawler.stats
         stats.inc_value("weibo/ban_answers")
         stats.inc_value(f"weibo/ban_answers/{response.status}")
@@ -133,18 +153,15 @@ class BanMiddleware:
             request_close(self.crawler, "rate_limited")
             raise IgnoreRequest(f"rate limited at {request.url}")
         wait = min(self.base * 2 ** (self.in_a_row - 1), self.longest)
-        log.warning("HTTP %d for %s (%d in a row); pausing the crawl for %.1fs", response.status,
+        self.resume_at = max(self.resume_at, time.monotonic() + wait)
+        log.warning("HTTP %d for %s (%d in a row); pausing the crawl for %.2fs", response.status,
                     request.url, self.in_a_row, wait)
-        engine = self.crawler.engine
-        if engine is not None:
-            engine.pause()
-        from twisted.internet import reactor  # imported late: Scrapy installs the reactor first
-
-        try:
-            await maybe_deferred_to_future(task.deferLater(reactor, wait, lambda: None))
-        finally:
-            if engine is not None:
-                engine.unpause()
         retry = request.replace(dont_filter=True)
         retry.meta["ban_retries"] = request.meta.get("ban_retries", 0) + 1
         return retry
+
+
+async def _sleep(seconds: float) -> None:
+    from twisted.internet import reactor  # imported late: Scrapy installs the reactor first
+
+    await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))

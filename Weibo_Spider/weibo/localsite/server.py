@@ -45,6 +45,7 @@ class LocalSite:
         self.per_page = per_page
         self.hits: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
+        self.cookies: Counter[str] = Counter()  # Cookie headers received ("" for none)
         self._lock = threading.Lock()
         self._served = 0
         self._index()
@@ -161,6 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, body = site.answer(self.path)
         with site._lock:
             site.statuses[status] += 1
+            site.cookies[self.headers.get("Cookie", "")] += 1
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)

@@ -88,6 +88,7 @@ class HotTopicsSpider(scrapy.Spider):
         request_close(self.crawler, "login_required")
 
     def _stopping(self) -> bool:
+        """After a login wall or a rate-limit stop: store what was fetched, ask for nothing more."""
         return bool(self.close_reason)
 
     # ----------------------------------------------------------------- crawl
@@ -125,8 +126,6 @@ class HotTopicsSpider(scrapy.Spider):
 
     def parse_search(self, response: Response) -> Iterator[Any]:
         self._page_seen()
-        if self._stopping():
-            return
         word, page = response.meta["topic"], response.meta["page"]
         result = parsing.parse_search_page(response.text, response.url, self.now())
         if result.kind == "login_wall":
@@ -141,19 +140,17 @@ class HotTopicsSpider(scrapy.Spider):
                            created_at=p.created_at, reposts=p.reposts, comments_count=p.comments_count,
                            likes=p.likes, source=p.source, topics=[word], scraped_at=scraped,
                            url=response.url)
-            if p.mid and p.text and p.comments_count > 0:
+            if p.mid and p.text and p.comments_count > 0 and not self._stopping():
                 # a post under two topics is asked for once: the dupe filter drops the second
                 yield scrapy.Request(self.comment_url(p.mid, 1), callback=self.parse_comments,
                                      errback=self.on_error, priority=20, meta={"mid": p.mid, "page": 1})
-        if page == 1:
+        if page == 1 and not self._stopping():
             for n in range(2, min(result.page_count, self.max_post_pages) + 1):
                 yield scrapy.Request(self.search_url(word, n), callback=self.parse_search,
                                      errback=self.on_error, priority=10, meta={"topic": word, "page": n})
 
     def parse_comments(self, response: Response) -> Iterator[Any]:
         self._page_seen()
-        if self._stopping():
-            return
         mid, page = response.meta["mid"], response.meta["page"]
         result = parsing.parse_comment_page(response.text, response.url, self.now())
         if result.kind == "login_wall":
@@ -190,7 +187,7 @@ class HotTopicsSpider(scrapy.Spider):
                               text=c.text, likes=c.likes, created_at=c.created_at, source=c.source,
                               scraped_at=scraped, url=response.url)
         last = min(result.page_count, self.max_comment_pages)
-        if not stop and page < last and result.comments:
+        if not stop and page < last and result.comments and not self._stopping():
             yield scrapy.Request(self.comment_url(mid, page + 1), callback=self.parse_comments,
                                  errback=self.on_error, priority=20 + page,
                                  meta={"mid": mid, "page": page + 1, "post": post})

@@ -1,0 +1,232 @@
+"""The crawl scheduler: runs `scrapy crawl hot_topics` at the configured times, one run at a time.
+
+Each run is a child process with a time budget (SIGTERM, then SIGKILL after a
+grace period; the run is then recorded as timed_out), its own log file, and its
+crawl_runs row created here first, so that even a crawler killed before its
+first write leaves a record. A file lock keeps two runs (or two schedulers)
+from overlapping. A failed run is logged and the daemon carries on; SIGTERM or
+Ctrl-C stops it cleanly (a running crawl is asked to stop first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import schedule
+import sqlalchemy as sa
+from filelock import FileLock, Timeout
+
+from llm_worker import db
+from llm_worker.config import ConfigError, load_or_exit, resolve_sqlite_url
+from llm_worker.privacy import pseudonymiser_from
+from weibo.status import EXIT_CONFIG, EXIT_HELP, EXIT_LOCKED, exit_code
+
+HERE = Path(__file__).resolve().parent
+log = logging.getLogger("weibo.schedule")
+
+
+class Scheduler:
+    def __init__(self, config_path: str, db_url: str, budget_minutes: float, grace_seconds: float,
+                 lock_file: str, log_dir: str, settings: list[str]) -> None:
+        self.config_path = config_path
+        self.db_url = db_url
+        self.budget = budget_minutes * 60.0
+        self.grace = grace_seconds
+        self.lock = FileLock(lock_file)
+        self.lock_file = lock_file
+        self.log_dir = Path(log_dir)
+        self.settings = settings
+        self.engine = db.open_checked(db_url)
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stopping = False
+
+    # ----------------------------------------------------------------- one run
+
+    def run_once(self) -> str:
+        """One crawl now. Returns its status, or 'locked' when another crawl holds the lock."""
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            log.warning("another crawl holds the lock %s; not starting a second one", self.lock_file)
+            return "locked"
+        try:
+            return self._run_locked()
+        finally:
+            self.lock.release()
+
+    def _run_locked(self) -> str:
+        run_id = self._new_run()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"crawl-{datetime.now():%Y%m%d-%H%M%S}-run{run_id}.log"
+        cmd = [sys.executable, "-m", "scrapy", "crawl", "hot_topics", "-s", f"CRAWL_RUN_ID={run_id}"]
+        for s in self.settings:
+            cmd += ["-s", s]
+        env = dict(os.environ, WEIBO_MH_CONFIG=self.config_path, DATABASE_URL=self.db_url)
+        log.info("crawl run %d starting (budget %.1f min), log %s", run_id, self.budget / 60, log_path)
+        started = time.monotonic()
+        with open(log_path, "ab") as out:
+            self.child = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+            timed_out, rc = self._wait(self.child, started)
+            self.child = None
+        took = time.monotonic() - started
+        status = self._settle(run_id, rc, timed_out, log_path)
+        row = self._row(run_id)
+        log.info("crawl run %d %s after %.1fs (exit %s): %d topics, posts %d new / %d updated, "
+                 "comments %d new / %d updated, %d pages, %d dropped, %d errors%s",
+                 run_id, status, took, rc, row.topics, row.posts_new, row.posts_updated,
+                 row.comments_new, row.comments_updated, row.pages, row.dropped, row.errors,
+                 f"; {row.error}" if row.error else "")
+        return status
+
+    def _wait(self, child: subprocess.Popen[bytes], started: float) -> tuple[bool, int]:
+        """Wait for the child within the budget; SIGTERM, then SIGKILL after the grace period."""
+        deadline = started + self.budget
+        termed_at: float | None = None
+        timed_out = False
+        while True:
+            try:
+                return timed_out, child.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.monotonic()
+            if termed_at is None and (now >= deadline or self.stopping):
+                timed_out = not self.stopping
+                log.warning("%s; sending SIGTERM to the crawler",
+                            "time budget exhausted" if timed_out else "stopping")
+                self._signal(child, signal.SIGTERM)
+                termed_at = now
+            elif termed_at is not None and now - termed_at >= self.grace:
+                log.warning("crawler still running %.0fs after SIGTERM; sending SIGKILL", self.grace)
+                self._signal(child, signal.SIGKILL)
+                return timed_out, child.wait()
+
+    @staticmethod
+    def _signal(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    # ----------------------------------------------------------------- crawl_runs
+
+    def _new_run(self) -> int:
+        def go() -> int:
+            with self.engine.begin() as conn:
+                res = conn.execute(db.crawl_runs.insert().values(
+                    started_at=db.now(), status="running", host=socket.gethostname()[:255]))
+                return int(res.inserted_primary_key[0])
+        return db.retry_on_disconnect(go, what="create crawl run")
+
+    def _row(self, run_id: int) -> sa.Row:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(db.crawl_runs).where(db.crawl_runs.c.id == run_id)).one()
+
+    def _settle(self, run_id: int, rc: int, timed_out: bool, log_path: Path) -> str:
+        """Record what the crawler could not: a time-out, or an exit without a final status."""
+        row = self._row(run_id)
+        values: dict[str, object] = {}
+        if timed_out:
+            values = {"status": "timed_out", "error": f"time budget of {self.budget / 60:g} min "
+                                                      f"exhausted; crawler stopped (exit {rc})"}
+        elif row.status == "running":
+            values = {"status": "failed", "error": f"crawler exited with status {rc} before recording "
+                                                   f"an end; see {log_path}"}
+        if values:
+            values["finished_at"] = db.now()
+
+            def go() -> None:
+                with self.engine.begin() as conn:
+                    conn.execute(db.crawl_runs.update().where(db.crawl_runs.c.id == run_id).values(**values))
+            db.retry_on_disconnect(go, what="settle crawl run")
+            return str(values["status"])
+        return row.status
+
+    # ----------------------------------------------------------------- daemon
+
+    def job(self) -> None:
+        try:
+            self.run_once()
+        except Exception:  # noqa: BLE001 - one failed run must not stop the daemon
+            log.exception("crawl run failed; the scheduler carries on")
+
+    def stop(self, signum: int, _frame: object) -> None:
+        if self.stopping:
+            return
+        log.info("received %s: stopping%s", signal.Signals(signum).name,
+                 " after asking the running crawl to stop" if self.child else "")
+        self.stopping = True
+
+    def forever(self, times: list[str], every_minutes: int) -> int:
+        if every_minutes > 0:
+            schedule.every(every_minutes).minutes.do(self.job)
+            log.info("scheduler started: a crawl every %d minutes", every_minutes)
+        else:
+            for t in times:
+                schedule.every().day.at(t).do(self.job)
+            log.info("scheduler started: crawls daily at %s (local time)", ", ".join(times))
+        while not self.stopping:
+            schedule.run_pending()
+            if not self.stopping:
+                nxt = schedule.next_run()
+                wait = max(0.0, (nxt - datetime.now()).total_seconds()) if nxt else 60.0
+                time.sleep(min(1.0, wait))
+        schedule.clear()
+        log.info("scheduler stopped")
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python Weibo_Spider/default_schedule.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the hot_topics crawl on a schedule (schedule.times, or schedule.every_minutes,\n"
+                    "in the config). Each run is a child `scrapy crawl hot_topics` with a time budget\n"
+                    "(schedule.time_budget_minutes, then SIGTERM, SIGKILL after schedule.grace_seconds),\n"
+                    "a log file in schedule.log_dir and a file lock (schedule.lock_file) so runs never\n"
+                    "overlap. Every run, even a killed one, leaves a row in crawl_runs.",
+        epilog=EXIT_HELP.replace("(scheduler only)", "").replace("(scheduler --once only)", "(--once)")
+        + "\n\nWithout --once the daemon runs until SIGTERM or Ctrl-C and exits 0.")
+    ap.add_argument("--config", help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
+    ap.add_argument("--once", action="store_true", help="run one crawl now and exit with its status")
+    ap.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL or database.url)")
+    ap.add_argument("-s", "--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="Scrapy setting passed to every crawl, e.g. -s TOPIC_LIMIT=5 (repeatable)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for s in a.set:
+        if "=" not in s:
+            print(f"error: -s expects KEY=VALUE, got {s!r}", file=sys.stderr)
+            return EXIT_CONFIG
+    cfg = load_or_exit(a.config)
+    url = resolve_sqlite_url(a.db, Path.cwd()) if a.db else cfg.database.url
+    try:
+        pseudonymiser_from(cfg)  # refuse to schedule crawls that would refuse to start
+        sched = Scheduler(str(Path(str(cfg.source)).resolve()), url, cfg.schedule.time_budget_minutes,
+                          cfg.schedule.grace_seconds, cfg.schedule.lock_file, cfg.schedule.log_dir, a.set)
+    except (ConfigError, db.SchemaError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    signal.signal(signal.SIGTERM, sched.stop)
+    signal.signal(signal.SIGINT, sched.stop)
+    if a.once:
+        status = sched.run_once()
+        return EXIT_LOCKED if status == "locked" else exit_code(status)
+    return sched.forever(cfg.schedule.times, cfg.schedule.every_minutes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
