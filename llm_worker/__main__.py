@@ -5,7 +5,8 @@
     python -m llm_worker status                                                  queue counts
 
 Exit status: 0 after a normal stop (including SIGTERM / Ctrl-C), 2 for a bad
-configuration, an unusable database or an older schema, 1 for anything unexpected.
+configuration, an unusable database or an older schema, 1 when a --once run gave up
+on a database that stayed away, or for anything unexpected.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
         backend.close()
         engine.dispose()
     log.info("event=exit worker=%s scored=%d failed=%d", worker_id, stats.scored, stats.failed)
-    return 0
+    return 1 if worker.gave_up else 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ from llm_worker.sanitize import truncate
 log = logging.getLogger("llm_worker")
 
 IDLE_FIRST_WAIT = 0.5
+#: With --once, stop (exit 1) after this many database outages in a row, each already
+#: retried for about a minute.
+ONCE_DB_FAILURES = 3
 
 
 class Interrupted(BaseException):
@@ -60,6 +63,8 @@ class Worker:
         self._stop = threading.Event()
         self._scoring = False
         self._backoff = 0.0
+        #: Why a --once run stopped early (None: it did not).
+        self.gave_up: str | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -89,6 +94,7 @@ class Worker:
     def run(self) -> Stats:
         """Work until stopped, until --once finds the queue empty, or until max_items."""
         idle = IDLE_FIRST_WAIT
+        db_failures = 0
         try:
             while not self._stop.is_set():
                 want = self.batch_size
@@ -101,8 +107,15 @@ class Worker:
                 except sa.exc.DBAPIError as e:
                     # The database stayed away through every retry: wait and try again;
                     # claimed rows not written back are recovered by lease expiry.
+                    # A --once run (cron, CI) gives up instead of waiting forever.
+                    db_failures += 1
+                    if self.once and db_failures >= ONCE_DB_FAILURES:
+                        self.gave_up = f"database unavailable: {_short(e)}"
+                        log.error("event=give_up reason=%r", self.gave_up)
+                        break
                     self._error_pause(f"database unavailable: {_short(e)}")
                     continue
+                db_failures = 0
                 if n:
                     idle = IDLE_FIRST_WAIT
                     continue

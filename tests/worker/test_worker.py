@@ -216,3 +216,15 @@ def test_progress_is_one_updating_line_on_a_terminal_and_key_values_otherwise(ca
     assert quiet.getvalue() == ""
     assert "event=progress claimed=32 scored=30 failed=2" in caplog.text
     assert "event=summary claimed=32" in caplog.text
+
+
+def test_once_gives_up_on_a_database_that_stays_broken(sqlite_url):
+    """A --once run (cron) must not hang forever; a long-running worker keeps retrying."""
+    eng = db.make_engine(sqlite_url)
+    seed(eng, 2)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE comments RENAME TO comments_gone")
+    worker = make_worker(eng, Recording())
+    stats = worker.run()
+    assert worker.gave_up and "no such table" in worker.gave_up and stats.claimed == 0
+    eng.dispose()
