@@ -26,6 +26,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
+from scrapy.settings import Settings
 from scrapy_redis.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ HEARTBEAT_STALE = 120.0  # seconds after which a silent worker counts as gone
 class SharedScheduler(Scheduler):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SharedScheduler:
-        s = crawler.settings.copy()
+        s = Settings(crawler.settings.copy_to_dict())  # the crawler's settings are frozen
         prefix = s.get("REDIS_KEY_PREFIX", "weibo_mh").rstrip(":")
         s.set("SCHEDULER_QUEUE_KEY", f"{prefix}:%(spider)s:requests")
         s.set("SCHEDULER_DUPEFILTER_KEY", f"{prefix}:%(spider)s:dupefilter")
