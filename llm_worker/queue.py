@@ -44,6 +44,9 @@ MAX_RATIONALE_CHARS = 2000
 #: Retries of one transaction after a lost connection (waits 0.5, 1, 2 … 30 s: about a minute).
 DB_RETRIES = 8
 
+DIED = ("lease expired on the last allowed attempt: the worker scoring it stopped without "
+        "writing back (crash, kill or hang)")
+
 SCORE_UPDATE_COLS = ("value", "confidence", "rationale", "rubric_version", "truncated", "scored_at")
 
 
@@ -142,8 +145,16 @@ class Queue:
             # claims sort first ('claimed' < 'pending').
             claimable = sa.or_(sa.and_(c.score_status == "claimed", c.lease_until < t),
                                c.score_status == "pending")
-            ids = list(conn.execute(sa.select(c.id).where(claimable).limit(limit)
-                                    .with_for_update(skip_locked=True)).scalars())
+            rows = conn.execute(sa.select(c.id, c.score_status, c.attempts).where(claimable)
+                                .limit(limit).with_for_update(skip_locked=True)).all()
+            # A comment whose worker died on its last allowed attempt (an input that kills
+            # the model process, say) fails here instead of killing worker after worker.
+            dead = [r.id for r in rows if r.score_status == "claimed" and r.attempts >= self.max_attempts]
+            if dead:
+                conn.execute(sa.update(db.comments).where(c.id.in_(dead)).values(
+                    score_status="failed", lease_until=None, last_error=DIED))
+                log.warning("event=failed_after_expired_leases comments=%d", len(dead))
+            ids = [r.id for r in rows if r.id not in dead]
             if ids:
                 conn.execute(sa.update(db.comments).where(c.id.in_(ids)).values(
                     score_status="claimed", claimed_by=self.worker_id,

@@ -183,3 +183,16 @@ def test_requeue_failed_gives_a_fresh_attempt_count(engine):
     assert [st[i]["score_status"] for i in ids] == ["done", "pending", "pending"]
     assert [st[i]["attempts"] for i in ids] == [1, 0, 0]
     assert requeue_failed(engine) == 0
+
+
+def test_a_comment_whose_worker_died_on_every_attempt_fails_instead_of_looping(engine):
+    """E.g. a text that makes the model process run out of memory: each worker dies on it."""
+    ids = seed(engine, 2)
+    q = Queue(engine, "w1", max_attempts=2)
+    q.claim(1)
+    expire_leases(engine)
+    assert [i.id for i in q.claim(1)] == [ids[0]]      # second attempt
+    expire_leases(engine)
+    assert [i.id for i in q.claim(5)] == [ids[1]]      # the first is given up on
+    s = states(engine)[ids[0]]
+    assert s["score_status"] == "failed" and "lease expired" in s["last_error"]

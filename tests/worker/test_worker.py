@@ -228,3 +228,26 @@ def test_once_gives_up_on_a_database_that_stays_broken(sqlite_url):
     stats = worker.run()
     assert worker.gave_up and "no such table" in worker.gave_up and stats.claimed == 0
     eng.dispose()
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("driver", ["pymysql", "mysqlconnector"])
+def test_a_session_killed_while_idle_is_replaced(mysql_url, driver):
+    """The worker keeps one connection between batches; killing it (from another session,
+    as a DBA or a failover would) costs one retry, not the worker."""
+    url = sa.make_url(mysql_url).set(drivername=f"mysql+{driver}")
+    eng = db.make_engine(url.render_as_string(hide_password=False))
+    admin = sa.create_engine(db.normalise_url(mysql_url))
+    seed(eng, 12)
+    worker = make_worker(eng, Recording(), batch_size=4)
+    assert worker.step() == 4
+    victim = worker.queue._conn.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+    worker.queue._conn.commit()
+    with admin.connect() as a:
+        a.exec_driver_sql(f"KILL CONNECTION {int(victim)}")
+    assert worker.step() == 4 and worker.step() == 4
+    st = states(eng)
+    assert {s["score_status"] for s in st.values()} == {"done"} and {s["attempts"] for s in st.values()} == {1}
+    worker.queue.close()
+    admin.dispose()
+    eng.dispose()
