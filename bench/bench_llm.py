@@ -68,6 +68,7 @@ def run_no_sharing(b, items, batch: int) -> None:
             for dim in b.dimensions:
                 seqs = [b.tokenizer.encode(b._render(prompt.likelihood_messages(it.topic, it.text, dim, b.dimensions))
                                            + prompt.ANSWER_PREFIX, add_special_tokens=False) for it in chunk]
+                b.tokens_in += sum(map(len, seqs))
                 ids, mask = b._left_pad(seqs)
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)
                 b.forward_passes += 1
@@ -84,12 +85,11 @@ def run_json_generation(b, items, batch: int) -> None:
     with torch.inference_mode():
         for i in range(0, len(items), batch):
             chunk = items[i:i + batch]
-            seqs = [b.tokenizer.encode(b._render(prompt.json_messages(it.topic, it.text, b.dimensions)),
-                                       add_special_tokens=False) for it in chunk]
-            ids, mask = b._left_pad(seqs)
-            b.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, pad_token_id=b.pad_id,
-                             max_new_tokens=JSON_ANSWER_TOKENS, min_new_tokens=JSON_ANSWER_TOKENS)
-            b.forward_passes += JSON_ANSWER_TOKENS  # 1 prefill + (T-1) decode steps, +1 for the end token
+            # the system prompt's KV cache is reused here too, as vLLM's prefix cache would
+            rests = [b.after_head(prompt.json_messages(it.topic, it.text, b.dimensions)) for it in chunk]
+            b.tokens_in += sum(map(len, rests))
+            b.generate_after_head(rests, JSON_ANSWER_TOKENS, JSON_ANSWER_TOKENS)
+            b.tokens_in += JSON_ANSWER_TOKENS * len(chunk)
 
 
 def prompt_sizes() -> dict[str, int]:
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--comments", type=int, default=64, help="comments per measurement (default 64)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds; the best time of each is kept")
     ap.add_argument("--model", help="model directory (default: build the tiny GLM-4 in a temp dir)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: stable ratios on a shared machine)")
     a = ap.parse_args(argv)
     if a.comments < 16 or a.rounds < 1:
         print("error: --comments must be >= 16 and --rounds >= 1", file=sys.stderr)
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from llm_worker.backends.hf import TransformersBackend
     from llm_worker.tiny_model import build_tiny_glm
 
+    torch.set_num_threads(max(1, a.threads))
     tmp = tempfile.TemporaryDirectory()
     model = a.model or str(build_tiny_glm(Path(tmp.name) / "tiny-glm4"))
     b = TransformersBackend(model, device="cpu", local_files_only=True)
@@ -132,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     run_likelihood(b, items[:16], 16)  # warm-up
     best: dict[str, float] = {}
     passes: dict[str, int] = {}
+    tokens: dict[str, int] = {}
     for r in range(a.rounds):
         for name, fn in cases.items():  # interleaved, so machine load hits every case alike
-            b.forward_passes = 0
+            b.forward_passes = b.tokens_in = 0
             t = timed(fn)
             passes[name] = b.forward_passes
+            tokens[name] = b.tokens_in
             best[name] = min(best.get(name, t), t)
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
 
@@ -145,15 +150,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{n} comments, {len(b.dimensions)} dimensions, best of {a.rounds} rounds")
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} cores")
-    print("| method | forward passes / comment | ms / comment |")
-    print("|---|---|---|")
+    print("| method | forward passes / batch | token positions run / comment | ms / comment |")
+    print("|---|---|---|---|")
     for name in cases:
-        print(f"| {name} | {passes[name] / n:.2f} | {1000 * best[name] / n:.2f} |")
+        per_batch = passes[name] / (n if "batch 1" in name and "16" not in name else n / 16)
+        print(f"| {name} | {per_batch:.1f} | {tokens[name] / n:.0f} | {1000 * best[name] / n:.2f} |")
     lk, js = best["likelihood, batch 16"], best["free JSON generation, batch 16"]
     print()
     print(f"free JSON generation / likelihood (time, batch 16): {js / lk:.2f}x")
     print(f"free JSON generation / likelihood (forward passes): "
           f"{passes['free JSON generation, batch 16'] / passes['likelihood, batch 16']:.2f}x")
+    print(f"no prefix sharing / prefix sharing (token positions): "
+          f"{tokens['likelihood without prefix sharing, batch 16'] / tokens['likelihood, batch 16']:.2f}x")
     print(f"no prefix sharing / prefix sharing (time, batch 16): "
           f"{best['likelihood without prefix sharing, batch 16'] / lk:.2f}x")
     print(f"batch 1 / batch 16 (time per comment): {best['likelihood, batch 1'] / lk:.2f}x")

@@ -84,8 +84,9 @@ class TransformersBackend:
         self._end_id = self._end_of_turn_id()
         self._check_template()
         self._head_cache = None  # KV cache of the head, computed on first use
-        #: Forward passes made, for benchmarks (prefix, suffix and generation steps).
+        #: Forward passes made and token positions run through the model, for benchmarks.
         self.forward_passes = 0
+        self.tokens_in = 0
         log.info("loaded %s on %s (%s) in %.1fs; values as %s", model, self.device, dtype,
                  time.monotonic() - t0, "single tokens" if self.single_token_values else "token sequences")
 
@@ -160,6 +161,7 @@ class TransformersBackend:
         if cache is not None:
             kwargs[self._cache_kw] = cache
         self.forward_passes += 1
+        self.tokens_in += input_ids.numel()
         out = self.model(input_ids=input_ids, attention_mask=attention_mask,
                          position_ids=position_ids, **kwargs)
         new_cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
@@ -249,15 +251,33 @@ class TransformersBackend:
                                          for it in items])
         return [{d: dists[d][i].tolist() for d in self.dimensions} for i in range(len(items))]
 
-    def _rationales(self, items: list[tuple[str, str]]) -> list[str]:
-        texts = [self._render(prompt.explain_messages(t, x, self.dimensions)) for t, x in items]
-        seqs = [self.tokenizer.encode(s, add_special_tokens=False) for s in texts]
-        ids, mask = self._left_pad(seqs)
+    def after_head(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a rendered prompt after the shared head (its system message must be ours)."""
+        text = self._render(messages)
+        if not text.startswith(self._head_text):
+            raise RuntimeError("this prompt does not start with the shared head")
+        return self.tokenizer.encode(text[len(self._head_text):], add_special_tokens=False)
+
+    def generate_after_head(self, rests: list[list[int]], max_new_tokens: int,
+                            min_new_tokens: int = 0) -> list[list[int]]:
+        """Greedy generation for prompts [head][pads][rest], reusing the head's KV cache."""
+        import torch
+
+        n, head = len(rests), len(self._head_ids)
+        seg, seg_mask = self._left_pad(rests)
+        head_ids = torch.tensor([self._head_ids], dtype=torch.long, device=self.device).expand(n, -1)
+        ids = torch.cat([head_ids, seg], dim=1)
+        mask = torch.cat([torch.ones((n, head), dtype=seg_mask.dtype, device=self.device), seg_mask], dim=1)
         out = self.model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                  max_new_tokens=self.max_new_tokens, pad_token_id=self.pad_id)
+                                  max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                  pad_token_id=self.pad_id, **{self._cache_kw: self._head_cache_for(n)})
         self.forward_passes += out.shape[1] - ids.shape[1]
-        return [self.tokenizer.decode(row[ids.shape[1]:], skip_special_tokens=True).strip()
-                for row in out]
+        return [row[ids.shape[1]:].tolist() for row in out]
+
+    def _rationales(self, items: list[tuple[str, str]]) -> list[str]:
+        rests = [self.after_head(prompt.explain_messages(t, x, self.dimensions)) for t, x in items]
+        return [self.tokenizer.decode(row, skip_special_tokens=True).strip()
+                for row in self.generate_after_head(rests, self.max_new_tokens)]
 
     # ----- the Backend interface -----------------------------------------------------------
 

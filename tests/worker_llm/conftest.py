@@ -14,6 +14,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tests.worker_llm.fake_openai import FakeOpenAI  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """The tiny model gains nothing from threads, and on a busy CI machine they contend badly."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is pinned in requirements.txt
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_glm4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Glm4ForCausalLM (as GLM-4-9B-0414) with a GLM-4-shaped tokenizer."""
