@@ -55,7 +55,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker-id", metavar="ID",
                    help="name written to claimed_by; must be unique among running workers (default: host-pid)")
     p.add_argument("--lease-seconds", type=_positive, metavar="S", help="claim lease (worker.lease_seconds)")
-    p.add_argument("--metrics-port", type=int, metavar="PORT",
+    p.add_argument("--metrics-port", type=_port, metavar="PORT",
                    help="serve Prometheus /metrics on PORT (worker.metrics_port; 0: off)")
     return p
 
@@ -100,6 +100,16 @@ def _positive(value: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
+    return n
+
+
+def _port(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}")
     return n
 
 

@@ -181,6 +181,7 @@ class Worker:
         self._backoff = 0.0
         for item, res in zip(items, results, strict=True):
             if res.error is not None:
+                self.progress.clear()
                 log.warning("event=score_error comment=%s attempt=%d final=%s error=%r",
                             item.id, item.attempts, res.final or item.attempts >= self.queue.max_attempts,
                             res.error[:200])

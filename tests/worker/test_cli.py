@@ -146,3 +146,33 @@ def test_a_killed_worker_leaves_leases_that_expire_and_are_claimed_again(engine,
     assert sorted(st[i]["attempts"] for i in ids) == [1] * 6 + [2] * 4
     assert {s["claimed_by"] for s in st.values()} == {"rescuer"}
     assert len(score_rows(engine)) == 10 * 4
+
+
+def test_metrics_are_served_by_the_running_worker(sqlite_url):
+    import socket
+    import urllib.request
+
+    eng = db.make_engine(sqlite_url)
+    seed(eng, 7)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = start(sqlite_url, "--backend", "null", "--metrics-port", str(port))
+    try:
+        wait_for(eng, "done", 7)
+        body = ""
+        for _ in range(100):
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+                if 'llm_worker_scored_total{scorer="null:v1"} 7.0' in body:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert 'llm_worker_scored_total{scorer="null:v1"} 7.0' in body
+        assert 'llm_worker_up{scorer="null:v1"} 1.0' in body
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=30)
+        eng.dispose()
+    assert p.returncode == 0
