@@ -24,11 +24,11 @@ from pathlib import Path
 import schedule
 import sqlalchemy as sa
 from filelock import FileLock, Timeout
+from weibo.status import EXIT_CONFIG, EXIT_HELP, EXIT_LOCKED, exit_code
 
 from llm_worker import db
 from llm_worker.config import ConfigError, load_or_exit, resolve_sqlite_url
 from llm_worker.privacy import pseudonymiser_from
-from weibo.status import EXIT_CONFIG, EXIT_HELP, EXIT_LOCKED, exit_code
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("weibo.schedule")

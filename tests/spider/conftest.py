@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from weibo.localsite import LocalSite, small_corpus
 
 from tests.spider.helpers import write_config
-from weibo.localsite import LocalSite, small_corpus
 
 
 @pytest.fixture

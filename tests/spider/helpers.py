@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from weibo.localsite import LocalSite
 
 from llm_worker import db
 from tests.conftest import ROOT, TEST_SALT
-from weibo.localsite import LocalSite, small_corpus
 
 SPIDER_DIR = ROOT / "Weibo_Spider"
 PY = sys.executable

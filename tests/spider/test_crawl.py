@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from weibo.localsite import LocalSite, expected_counts, small_corpus
 
 from llm_worker import db
 from tests.conftest import TEST_SALT
 from tests.spider.helpers import counts, run_crawl, runs, write_config
-from weibo.localsite import LocalSite, expected_counts, small_corpus
 
 pytestmark = pytest.mark.slow
 
@@ -195,3 +195,53 @@ def test_the_crawl_command_documents_its_exit_codes() -> None:
     out = subprocess.run([PY, "-m", "scrapy", "crawl", "--help"], cwd=SPIDER_DIR, capture_output=True,
                          text=True, timeout=60).stdout
     assert "3  login_required" in out and "4  rate_limited" in out
+
+
+@pytest.mark.mysql
+def test_a_killed_database_connection_mid_crawl_loses_nothing(mysql_url: str, tmp_path: Path) -> None:
+    """Kill the spider's MariaDB sessions while it crawls: it reconnects and stores every row."""
+    import threading
+
+    name = sa.make_url(mysql_url).database
+    admin = db.make_engine(mysql_url)
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer() -> None:
+        while not stop.is_set() and len(killed) < 3:
+            with admin.connect() as conn:
+                ids = [r[0] for r in conn.execute(sa.text(
+                    "SELECT id FROM information_schema.processlist WHERE db = :db AND id != CONNECTION_ID()"),
+                    {"db": name})]
+                for i in ids:
+                    try:
+                        conn.execute(sa.text(f"KILL {int(i)}"))
+                        killed.append(i)
+                    except sa.exc.DBAPIError:
+                        pass
+            stop.wait(0.4)
+
+    with LocalSite(small_corpus(), delay=0.05) as site:
+        config = write_config(tmp_path / "c.toml", site, "concurrent_per_domain = 1\nflush_items = 5")
+        t = threading.Thread(target=killer, daemon=True)
+        t.start()
+        try:
+            crawl = run_crawl(config, mysql_url)
+        finally:
+            stop.set()
+            t.join()
+    admin.dispose()
+    assert killed, "the test should have killed at least one session"
+    assert crawl.ok, crawl.output
+    assert counts(mysql_url) == {"topics": 4, "topic_snapshots": 4, "posts": 15, "post_topics": 16,
+                                 "comments": 43, "crawl_runs": 1}
+    assert runs(mysql_url)[0]["status"] == "ok"
+
+
+def test_an_unreachable_hot_search_fails_the_run(sqlite_url: str, site: LocalSite, tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.toml", site, f'hotsearch_url = "{site.url}/no-such-endpoint"')
+    crawl = run_crawl(config, sqlite_url)
+    assert crawl.returncode == 1, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "failed" and "hot search" in run["error"]
+    assert run["errors"] == 1

@@ -4,9 +4,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from weibo import parsing
 
 from llm_worker.db import SHANGHAI
-from weibo import parsing
 
 PAGES = Path(__file__).parent / "pages"
 CRAWL = datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI)

@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from weibo.localsite import LocalSite, expected_counts, scale_corpus
 
 from tests.spider.helpers import PY, SPIDER_DIR, counts, crawl_env, runs, write_config
-from weibo.localsite import LocalSite, expected_counts, scale_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

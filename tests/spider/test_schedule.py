@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from filelock import FileLock
+from weibo.localsite import LocalSite, small_corpus
 
 from tests.spider.helpers import PY, SPIDER_DIR, counts, crawl_env, runs, write_config
-from weibo.localsite import LocalSite, small_corpus
 
 pytestmark = pytest.mark.slow
 SCHEDULE = str(SPIDER_DIR / "default_schedule.py")

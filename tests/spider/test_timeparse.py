@@ -1,11 +1,11 @@
 """Every weibo.cn time form becomes an aware Asia/Shanghai datetime, relative to the crawl time."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from weibo.timeparse import parse_weibo_time, split_time_source
 
 from llm_worker import db
-from weibo.timeparse import parse_weibo_time, split_time_source
 
 SH = db.SHANGHAI
 CRAWL = datetime(2026, 11, 24, 22, 30, 15, tzinfo=SH)
@@ -42,7 +42,7 @@ def test_a_year_less_date_in_the_future_belongs_to_last_year() -> None:
 
 
 def test_a_crawl_time_in_another_zone_is_converted_first() -> None:
-    utc_crawl = datetime(2026, 11, 24, 17, 0, tzinfo=timezone.utc)  # 01:00 on the 25th in Shanghai
+    utc_crawl = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)  # 01:00 on the 25th in Shanghai
     assert parse_weibo_time("今天 00:30", utc_crawl) == datetime(2026, 11, 25, 0, 30, tzinfo=SH)
 
 
