@@ -6,7 +6,7 @@ Worker processes are started first and released together, so process start-up is
 timed. The null scorer costs nothing, so the figure is the ceiling the database and the
 queue logic put on any backend.
 
-    .venv/bin/python bench/bench_queue.py [--rows 20000] [--mysql-url URL] [--out FILE]
+    .venv/bin/python bench/bench_queue.py [--rows 10000] [--repeat 3] [--mysql-url URL] [--out FILE]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -106,50 +107,54 @@ def mysql_database(server_url: str) -> tuple[str, sa.Engine, str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=20000, help="comments per run")
+    ap.add_argument("--rows", type=int, default=10000, help="comments per run")
     ap.add_argument("--batch-sizes", default="16,64")
     ap.add_argument("--workers", default="1,3")
     ap.add_argument("--mysql-url", default=DEFAULT_MYSQL, help="server for the MariaDB runs ('' to skip)")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (median reported)")
     ap.add_argument("--out", help="also append the Markdown table to this file")
     a = ap.parse_args()
     batches = [int(x) for x in a.batch_sizes.split(",")]
     worker_counts = [int(x) for x in a.workers.split(",")]
 
-    rows_out = []
-    engines = ["sqlite"] + (["mariadb"] if a.mysql_url else [])
-    for engine_name in engines:
-        for batch in batches:
-            for n in worker_counts:
-                if engine_name == "sqlite":
-                    tmp = tempfile.mkdtemp(prefix="bench_queue_")
-                    url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-                    cleanup = None
-                else:
-                    name, admin, url = mysql_database(a.mysql_url)
-                    cleanup = (admin, name)
-                try:
-                    seed(url, a.rows)
-                    elapsed, scored = timed_run(url, n, batch)
-                    check(url, a.rows)
-                finally:
-                    if cleanup:
-                        with cleanup[0].connect() as conn:
-                            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{cleanup[1]}`")
-                        cleanup[0].dispose()
-                rate = scored / elapsed
-                rows_out.append((engine_name, batch, n, scored, elapsed, rate))
-                print(f"{engine_name:8} batch={batch:<3} workers={n} comments={scored} "
-                      f"seconds={elapsed:.2f} comments/s={rate:.0f}", file=sys.stderr)
+    configs = [(e, b, n) for e in (["sqlite"] + (["mariadb"] if a.mysql_url else []))
+               for b in batches for n in worker_counts]
+    rates: dict[tuple[str, int, int], list[float]] = {cfg: [] for cfg in configs}
+    # Rounds interleave the configurations, so that a burst of load from other work on
+    # the machine hits all of them alike; the median of the rounds is reported.
+    for rnd in range(a.repeat):
+        for engine_name, batch, n in configs:
+            if engine_name == "sqlite":
+                url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench_queue_')) / 'bench.db'}"
+                cleanup = None
+            else:
+                name, admin, url = mysql_database(a.mysql_url)
+                cleanup = (admin, name)
+            try:
+                seed(url, a.rows)
+                elapsed, scored = timed_run(url, n, batch)
+                check(url, a.rows)
+            finally:
+                if cleanup:
+                    with cleanup[0].connect() as conn:
+                        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{cleanup[1]}`")
+                    cleanup[0].dispose()
+            rates[(engine_name, batch, n)].append(scored / elapsed)
+            print(f"round={rnd + 1} {engine_name:8} batch={batch:<3} workers={n} comments={scored} "
+                  f"seconds={elapsed:.2f} comments/s={scored / elapsed:.0f}", file=sys.stderr)
+    rows_out = [(e, b, n, statistics.median(r), min(r), max(r)) for (e, b, n), r in rates.items()]
 
-    base = {(e, b): r for e, b, n, _, _, r in rows_out if n == worker_counts[0]}
+    base = {(e, b): r for e, b, n, r, _, _ in rows_out if n == worker_counts[0]}
     lines = [f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
-             f"({os.cpu_count()} cores), {a.rows} comments per run, null scorer, 4 dimensions "
-             "(4 score rows per comment). Command: `.venv/bin/python bench/bench_queue.py"
-             f" --rows {a.rows}`", "",
+             f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end), "
+             f"{a.rows} comments per run, null scorer, 4 dimensions (4 score rows per comment), "
+             f"median of {a.repeat} interleaved rounds (min-max in brackets). Command: "
+             f"`.venv/bin/python bench/bench_queue.py --rows {a.rows} --repeat {a.repeat}`", "",
              "| database | batch | workers | comments/s | score rows/s | vs 1 worker |",
              "|---|---|---|---|---|---|"]
-    for e, b, n, _scored, _el, r in rows_out:
-        lines.append(f"| {e} | {b} | {n} | {r:,.0f} | {4 * r:,.0f} | {r / base[(e, b)]:.2f}x |")
+    for e, b, n, r, lo, hi in rows_out:
+        lines.append(f"| {e} | {b} | {n} | {r:,.0f} ({lo:,.0f}-{hi:,.0f}) | {4 * r:,.0f} | "
+                     f"{r / base[(e, b)]:.2f}x |")
     table = "\n".join(lines)
     print(table)
     if a.out:
