@@ -5,10 +5,11 @@ This is how one database feeds a GPU cluster: each worker process keeps
 the shared system-prompt prefix).
 
 Per comment: one request asking for a JSON object with every dimension, guided by a
-JSON schema (``response_format`` json_schema; when the server answers 400 to that,
-the backend drops it for the rest of the run and relies on the prompt), temperature
+JSON schema (``response_format`` json_schema), temperature
 0, and logprobs when configured (the confidence of a value is the probability of
-its token(s); None when the server gives no logprobs).
+its token(s); None when the server gives no logprobs). A server that answers 400 to
+``response_format`` is asked with vLLM's older ``guided_json`` parameter, and then
+without guidance; the answers are validated in every case.
 
 Failure handling, so that a score is never invented:
 * timeouts, connection errors, 5xx and 429 are retried ``max_retries`` times with
@@ -133,7 +134,10 @@ class OpenAIBackend:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
-        self.guided_json = guided_json
+        #: Ways to ask for schema-guided output, best first: the standard response_format, then
+        #: vLLM's older ``guided_json`` extra parameter. One is dropped each time the server
+        #: answers HTTP 400 to it; with none left, the prompt and the validation do the work.
+        self.guides = ["response_format", "guided_json"] if guided_json else []
         self.logprobs = logprobs
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
@@ -170,9 +174,12 @@ class OpenAIBackend:
     def _payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0,
                                 "max_tokens": 32 + 16 * len(self.dimensions)}
-        if self.guided_json:
+        guide = self.guides[0] if self.guides else None
+        if guide == "response_format":
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "scores", "schema": self.schema, "strict": True}}
+        elif guide == "guided_json":
+            body["guided_json"] = self.schema
         if self.logprobs:
             body["logprobs"] = True
         return body
@@ -195,7 +202,7 @@ class OpenAIBackend:
             if isinstance(problem, tuple):
                 return problem
             if problem == "schema rejected":
-                continue  # resend at once without response_format
+                continue  # resend at once with the next way of guiding, or none
             if attempt >= self.max_retries:
                 raise TransientError(f"{problem} (after {self.max_retries} retries)")
             wait = self._delay(attempt, retry_after)
@@ -216,10 +223,14 @@ class OpenAIBackend:
             return f"connection error: {type(e).__name__}", None
         if r.status_code == 429 or r.status_code >= 500:
             return f"HTTP {r.status_code} from {self.url}", r.headers.get("Retry-After")
-        if r.status_code == 400 and "response_format" in body:
-            log.warning("the server rejected response_format (HTTP 400: %s); continuing without "
-                        "schema-guided output, answers are still validated", r.text[:200])
-            self.guided_json = False
+        used = next((g for g in ("response_format", "guided_json") if g in body), None)
+        if r.status_code == 400 and used:
+            with self._lock:
+                if self.guides and self.guides[0] == used:
+                    self.guides.pop(0)
+                    log.warning("the server rejected %s (HTTP 400: %s); next: %s (answers are "
+                                "validated either way)", used, r.text[:200],
+                                self.guides[0] if self.guides else "no guided output")
             return "schema rejected", None
         if r.status_code >= 400:
             raise TransientError(f"HTTP {r.status_code} from {self.url}: {r.text[:200]}")

@@ -23,7 +23,8 @@ request (then ``mode`` for every later request). Actions:
   429           rate limited, with Retry-After: 0
   401           unauthorised
 
-Flags: ``reject_schema`` (400 when response_format is sent), ``offer_logprobs``,
+Flags: ``reject_schema`` (400 when response_format is sent), ``reject_guided_json``
+(400 when vLLM's old guided_json is sent), ``offer_logprobs``,
 ``barrier`` (a threading.Barrier every request waits on: proves concurrency without timing).
 """
 
@@ -56,6 +57,7 @@ class FakeOpenAI:
         self.mode = mode
         self.script: list[str] = []
         self.reject_schema = False
+        self.reject_guided_json = False
         self.offer_logprobs = True
         self.sleep_seconds = 2.0
         self.barrier: threading.Barrier | None = None
@@ -116,6 +118,8 @@ class FakeOpenAI:
                 return self._send(h, 500, {"error": {"message": "barrier broken"}})
         if self.reject_schema and "response_format" in body:
             return self._send(h, 400, {"error": {"message": "response_format is not supported"}})
+        if self.reject_guided_json and "guided_json" in body:
+            return self._send(h, 400, {"error": {"message": "unknown parameter guided_json"}})
         action = self._next_action()
         with self._lock:
             self.actions.append(action)
@@ -160,7 +164,8 @@ class FakeOpenAI:
         return f"```json\n{text}\n```" if action == "fenced" else text
 
     def _dimensions(self, body: dict[str, Any]) -> list[str]:
-        schema = (body.get("response_format") or {}).get("json_schema", {}).get("schema")
+        schema = ((body.get("response_format") or {}).get("json_schema", {}).get("schema")
+                  or body.get("guided_json"))
         if schema:
             return list(schema["required"])
         # Without a schema, read the keys from the prompt's example object.

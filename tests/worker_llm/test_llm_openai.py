@@ -133,13 +133,17 @@ def test_a_code_fence_around_the_json_is_tolerated(fake_openai):
     assert r.ok and len(fake_openai.requests) == 1
 
 
-def test_a_server_without_json_schema_support_is_asked_without_it(fake_openai):
+def test_a_server_without_response_format_gets_guided_json_then_nothing(fake_openai):
     fake_openai.reject_schema = True
     b = backend(fake_openai)
-    results = b.score_batch([ITEM, ScoreInput("t", "第二条")])
-    assert all(r.ok for r in results)
+    assert b.score_batch([ITEM])[0].ok
     assert "response_format" in fake_openai.requests[0]
-    assert "response_format" not in fake_openai.requests[-1] and not b.guided_json
+    assert fake_openai.requests[-1]["guided_json"]["required"] == list(CORE_DIMENSIONS)
+    fake_openai.reject_guided_json = True
+    results = b.score_batch([ITEM, ScoreInput("t", "第二条")])
+    assert all(r.ok for r in results) and b.guides == []
+    last = fake_openai.requests[-1]
+    assert "response_format" not in last and "guided_json" not in last
 
 
 def test_requests_run_concurrently_and_results_keep_their_order(fake_openai):

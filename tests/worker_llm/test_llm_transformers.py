@@ -183,3 +183,16 @@ def test_a_model_that_cannot_be_loaded_is_a_config_error(tmp_path):
     cfg.transformers.local_files_only = True
     with pytest.raises(ConfigError, match="cannot load"):
         TransformersBackend.from_config(cfg, model=str(tmp_path / "no-such-model"))
+
+
+def test_the_tiny_model_cli_writes_a_loadable_directory_and_rejects_bad_input(tmp_path, capsys):
+    from llm_worker.tiny_model import main
+
+    assert main(["--out", str(tmp_path / "m"), "--arch", "glm"]) == 0
+    assert (tmp_path / "m" / "config.json").exists() and (tmp_path / "m" / "tokenizer.json").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["--out", str(tmp_path / "x"), "--arch", "llama"])
+    assert e.value.code == 2
+    (tmp_path / "file").write_text("")
+    assert main(["--out", str(tmp_path / "file" / "sub")]) == 2
+    assert "cannot write" in capsys.readouterr().err
