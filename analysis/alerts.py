@@ -113,7 +113,7 @@ def build(ctx: Context, limit: int = LIMIT_DEFAULT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = make_parser("alerts", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    ap = make_parser("alerts", __doc__)
     add_threshold(ap)
     ap.add_argument("--limit", type=positive, default=LIMIT_DEFAULT, metavar="N",
                     help=f"at most N rows, highest level and newest first (default {LIMIT_DEFAULT})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -90,9 +91,17 @@ def _level(text: str) -> int:
     return n
 
 
-def make_parser(prog: str, description: str, epilog: str = "") -> Parser:
-    """The shared options; scripts add their own with ``parser.add_argument``."""
-    ap = Parser(prog=f"python -m analysis.{prog}", description=description, epilog=epilog,
+def make_parser(prog: str, doc: str) -> Parser:
+    """The shared options; scripts add their own with ``parser.add_argument``.
+
+    ``doc`` is the script's docstring: its prose becomes the description, its indented
+    ``python -m`` lines the examples.
+    """
+    paras = [p for p in doc.strip().split("\n\n") if p.strip()]
+    examples = [p for p in paras if p.lstrip().startswith("python -m")]
+    prose = [textwrap.fill(" ".join(p.split()), 79) for p in paras if p not in examples]
+    epilog = "examples:\n" + "\n".join(examples) if examples else ""
+    ap = Parser(prog=f"python -m analysis.{prog}", description="\n\n".join(prose), epilog=epilog,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = ap.add_argument_group("common options")
     g.add_argument("--config", metavar="FILE",

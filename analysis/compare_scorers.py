@@ -140,7 +140,7 @@ def add_options(ap) -> None:  # noqa: ANN001
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = make_parser("compare_scorers", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    ap = make_parser("compare_scorers", __doc__)
     add_options(ap)
     a = ap.parse_args(argv)
     ctx = build_context(a)

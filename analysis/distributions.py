@@ -63,7 +63,9 @@ def draw_histograms(ctx: Context, hist: pd.DataFrame) -> Path:
     for i, d in enumerate(dims):
         h = hist[hist["dimension"] == d].set_index("value")["count"].reindex(LEVELS, fill_value=0)
         ax = axes[i]
-        ax.bar(h.index, h.values, color=dim_color(d, i), width=0.8)
+        bars = ax.bar(h.index, h.values, color=dim_color(d, i), width=0.8)
+        ax.bar_label(bars, fontsize=7, padding=1)  # the rare high levels matter most; show counts
+        ax.margins(y=0.12)
         ax.set_title(f"{dim_label(d)} (n={int(h.sum())})", fontsize=10)
         ax.set_xticks(list(LEVELS))
         ax.set_xlabel("level")
@@ -132,7 +134,7 @@ def build(ctx: Context, top: int | None = None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = make_parser("distributions", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    ap = make_parser("distributions", __doc__)
     add_top(ap, f"topics in the stacked chart (default {TOP_DEFAULT})")
     add_threshold(ap)
     a = ap.parse_args(argv)

@@ -155,7 +155,7 @@ def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = make_parser("report", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    ap = make_parser("report", __doc__)
     add_freq(ap)
     add_threshold(ap)
     add_top(ap, "topics drawn separately in the trend charts (default: the config's "

@@ -138,7 +138,7 @@ def add_options(ap) -> None:  # noqa: ANN001 - an argparse parser or group
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = make_parser("topics", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    ap = make_parser("topics", __doc__)
     add_top(ap, f"topics in the heatmap (default {TOP_DEFAULT})")
     add_options(ap)
     add_freq(ap)

@@ -186,7 +186,7 @@ def build(ctx: Context) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = make_parser("trends", __doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2])
+    ap = make_parser("trends", __doc__)
     add_freq(ap)
     add_top(ap, "topics drawn separately (default: the config's analysis.top_topics, 8)")
     add_threshold(ap)

@@ -11,6 +11,7 @@ Prints and optionally appends the figures as Markdown. Try it small first:
 
     .venv/bin/python bench/bench_analysis.py --comments 20000
     .venv/bin/python bench/bench_analysis.py --comments 1000000 --markdown /work/notes/analysis-benchmarks.md
+    .venv/bin/python bench/bench_analysis.py --comments 100000 --mysql-url mysql+pymysql://root@127.0.0.1:3306/
 
 Texts are generated from phrases written for this benchmark; no research data is used.
 """
@@ -191,6 +192,54 @@ def measure(code: str, *args: str) -> dict:
     return out
 
 
+def copy_to_mysql(sqlite_path: Path, server_url: str) -> str:
+    """Copy the generated database into a fresh MySQL/MariaDB database; returns its URL."""
+    import sqlalchemy as sa
+
+    from llm_worker import db
+
+    name = f"bench_analysis_{int(time.time())}"
+    server = sa.make_url(db.normalise_url(server_url))
+    admin = sa.create_engine(server)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    admin.dispose()
+    url = server.set(database=name).render_as_string(hide_password=False)
+    eng = db.make_engine(url)
+    db.migrate(eng)
+    src = sqlite3.connect(sqlite_path)
+    for table in ("topics", "crawl_runs", "topic_snapshots", "posts", "post_topics", "comments", "scores"):
+        t = db.metadata.tables[table]
+        cur = src.execute(f"SELECT * FROM {table}")
+        cols = [d[0] for d in cur.description]
+        n = 0
+        while batch := cur.fetchmany(20_000):
+            rows = [dict(zip(cols, r, strict=True)) for r in batch]
+            for r in rows:  # SQLite hands back DATETIME as text
+                for k, v in r.items():
+                    if isinstance(v, str) and isinstance(t.c[k].type, sa.DateTime):
+                        r[k] = datetime.strptime(v[:19], "%Y-%m-%d %H:%M:%S")
+            with eng.begin() as conn:
+                conn.execute(t.insert(), rows)
+            n += len(rows)
+        print(f"  copied {n:,} rows of {table} to MySQL", file=sys.stderr, flush=True)
+    with eng.begin() as conn:
+        for table in ("comments", "scores", "posts", "post_topics"):
+            conn.exec_driver_sql(f"ANALYZE TABLE {table}")
+    eng.dispose()
+    return url
+
+
+def drop_mysql(url: str) -> None:
+    import sqlalchemy as sa
+
+    u = sa.make_url(url)
+    eng = sa.create_engine(u.set(database=""))
+    with eng.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{u.database}`")
+    eng.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -201,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the generated database")
     ap.add_argument("--skip-naive", action="store_true", help="only time the report")
     ap.add_argument("--markdown", help="append the results as Markdown to this file")
+    ap.add_argument("--mysql-url", metavar="URL",
+                    help="also copy the data into a fresh database on this MySQL/MariaDB server "
+                         "(e.g. mysql+pymysql://root@127.0.0.1:3306/) and time the report there")
     a = ap.parse_args(argv)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="bench_analysis_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -221,6 +273,18 @@ def main(argv: list[str] | None = None) -> int:
               f"peak RSS {naive['maxrss_kib'] / 1024:.0f} MiB, {naive['rows']:,} joined rows")
         print(f"ratio naive/report: time {naive['wall_seconds'] / rep['wall_seconds']:.2f}x, "
               f"memory {naive['maxrss_kib'] / rep['maxrss_kib']:.1f}x")
+    my = None
+    if a.mysql_url:
+        t1 = time.perf_counter()
+        url = copy_to_mysql(dbfile, a.mysql_url)
+        print(f"copied to MySQL in {time.perf_counter() - t1:.0f}s")
+        try:
+            my = measure(REPORT, url, str(work / "report-mysql"))
+        finally:
+            drop_mysql(url)
+        print(my["log"].strip())
+        print(f"analysis.report on MySQL/MariaDB: {my['wall_seconds']:.1f}s wall, "
+              f"peak RSS {my['maxrss_kib'] / 1024:.0f} MiB")
     if a.markdown:
         lines = [f"\n### analysis.report, {a.comments:,} comments ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
                  "", f"Machine: {platform.machine()}, 2 cores, 24 GiB RAM, no GPU; Python "
@@ -240,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"peak memory {naive['maxrss_kib'] / rep['maxrss_kib']:.1f}x. Target "
                       "(under 60 s, under 1 GiB): " + ("met" if rep['wall_seconds'] < 60 and
                                                        rep['maxrss_kib'] < 2**20 else "NOT met") + "."]
+        if my:
+            lines.append(f"\nOn MariaDB (same data, copied; `--mysql-url`): `analysis.report` "
+                         f"{my['wall_seconds']:.1f} s wall, peak RSS {my['maxrss_kib'] / 1024:.0f} MiB.")
         with open(a.markdown, "a", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
     if not a.keep and not a.workdir:
