@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -43,14 +44,25 @@ def test_two_processes_crawl_together_without_duplicate_requests_or_rows(
 
     corpus = scale_corpus(topics=3, posts_per_topic=12, comments_per_post=12)
     expected = expected_counts(corpus)
-    with LocalSite(corpus, delay=0.03) as site:
+    with LocalSite(corpus, delay=0.08) as site:
         config = write_config(tmp_path / "c.toml", site, "concurrent_per_domain = 1")
         env = crawl_env(config, db_url, REDIS_URL=REDIS_URL)
         cmd = [PY, "-m", "scrapy", "crawl", "hot_topics", "-s", "SCHEDULER_BACKEND=redis",
-               "-s", f"REDIS_KEY_PREFIX={redis_prefix}", "-s", "REDIS_IDLE_SECONDS=2"]
-        procs = [subprocess.Popen(cmd, cwd=SPIDER_DIR, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-        outputs = [p.communicate(timeout=180)[0] for p in procs]
+               "-s", f"REDIS_KEY_PREFIX={redis_prefix}", "-s", "REDIS_IDLE_SECONDS=2",
+               "-s", "CONCURRENT_REQUESTS=1"]   # no process hoards requests from the shared queue
+        logs = [tmp_path / f"crawler{i}.log" for i in (1, 2)]
+        procs = []
+        for log in logs:
+            with open(log, "w") as out:
+                procs.append(subprocess.Popen(cmd, cwd=SPIDER_DIR, env=env, stdout=out,
+                                              stderr=subprocess.STDOUT))
+            # the second crawler joins once the first is at work, as on a second machine
+            deadline = time.monotonic() + 60
+            while "shared scheduler on Redis" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        for p in procs:
+            p.wait(timeout=180)
+        outputs = [log.read_text() for log in logs]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out
     assert all("shared scheduler on Redis" in out for out in outputs)
