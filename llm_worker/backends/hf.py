@@ -281,24 +281,41 @@ class TransformersBackend:
 
     # ----- the Backend interface -----------------------------------------------------------
 
-    def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
-        """One result per item; a failing batch gives transient error results, never an exception."""
+    def _score_pairs(self, pairs: list[tuple[str, str]]):
+        """Rows of DimensionScore for (topic, capped text) pairs; halves the batch on out-of-memory."""
         import torch
 
+        try:
+            with torch.inference_mode():
+                dists = self._distributions([self._prefix_ids(t, x) for t, x in pairs])
+                rows: list[dict[str, DimensionScore]] = [{} for _ in pairs]
+                for dim, probs in dists.items():
+                    conf, level = probs.max(dim=-1)
+                    for i, row in enumerate(rows):
+                        row[dim] = DimensionScore(value=int(level[i]), confidence=float(conf[i]))
+                notes = self._rationales(pairs) if self.explain else [None] * len(pairs)
+        except torch.OutOfMemoryError:
+            if len(pairs) == 1:
+                raise
+            if self.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            half = len(pairs) // 2
+            log.warning("out of memory with a batch of %d; scoring it in halves "
+                        "(consider a smaller worker.batch_size)", len(pairs))
+            rows_a, notes_a = self._score_pairs(pairs[:half])
+            rows_b, notes_b = self._score_pairs(pairs[half:])
+            return rows_a + rows_b, notes_a + notes_b
+        return rows, notes
+
+    def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
+        """One result per item; a failing batch gives transient error results, never an exception."""
         if not items:
             return []
         capped = [self._cap_text(it.text) for it in items]
         pairs = [(it.topic, text) for it, (text, _) in zip(items, capped, strict=True)]
         try:
-            with torch.inference_mode():
-                dists = self._distributions([self._prefix_ids(t, x) for t, x in pairs])
-                rows: list[dict[str, DimensionScore]] = [{} for _ in items]
-                for dim, probs in dists.items():
-                    conf, level = probs.max(dim=-1)
-                    for i, row in enumerate(rows):
-                        row[dim] = DimensionScore(value=int(level[i]), confidence=float(conf[i]))
-                notes = self._rationales(pairs) if self.explain else [None] * len(items)
-        except Exception as e:  # noqa: BLE001 - e.g. out of memory: the worker retries later
+            rows, notes = self._score_pairs(pairs)
+        except Exception as e:  # noqa: BLE001 - e.g. out of memory for one comment: retried later
             log.exception("scoring a batch of %d failed", len(items))
             return [ScoreResult(error=f"{type(e).__name__}: {e}"[:500], truncated=cut, final=False)
                     for _, cut in capped]

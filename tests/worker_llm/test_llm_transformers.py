@@ -196,3 +196,30 @@ def test_the_tiny_model_cli_writes_a_loadable_directory_and_rejects_bad_input(tm
     (tmp_path / "file").write_text("")
     assert main(["--out", str(tmp_path / "file" / "sub")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_out_of_memory_halves_the_batch_and_a_hopeless_item_is_a_transient_error(tiny_glm4, glm4_backend):
+    """A CPU cannot run out of GPU memory on cue, so a subclass plays a card that fits 2 comments."""
+    import torch
+
+    from llm_worker.backends.hf import TransformersBackend
+
+    class SmallCard(TransformersBackend):
+        limit = 2
+
+        def _distributions(self, blocks):
+            if len(blocks) > self.limit:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return super()._distributions(blocks)
+
+    b = SmallCard(str(tiny_glm4), device="cpu", local_files_only=True)
+    got = b.score_batch(ITEMS)
+    want = glm4_backend.score_batch(ITEMS)
+    assert [values_of(r) for r in got] == [values_of(r) for r in want]
+    b.limit = 0
+    for r in b.score_batch(ITEMS[:2]):
+        assert not r.ok and not r.final and "OutOfMemoryError" in r.error and r.scores == {}
+
+
+def values_of(result) -> dict[str, int]:
+    return {d: s.value for d, s in result.scores.items()}
