@@ -70,6 +70,7 @@ ITEM_PIPELINES = {
 }
 
 LOG_LEVEL = _sp.log_level
+LOG_FORMATTER = "weibo.logformatter.PrivateLogFormatter"  # no item contents (ids, texts) in logs
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no listening ports on a crawler host
 FEED_EXPORT_ENCODING = "utf-8"
