@@ -27,6 +27,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
 from scrapy.settings import Settings
+from scrapy.utils.misc import load_object
 from scrapy_redis.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class SharedScheduler(Scheduler):
     def _touch(self) -> None:
         self.server.set(self._key("activity"), time.time())
 
-    def open(self, spider: Any) -> Any:
+    # open, enqueue_request and next_request follow scrapy-redis 0.9.1 but without the
+    # calls Scrapy 2.19 deprecates (Spider.log, a spider argument to the stats collector)
+
+    def open(self, spider: Any) -> None:
         self.spider = spider
         if not [w for w in self._live_workers() if w != self.worker]:
             stale = [self.queue_key % {"spider": spider.name}, self.dupefilter_key % {"spider": spider.name}]
@@ -73,20 +77,31 @@ class SharedScheduler(Scheduler):
                 log.info("cleared shared Redis keys left by an earlier run (%s)", ", ".join(stale))
         self._beat()
         self._touch()
-        result = super().open(spider)
-        log.info("shared scheduler on Redis, keys %s:%s:*, worker %s; %d live workers",
-                 self.prefix, spider.name, self.worker, len(self._live_workers()))
-        return result
+        self.queue = load_object(self.queue_cls)(server=self.server, spider=spider,
+                                                 key=self.queue_key % {"spider": spider.name},
+                                                 serializer=self.serializer)
+        if not self.df:
+            self.df = load_object(self.dupefilter_cls).from_spider(spider)
+        if self.flush_on_start:
+            self.flush()
+        log.info("shared scheduler on Redis, keys %s:%s:*, worker %s; %d live workers, %d requests queued",
+                 self.prefix, spider.name, self.worker, len(self._live_workers()), len(self.queue))
 
     def enqueue_request(self, request: Any) -> bool:
-        added = super().enqueue_request(request)
-        if added:
-            self._touch()
-        return added
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        self.queue.push(request)
+        self._touch()
+        return True
 
     def next_request(self) -> Any:
-        request = super().next_request()
+        request = self.queue.pop(self.idle_before_close)
         if request is not None:
+            if self.stats:
+                self.stats.inc_value("scheduler/dequeued/redis")
             self._touch()
         return request
 

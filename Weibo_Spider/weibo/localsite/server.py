@@ -108,18 +108,18 @@ class LocalSite:
         path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)
         late = served > self.after
         if path == "/login":
-            return 200, _html(), pages.login_page().encode()
+            return 200, _html(), pages.login_page().encode("utf-8", "surrogatepass")
         if self.scenario == "ban418" and late:
             return 418, {"Content-Type": "text/plain"}, b"I'm a teapot"
         if self.scenario == "flaky" and seen <= self.fails:
             return 503, {"Content-Type": "text/plain"}, b"busy, try again"
         if path == "/ajax/side/hotSearch":
             return 200, {"Content-Type": "application/json; charset=utf-8"}, \
-                pages.hotsearch_json(self.corpus).encode()
+                pages.hotsearch_json(self.corpus).encode("utf-8", "surrogatepass")
         if self.scenario == "login_redirect" and late:
             return 302, {"Location": f"/login?r={quote(target, safe='')}"}, b""
         if self.scenario == "login_page" and late:
-            return 200, _html(), pages.login_page().encode()
+            return 200, _html(), pages.login_page().encode("utf-8", "surrogatepass")
         page = _int(query.get("page", ["1"])[0])
         if path == "/search/mblog":
             word = query.get("keyword", [""])[0].strip("#")
@@ -128,18 +128,18 @@ class LocalSite:
             extra = ""
             if self.scenario == "malformed":
                 if word == self.second_topic and page == 1:
-                    return 200, _html(), pages.malformed_page().encode()
+                    return 200, _html(), pages.malformed_page().encode("utf-8", "surrogatepass")
                 if word == self.first_topic and page == 1:
                     extra = pages.BROKEN_POST
-            return 200, _html(), pages.search_page(word, posts, page, self.per_page, extra).encode()
+            return 200, _html(), pages.search_page(word, posts, page, self.per_page, extra).encode("utf-8", "surrogatepass")
         if path.startswith("/comment/"):
             post = self.posts.get(path.split("/")[2])
             if post is None:
-                return 200, _html(), pages._page("错误", '<div class="me">抱歉，此微博已被作者删除。</div>').encode()
+                return 200, _html(), pages._page("错误", '<div class="me">抱歉，此微博已被作者删除。</div>').encode("utf-8", "surrogatepass")
             extra = ""
             if self.scenario == "malformed" and post["mid"] == self.first_multi_page_mid and page == 2:
                 extra = pages.BROKEN_COMMENT
-            return 200, _html(), pages.comment_page(post, page, self.per_page, extra).encode()
+            return 200, _html(), pages.comment_page(post, page, self.per_page, extra).encode("utf-8", "surrogatepass")
         return 404, {"Content-Type": "text/plain"}, b"not found"
 
 
