@@ -138,9 +138,9 @@ class Worker:
         self.stats.claimed += len(items)
         self.metrics.claimed.inc(len(items))
         inputs, cut = self._inputs(items)
-        self._scoring = True
         t0 = time.monotonic()
         try:
+            self._scoring = True  # inside the try: a second signal from here on releases
             results = self.backend.score_batch(inputs)
             if len(results) != len(items):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(items)} items")
