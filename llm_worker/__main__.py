@@ -166,12 +166,20 @@ def _status(engine: sa.Engine) -> int:
     print(f"database: {mask_url(engine.url.render_as_string(hide_password=False))}")
     for status, n in queue_counts(engine).items():
         print(f"  {status:8} {n:>10}")
-    s = db.scores.c
+    s, c = db.scores.c, db.comments.c
     with engine.connect() as conn:
         rows = conn.execute(sa.select(s.scorer, sa.func.count(sa.distinct(s.comment_id)))
                             .group_by(s.scorer).order_by(s.scorer)).all()
+        errors = conn.execute(sa.select(c.last_error, sa.func.count().label("n"))
+                              .where(c.score_status == "failed").group_by(c.last_error)
+                              .order_by(sa.desc("n")).limit(5)).all()
     for scorer, n in rows:
         print(f"  scored by {scorer}: {n}")
+    if errors:
+        print("  most common errors of failed comments (python -m llm_worker requeue --failed "
+              "puts them back):")
+        for error, n in errors:
+            print(f"    {n:>8}  {(error or '')[:120]}")
     return 0
 
 

@@ -63,6 +63,7 @@ class Worker:
         self._stop = threading.Event()
         self._scoring = False
         self._backoff = 0.0
+        self._warned_lease = False
         #: Why a --once run stopped early (None: it did not).
         self.gave_up: str | None = None
 
@@ -164,6 +165,11 @@ class Worker:
             self._scoring = False
         elapsed = time.monotonic() - t0
         self.metrics.observe_batch(elapsed, len(items))
+        if elapsed > self.queue.lease_seconds / 2 and not self._warned_lease:
+            self._warned_lease = True
+            log.warning("event=slow_batch seconds=%.0f lease_seconds=%d hint='a batch takes more than "
+                        "half the lease: raise worker.lease_seconds or lower the batch size, or other "
+                        "workers will take these comments over'", elapsed, self.queue.lease_seconds)
         results = [self._check(r, was_cut) for r, was_cut in zip(results, cut, strict=True)]
         try:
             out = self.queue.complete(items, results, self.backend.name, self.rubric_version,

@@ -81,7 +81,9 @@ def test_requeue_failed_and_status_from_the_command_line(engine, db_url):
     ids = seed(engine, 3)
     with engine.begin() as conn:
         conn.execute(db.comments.update().where(db.comments.c.id.in_(ids[:2]))
-                     .values(score_status="failed", attempts=3, last_error="x"))
+                     .values(score_status="failed", attempts=3, last_error="model said nonsense"))
+    r = run(db_url, "status")
+    assert "most common errors" in r.stdout and "2  model said nonsense" in r.stdout
     r = run(db_url, "requeue", "--failed")
     assert r.returncode == 0 and "requeued 2 failed comments" in r.stdout
     assert {s["attempts"] for s in states(engine).values()} == {0}
@@ -90,6 +92,7 @@ def test_requeue_failed_and_status_from_the_command_line(engine, db_url):
     assert "requeued 3 done comments not yet scored by lexicon:v1" in r.stdout
     r = run(db_url, "status")
     assert r.returncode == 0 and "pending" in r.stdout and "scored by null:v1: 3" in r.stdout
+    assert "most common errors" not in r.stdout
 
 
 def test_sigterm_while_idle_exits_0(sqlite_url):

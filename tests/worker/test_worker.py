@@ -251,3 +251,20 @@ def test_a_session_killed_while_idle_is_replaced(mysql_url, driver):
     worker.queue.close()
     admin.dispose()
     eng.dispose()
+
+
+@pytest.mark.mysql
+def test_a_write_the_database_refuses_counts_as_an_attempt(mysql_url):
+    """MariaDB (strict mode) refuses a scorer name longer than the column: the comments must
+    end up failed with the reason, not be claimed again and again."""
+    class LongName(Recording):
+        name = "x" * 200
+
+    eng = db.make_engine(mysql_url)
+    ids = seed(eng, 2)
+    stats = make_worker(eng, LongName(), max_attempts=2).run()
+    st = states(eng)
+    assert all(st[i]["score_status"] == "failed" and "write-back refused" in st[i]["last_error"]
+               for i in ids)
+    assert stats.failed == 2 and score_rows(eng) == []
+    eng.dispose()
