@@ -223,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, sched.stop)
     signal.signal(signal.SIGINT, sched.stop)
     if a.once:
-        status = sched.run_once()
+        try:
+            status = sched.run_once()
+        except sa.exc.SQLAlchemyError as e:
+            print(f"error: database {db.mask(url)}: {db._short(e)}", file=sys.stderr)
+            return exit_code("failed")
         return EXIT_LOCKED if status == "locked" else exit_code(status)
     return sched.forever(cfg.schedule.times, cfg.schedule.every_minutes)
 

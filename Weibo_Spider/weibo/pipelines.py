@@ -136,10 +136,10 @@ class DatabasePipeline:
         try:
             n = self.store.flush()
             self.crawler.stats.inc_value("weibo/rows_written", n)
-        except Exception as e:  # noqa: BLE001 - the database is down for good: record, keep crawling
-            self.flush_error = f"database write failed: {db._short(e)}"
+        except Exception as e:  # noqa: BLE001 - the database is away: keep the rows, keep crawling
             self.crawler.stats.inc_value("weibo/db_errors")
-            log.error("%s", self.flush_error)
+            log.error("database write failed (%s); %d rows kept for the next attempt",
+                      db._short(e), self.store.pending())
 
     def process_item(self, item: Any) -> Any:
         scraped = db.now()
@@ -175,6 +175,10 @@ class DatabasePipeline:
             self.loop.stop()
         if self.store is not None:
             self._flush()
+            if self.store.pending():
+                self.flush_error = (f"database unavailable at the end of the crawl: "
+                                    f"{self.store.pending()} rows could not be written")
+                log.error("%s", self.flush_error)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self.store is None:

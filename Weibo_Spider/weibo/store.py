@@ -49,14 +49,15 @@ class Store:
 
     # ----------------------------------------------------------------- run row
 
-    def _tx(self, fn: Callable[[Connection], Any], what: str) -> Any:
+    def _tx(self, fn: Callable[[Connection], Any], what: str, attempts: int = 8) -> Any:
+        """One transaction, repeated after a lost connection (8 attempts wait about a minute)."""
         def run() -> Any:
             with self.engine.connect() as conn:
                 if db.is_sqlite(conn):
                     conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     return fn(conn)
-        return db.retry_on_disconnect(run, what=what)
+        return db.retry_on_disconnect(run, attempts=attempts, what=what)
 
     def start_run(self, run_id: int = 0) -> int:
         """Insert this run's crawl_runs row (status running), or adopt the scheduler's row."""
@@ -114,7 +115,11 @@ class Store:
             c = db.comments.c.id
             return {r[0] for r in conn.execute(sa.select(c).where(c.in_(ids)))}
 
-        return db.retry_on_disconnect(lambda: self._read(go), what="read comment ids")
+        try:
+            return db.retry_on_disconnect(lambda: self._read(go), what="read comment ids")
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            log.warning("cannot check stored comments (%s); paging on", db._short(e))
+            return set()
 
     def _read(self, fn: Callable[[Connection], Any]) -> Any:
         with self.engine.connect() as conn:
@@ -130,6 +135,11 @@ class Store:
         self.topics, self.posts, self.comments = [], [], []
         try:
             result = self._tx(lambda conn: self._write(conn, *batch), f"write {n} rows")
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            # the database stayed away: keep the rows for the next flush instead of losing them
+            self.topics, self.posts, self.comments = (batch[0] + self.topics, batch[1] + self.posts,
+                                                      batch[2] + self.comments)
+            raise
         except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.StatementError) as e:
             log.error("batch of %d rows rejected (%s); writing them one by one", n, db._short(e))
             result = self._write_one_by_one(*batch)
