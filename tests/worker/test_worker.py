@@ -268,3 +268,33 @@ def test_a_write_the_database_refuses_counts_as_an_attempt(mysql_url):
                for i in ids)
     assert stats.failed == 2 and score_rows(eng) == []
     eng.dispose()
+
+
+@pytest.mark.mysql
+@pytest.mark.slow
+def test_a_database_restart_mid_scoring_loses_and_doubles_nothing(mysql_url, caplog):
+    """The database goes away while the model scores (every connection cut, new ones refused
+    for 2 s) and comes back: the worker reconnects, writes the batch once and carries on."""
+    from .tcp_proxy import TcpProxy
+
+    url = sa.make_url(mysql_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 3306)).start()
+    eng = db.make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    seed(eng, 30)
+
+    class RestartDuringFirstBatch(Recording):
+        def score_batch(self, items):
+            if not self.seen:
+                proxy.stop()
+                threading.Timer(2.0, proxy.start).start()
+            return super().score_batch(items)
+
+    with caplog.at_level("WARNING", logger="llm_worker.db"):
+        stats = make_worker(eng, RestartDuringFirstBatch(), batch_size=10).run()
+    assert "write back scores: connection lost" in caplog.text
+    assert (stats.scored, stats.lost, stats.failed) == (30, 0, 0)
+    st = states(eng)
+    assert {s["score_status"] for s in st.values()} == {"done"} and {s["attempts"] for s in st.values()} == {1}
+    assert len(score_rows(eng)) == 30 * len(CORE_DIMENSIONS)
+    proxy.stop()
+    eng.dispose()
