@@ -144,6 +144,10 @@ def login_page() -> str:
                  '<input type="submit" value="登录" /></form>')
 
 
+def gone_page() -> str:
+    return _page("错误", '<div class="me">抱歉，此微博已被作者删除。</div>')
+
+
 def malformed_page() -> str:
     return ('<html><body><div class="c"><div><a class="nk" href="/u/1">系统</a> '
             '<span class="ctt">服务繁忙 \x7f\ufffd\ufffd <b><i></div></body')
