@@ -92,6 +92,28 @@ def run_json_generation(b, items, batch: int) -> None:
             b.tokens_in += JSON_ANSWER_TOKENS * len(chunk)
 
 
+def bench_openai_client(n: int) -> dict[int, float]:
+    """Comments/s of the openai backend against the fake server (no model time): the client's ceiling."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from llm_worker.backends.openai_compat import OpenAIBackend
+    from tests.worker_llm.fake_openai import FakeOpenAI
+
+    srv = FakeOpenAI()
+    url = srv.start()
+    items = comments(n)
+    out: dict[int, float] = {}
+    try:
+        for conc in (1, 8):
+            b = OpenAIBackend(url, "fake", concurrency=conc, backoff=0.01)
+            b.score_batch(items[:8])  # warm-up: connections
+            t = timed(lambda b=b: b.score_batch(items))
+            out[conc] = n / t
+            b.close()
+    finally:
+        srv.stop()
+    return out
+
+
 def prompt_sizes() -> dict[str, int]:
     from llm_worker import prompt
     from llm_worker.rubric import CORE_DIMENSIONS
@@ -165,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"no prefix sharing / prefix sharing (time, batch 16): "
           f"{best['likelihood without prefix sharing, batch 16'] / lk:.2f}x")
     print(f"batch 1 / batch 16 (time per comment): {best['likelihood, batch 1'] / lk:.2f}x")
+    client = bench_openai_client(4 * n)
+    print(f"openai backend against the fake server (HTTP + JSON + validation, no model time; server in "
+          f"the same process): {client[1]:.0f} comments/s at concurrency 1, {client[8]:.0f} at 8")
     print()
     print("prompt sizes (characters):", prompt_sizes())
     tmp.cleanup()
