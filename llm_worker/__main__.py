@@ -192,6 +192,8 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from llm_worker.worker import Worker, default_worker_id
 
     w = cfg.worker
+    if not (a.lease_seconds or w.lease_seconds):
+        raise ConfigError(f"{cfg.source}: worker.lease_seconds must be at least 1")
     name = a.backend or w.backend
     rubric = a.rubric or w.rubric
     try:
