@@ -250,7 +250,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
     Raises ConfigError with the key and the file named.
     """
     env = dict(os.environ if env is None else env)
-    if path is None:
+    if path is None or str(path) == "":  # an empty --config or WEIBO_MH_CONFIG means "not given"
         path = env.get(CONFIG_ENV) or DEFAULT_CONFIG
     src = Path(path)
     try:

@@ -222,11 +222,8 @@ def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
         raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
     backend = u.get_backend_name()
     if backend == "sqlite":
-        db = u.database
-        if db and db != ":memory:":
-            from pathlib import Path
-
-            Path(db).parent.mkdir(parents=True, exist_ok=True)
+        # No mkdir here: a mistyped path must fail to connect, not create an empty database
+        # in a new folder. `migrate` creates the folder (ensure_sqlite_dir).
         engine = sa.create_engine(u, echo=echo, connect_args={"timeout": 30}, **kw)
 
         @event.listens_for(engine, "connect")
@@ -251,6 +248,15 @@ def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
         kw.setdefault("isolation_level", "READ COMMITTED")
         return sa.create_engine(u, echo=echo, **kw)
     raise SchemaError(f"unsupported database {backend!r} in {mask(url)}: use sqlite or mysql")
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file (for ``migrate``, which may create the database)."""
+    u = sa.engine.make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        from pathlib import Path
+
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def mask(url: str) -> str:
@@ -467,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
 
     url = a.db or load_or_exit(a.config).database.url
     try:
+        if a.command == "migrate":
+            ensure_sqlite_dir(url)
         engine = make_engine(url)
         if a.command == "migrate":
             done = migrate(engine)

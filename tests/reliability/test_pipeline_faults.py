@@ -18,7 +18,14 @@ from weibo.localsite import LocalSite
 from weibo.localsite.demo_corpus import build_corpus
 
 from llm_worker import db
-from tests.reliability.faults import SessionKiller, popen, run, scoring_summary, table_counts, worker_cmd
+from tests.reliability.faults import (
+    SessionKiller,
+    popen,
+    run,
+    scoring_summary,
+    table_counts,
+    worker_cmd,
+)
 from tests.spider.helpers import counts, run_crawl, runs, write_config
 
 CORPUS = build_corpus()
