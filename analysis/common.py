@@ -151,7 +151,12 @@ class Window:
 
     def describe(self) -> str:
         a = self.since.strftime("%Y-%m-%d %H:%M") if self.since else "start"
-        b = self.until.strftime("%Y-%m-%d %H:%M") if self.until else "now"
+        if self.until is None:
+            b = "now"
+        elif self.until.time() == datetime.min.time():  # --until DAY: through the end of DAY
+            b = f"end of {self.until - timedelta(days=1):%Y-%m-%d}"
+        else:
+            b = self.until.strftime("%Y-%m-%d %H:%M")
         s = f"{a} to {b} (Asia/Shanghai)"
         return s + (f", topics containing {self.topic!r}" if self.topic else "")
 

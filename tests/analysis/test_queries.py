@@ -110,6 +110,10 @@ def test_window_bounds_are_inclusive_days(conn):
     since = Window(since=datetime(2026, 11, 2))
     s = q.series_all(conn, since, A)
     assert set(s["bucket"].dt.strftime("%m-%d")) == {"11-02"}
+    assert rows(s[s.dimension == "suicide_risk"], ["n", "total"]) == [(2, 8)]  # c4, and c5 by scraped_at
+    late = Window(since=datetime(2026, 11, 2, 10, 10))  # c5 (scraped 10:30) in, c4 out
+    assert rows(q.series_all(conn, late, A).query("dimension == 'suicide_risk'"), ["n", "total"]) == [(1, 1)]
+    assert q.counts(conn, late, A, 7)["comments"] == 2  # c5 and c7
     until = Window(until=datetime(2026, 11, 2))  # what --until 2026-11-01 means
     s = q.series_all(conn, until, A)
     assert set(s["bucket"].dt.strftime("%m-%d")) == {"11-01"}
