@@ -45,7 +45,7 @@ def _prompt_characters() -> set[str]:
              prompt.ANSWER_PREFIX,
              *(prompt.dimension_question(d) for d in EXTENDED_DIMENSIONS),
              *(m["content"] for m in prompt.json_messages("", "", EXTENDED_DIMENSIONS, strict=True,
-                                                          problem="x")),
+                                                          problem="x", explain=True)),
              *(m["content"] for m in prompt.explain_messages("", "", EXTENDED_DIMENSIONS))]
     return set("".join(texts))
 

@@ -44,6 +44,7 @@ from llm_worker.rubric import CORE_DIMENSIONS, dimensions_for
 log = logging.getLogger(__name__)
 
 RAW_KEEP = 4000  # characters of a bad answer kept for the failed-comment record
+RATIONALE_KEEP = 500
 BACKOFF_MAX = 60.0
 
 
@@ -63,7 +64,8 @@ def parse_scores(content: str, dimensions: tuple[str, ...],
                  token_logprobs: list[dict] | None = None) -> dict[str, DimensionScore]:
     """Validate an answer: one JSON object, every dimension an integer 0–10. Raises InvalidAnswer.
 
-    A Markdown code fence around the object is tolerated; anything else is not.
+    A Markdown code fence around the object is tolerated; anything else is not. A string
+    under ``prompt.RATIONALE_KEY`` (explain mode) becomes every dimension's rationale.
     """
     text = content.strip()
     fence = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, flags=re.S)
@@ -83,7 +85,12 @@ def parse_scores(content: str, dimensions: tuple[str, ...],
     if bad:
         raise InvalidAnswer(f"values must be integers 0-10: {', '.join(bad)}", content)
     conf = value_confidences(content, dimensions, token_logprobs)
-    return {d: DimensionScore(value=obj[d], confidence=conf.get(d)) for d in dimensions}
+    note = obj.get(prompt.RATIONALE_KEY)
+    if isinstance(note, str) and note.strip():
+        note = note.strip()[:RATIONALE_KEEP]
+    else:
+        note = None
+    return {d: DimensionScore(value=obj[d], confidence=conf.get(d), rationale=note) for d in dimensions}
 
 
 def value_confidences(content: str, dimensions: tuple[str, ...],
@@ -123,12 +130,13 @@ class OpenAIBackend:
     def __init__(self, base_url: str, model: str, *, dimensions: tuple[str, ...] = CORE_DIMENSIONS,
                  api_key: str | None = None, concurrency: int = 8, timeout: float = 60.0,
                  max_retries: int = 3, backoff: float = 1.0, guided_json: bool = True,
-                 logprobs: bool = True) -> None:
+                 logprobs: bool = True, explain: bool = False) -> None:
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.name = f"openai:{model}"
         self.dimensions = tuple(dimensions)
-        self.schema = prompt.json_schema(self.dimensions)  # validates the dimension names
+        self.explain = explain
+        self.schema = prompt.json_schema(self.dimensions, explain)  # validates the dimension names
         self._api_key = api_key
         self.concurrency = max(1, concurrency)
         self.timeout = timeout
@@ -157,7 +165,8 @@ class OpenAIBackend:
         return cls(overrides.get("base_url") or o.base_url, overrides.get("model") or o.model,
                    dimensions=tuple(dims), api_key=key or None, concurrency=o.concurrency,
                    timeout=o.timeout_seconds, max_retries=o.max_retries, backoff=o.backoff_seconds,
-                   guided_json=o.guided_json, logprobs=o.logprobs)
+                   guided_json=o.guided_json, logprobs=o.logprobs,
+                   explain=bool(overrides.get("explain", False)))
 
     # ----- HTTP ----------------------------------------------------------------------------
 
@@ -173,7 +182,7 @@ class OpenAIBackend:
 
     def _payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": 0,
-                                "max_tokens": 32 + 16 * len(self.dimensions)}
+                                "max_tokens": 32 + 16 * len(self.dimensions) + 200 * self.explain}
         guide = self.guides[0] if self.guides else None
         if guide == "response_format":
             body["response_format"] = {"type": "json_schema", "json_schema": {
@@ -248,7 +257,7 @@ class OpenAIBackend:
 
     def _ask(self, item: ScoreInput, strict: bool, problem: str | None) -> dict[str, DimensionScore]:
         messages = prompt.json_messages(item.topic, item.text, self.dimensions, strict=strict,
-                                        problem=problem)
+                                        problem=problem, explain=self.explain)
         content, logprobs = self.chat(messages)
         return parse_scores(content, self.dimensions, logprobs)
 

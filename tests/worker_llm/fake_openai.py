@@ -161,6 +161,8 @@ class FakeOpenAI:
             scores.pop(dims[-1])
         if action == "float":
             scores[dims[0]] = 3.5
+        if '"rationale"' in user:  # explain mode
+            scores["rationale"] = f"这条评论有{len(comment)}个字。"
         text = json.dumps(scores, ensure_ascii=False)
         return f"```json\n{text}\n```" if action == "fenced" else text
 
@@ -168,7 +170,7 @@ class FakeOpenAI:
         schema = ((body.get("response_format") or {}).get("json_schema", {}).get("schema")
                   or body.get("guided_json"))
         if schema:
-            return list(schema["required"])
+            return [k for k in schema["required"] if k != "rationale"]
         # Without a schema, read the keys from the prompt's example object.
         user = body["messages"][-1]["content"]
         found = re.findall(r'"([a-z0-9_]+)": 整数', user)

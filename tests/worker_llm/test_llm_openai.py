@@ -189,3 +189,16 @@ def test_parse_scores_accepts_only_integers_0_to_10():
                 '{"positivity": -1, "suicide_risk": 0}', '[5, 0]', '5', '']:
         with pytest.raises(Exception, match="JSON|integers|object"):
             parse_scores(bad, dims)
+
+
+def test_explain_asks_for_a_rationale_and_stores_it_on_every_dimension(fake_openai):
+    b = backend(fake_openai, explain=True)
+    r = b.score_batch([ITEM])[0]
+    assert r.ok and values(r) == expected(ITEM)
+    assert {s.rationale for s in r.scores.values()} == {f"这条评论有{len(ITEM.text)}个字。"}
+    schema = fake_openai.requests[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["rationale"]["type"] == "string"
+    # without explain there is no rationale, and none is asked for
+    r = backend(fake_openai).score_batch([ITEM])[0]
+    assert all(s.rationale is None for s in r.scores.values())
+    assert "rationale" not in fake_openai.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]
