@@ -62,6 +62,7 @@ class FakeOpenAI:
         self.sleep_seconds = 2.0
         self.barrier: threading.Barrier | None = None
         self.default_dimensions = list(dimensions)
+        self.port = 0
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.actions: list[str] = []
@@ -83,7 +84,7 @@ class FakeOpenAI:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -192,8 +193,16 @@ class FakeOpenAI:
             pass  # the client gave up (timeout test)
 
 
-if __name__ == "__main__":  # python tests/worker_llm/fake_openai.py: serve until Ctrl-C
-    srv = FakeOpenAI()
+if __name__ == "__main__":  # python tests/worker_llm/fake_openai.py [--port N] [--mode M]: serve until Ctrl-C
+    import argparse
+
+    ap = argparse.ArgumentParser(description="A naive fake OpenAI-compatible server on 127.0.0.1 (for trying "
+                                             "the openai backend without a GPU; its scores mean nothing).")
+    ap.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    ap.add_argument("--mode", default="good", help="behaviour for every request, e.g. good, garbage, 500")
+    a = ap.parse_args()
+    srv = FakeOpenAI(mode=a.mode)
+    srv.port = a.port
     print(srv.start(), flush=True)
     try:
         while True:
