@@ -201,6 +201,11 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                                dimensions=dimensions_for(rubric))
     except (OSError, ValueError, ImportError) as e:  # a missing model file, a bad checkpoint
         raise ConfigError(f"cannot load backend {name!r}: {e}") from None
+    limit = db.scores.c.scorer.type.length
+    if len(backend.name) > limit:
+        backend.close()
+        raise ConfigError(f"scorer name {backend.name[:60]!r}… is {len(backend.name)} characters; the "
+                          f"scores table allows {limit}: use a shorter model path (a symlink, say)")
     worker_id = a.worker_id or default_worker_id()
     queue = Queue(engine, worker_id, lease_seconds=a.lease_seconds or w.lease_seconds,
                   max_attempts=w.max_attempts)
