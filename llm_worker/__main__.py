@@ -207,8 +207,12 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
         raise ConfigError(f"scorer name {backend.name[:60]!r}… is {len(backend.name)} characters; the "
                           f"scores table allows {limit}: use a shorter model path (a symlink, say)")
     worker_id = a.worker_id or default_worker_id()
-    queue = Queue(engine, worker_id, lease_seconds=a.lease_seconds or w.lease_seconds,
-                  max_attempts=w.max_attempts)
+    try:
+        queue = Queue(engine, worker_id, lease_seconds=a.lease_seconds or w.lease_seconds,
+                      max_attempts=w.max_attempts)
+    except ValueError as e:
+        backend.close()
+        raise ConfigError(f"--worker-id: {e}") from None
     metrics = Metrics(backend.name)
     port = w.metrics_port if a.metrics_port is None else a.metrics_port
     worker = Worker(queue, backend, batch_size=a.batch_size or w.batch_size, max_chars=w.max_chars,

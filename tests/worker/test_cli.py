@@ -72,6 +72,8 @@ def test_a_bad_config_exits_2_naming_the_key(tmp_path, sqlite_url):
 def test_bad_flags_exit_2(sqlite_url):
     assert run(sqlite_url, "--batch-size", "0").returncode == 2
     assert run(sqlite_url, "--backend", "gpt5").returncode == 2
+    r = run(sqlite_url, "--backend", "null", "--worker-id", "w" * 200)
+    assert r.returncode == 2 and "--worker-id" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([sys.executable, "-m", "llm_worker", "requeue", "--scorer", "x"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2
