@@ -136,6 +136,10 @@ SPEC: dict[str, dict[str, Key]] = {
         "backoff_seconds": _k(float, 1.0, "First back-off before a retry; doubles each time (capped at 60 s)."),
         "guided_json": _k(bool, True, "Ask for JSON-schema-guided output (response_format)."),
         "logprobs": _k(bool, True, "Ask for logprobs to derive confidences when offered."),
+        "method": _k(str, "json", "json: all dimensions in one schema-guided JSON answer (any server); "
+                     "likelihood: one request per dimension, the level read from the top logprobs of the "
+                     "answer token, as the transformers backend does (needs a server with top_logprobs "
+                     "and continue_final_message, e.g. vLLM or SGLang).", choices=("json", "likelihood")),
     },
     "classifier": {
         "model_path": _k(str, "data/models/classifier.joblib",

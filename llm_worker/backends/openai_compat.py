@@ -18,6 +18,12 @@ Failure handling, so that a score is never invented:
 * an answer that is not valid JSON, misses a dimension or has a value outside the
   integers 0–10 gets ONE retry with the stricter prompt; still invalid -> an error
   result with ``final=True`` and the raw answer kept.
+With ``openai.method = "likelihood"`` the backend instead scores like the
+transformers backend: one request per dimension whose prompt ends with the
+assistant's "分数：" (vLLM/SGLang ``continue_final_message``), reading the top
+logprobs of the one answer token; the most likely level is stored with its
+probability among the eleven levels.
+
 The API key comes from the environment variable named by ``openai.api_key_env``
 and is never logged.
 """
@@ -39,7 +45,7 @@ import requests
 
 from llm_worker import prompt
 from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
-from llm_worker.rubric import CORE_DIMENSIONS, dimensions_for
+from llm_worker.rubric import CORE_DIMENSIONS, LEVELS, dimensions_for
 
 log = logging.getLogger(__name__)
 
@@ -124,18 +130,47 @@ def value_confidences(content: str, dimensions: tuple[str, ...],
     return out
 
 
+TOP_LOGPROBS = 20  # the most vLLM and OpenAI return; the 11 levels fit
+
+
+def level_from_top_logprobs(content: str, token_logprobs: list[dict] | None) -> DimensionScore:
+    """The most likely level 0–10 of the first answer token and its probability among the levels.
+
+    Token variants of one level (" 7", "7") are added up; levels absent from the top
+    logprobs count as 0. Raises InvalidAnswer when no level is among them at all.
+    """
+    try:
+        top = token_logprobs[0]["top_logprobs"] if token_logprobs else []
+        pairs = [(t["token"].strip(), math.exp(float(t["logprob"]))) for t in top]
+    except (KeyError, IndexError, TypeError, ValueError):
+        pairs = []
+    mass = [0.0] * len(LEVELS)
+    for tok, prob in pairs:
+        if tok.isdigit() and str(int(tok)) == tok and int(tok) in LEVELS:
+            mass[int(tok)] += prob
+    total = sum(mass)
+    if total <= 0:
+        raise InvalidAnswer("no level 0-10 among the top logprobs of the answer (does the server "
+                            "return top_logprobs and accept continue_final_message?)", content)
+    value = max(LEVELS, key=lambda v: mass[v])
+    return DimensionScore(value=value, confidence=mass[value] / total)
+
+
 class OpenAIBackend:
     """Scores comments through an OpenAI-compatible ``/chat/completions`` endpoint."""
 
     def __init__(self, base_url: str, model: str, *, dimensions: tuple[str, ...] = CORE_DIMENSIONS,
                  api_key: str | None = None, concurrency: int = 8, timeout: float = 60.0,
                  max_retries: int = 3, backoff: float = 1.0, guided_json: bool = True,
-                 logprobs: bool = True, explain: bool = False) -> None:
+                 logprobs: bool = True, explain: bool = False, method: str = "json") -> None:
+        if method not in ("json", "likelihood"):
+            raise ValueError(f"method must be json or likelihood, not {method!r}")
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.name = f"openai:{model}"
         self.dimensions = tuple(dimensions)
         self.explain = explain
+        self.method = method
         self.schema = prompt.json_schema(self.dimensions, explain)  # validates the dimension names
         self._api_key = api_key
         self.concurrency = max(1, concurrency)
@@ -166,7 +201,7 @@ class OpenAIBackend:
                    dimensions=tuple(dims), api_key=key or None, concurrency=o.concurrency,
                    timeout=o.timeout_seconds, max_retries=o.max_retries, backoff=o.backoff_seconds,
                    guided_json=o.guided_json, logprobs=o.logprobs,
-                   explain=bool(overrides.get("explain", False)))
+                   explain=bool(overrides.get("explain", False)), method=o.method)
 
     # ----- HTTP ----------------------------------------------------------------------------
 
@@ -201,13 +236,21 @@ class OpenAIBackend:
                 pass
         return min(BACKOFF_MAX, self.backoff * 2 ** attempt) * (0.5 + random.random() / 2)
 
-    def chat(self, messages: list[dict[str, str]]) -> tuple[str, list[dict] | None]:
-        """(content, token logprobs or None). Retries transient trouble; raises TransientError."""
+    def chat(self, messages: list[dict[str, str]],
+             extra: dict[str, Any] | None = None) -> tuple[str, list[dict] | None]:
+        """(content, token logprobs or None). Retries transient trouble; raises TransientError.
+
+        ``extra`` replaces or adds body fields (the likelihood method's prefill and logprobs).
+        """
         attempt = 0
         while True:
             with self._lock:
                 self.stats["requests"] += 1
-            problem, retry_after = self._post(self._payload(messages))
+            body = self._payload(messages)
+            if extra:
+                body = {k: v for k, v in body.items() if k not in ("response_format", "guided_json")}
+                body.update(extra)
+            problem, retry_after = self._post(body)
             if isinstance(problem, tuple):
                 return problem
             if problem == "schema rejected":
@@ -261,9 +304,29 @@ class OpenAIBackend:
         content, logprobs = self.chat(messages)
         return parse_scores(content, self.dimensions, logprobs)
 
+    def _likelihood(self, item: ScoreInput) -> dict[str, DimensionScore]:
+        """One request per dimension: the prompt ends with the assistant's "分数：" and the
+        top logprobs of the next token give the distribution over "0".."10", as in the
+        transformers backend. The server's prefix cache shares the system prompt and comment."""
+        extra = {"max_tokens": 1, "logprobs": True, "top_logprobs": TOP_LOGPROBS,
+                 "add_generation_prompt": False, "continue_final_message": True}
+        out: dict[str, DimensionScore] = {}
+        for d in self.dimensions:
+            messages = prompt.likelihood_messages(item.topic, item.text, d, self.dimensions)
+            messages.append({"role": "assistant", "content": prompt.ANSWER_PREFIX})
+            content, logprobs = self.chat(messages, extra)
+            out[d] = level_from_top_logprobs(content, logprobs)
+        return out
+
     def score_one(self, item: ScoreInput) -> ScoreResult:
         """Score one comment; never raises."""
         try:
+            if self.method == "likelihood":
+                try:
+                    return ScoreResult(scores=self._likelihood(item))
+                except InvalidAnswer as e:  # a server without logprobs: asking again cannot help
+                    return ScoreResult(error=f"likelihood scoring impossible: {e}",
+                                       raw_output=e.raw[:RAW_KEEP], final=True)
             try:
                 return ScoreResult(scores=self._ask(item, strict=False, problem=None))
             except InvalidAnswer as first:

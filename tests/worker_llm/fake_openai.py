@@ -31,6 +31,7 @@ Flags: ``reject_schema`` (400 when response_format is sent), ``reject_guided_jso
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -134,6 +135,8 @@ class FakeOpenAI:
         if action == "timeout":
             time.sleep(self.sleep_seconds)
             action = "good"
+        if body.get("continue_final_message") and body["messages"][-1]["role"] == "assistant":
+            return self._likelihood(h, body)
         content = self._answer(action, body)
         message = {"role": "assistant", "content": content}
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop"}
@@ -142,6 +145,25 @@ class FakeOpenAI:
                 {"token": t, "logprob": -0.25 if t.isdigit() else 0.0, "top_logprobs": []}
                 for t in split_tokens(content)]}
         self._send(h, 200, {"id": "fake-1", "object": "chat.completion", "model": body.get("model"),
+                            "choices": [choice]})
+
+    def _likelihood(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        """One answer token after the prefilled "分数：": the naive level (p .6), the next one
+        (p .3) and a non-digit (p .1) as top logprobs."""
+        user = body["messages"][-2]["content"]
+        m = COMMENT.search(user)
+        dim = re.search(r"（([a-z0-9_]+)），按量表给出", user)
+        dims = [dim.group(1)] if dim else ["?"]
+        v = naive_scores(m.group(1) if m else "", dims)[dims[0]]
+        if dims[0] in self.default_dimensions:  # same value as the JSON mode gives for this dimension
+            v = naive_scores(m.group(1) if m else "", self.default_dimensions)[dims[0]]
+        top = [(str(v), 0.6), (str((v + 1) % 11), 0.3), ("分", 0.1)]
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": str(v)},
+                                  "finish_reason": "length"}
+        if body.get("logprobs") and self.offer_logprobs:
+            choice["logprobs"] = {"content": [{"token": str(v), "logprob": math.log(0.6), "top_logprobs": [
+                {"token": t, "logprob": math.log(p)} for t, p in top][: body.get("top_logprobs", 0)]}]}
+        self._send(h, 200, {"id": "fake-2", "object": "chat.completion", "model": body.get("model"),
                             "choices": [choice]})
 
     def _answer(self, action: str, body: dict[str, Any]) -> str:

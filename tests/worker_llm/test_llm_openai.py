@@ -202,3 +202,62 @@ def test_explain_asks_for_a_rationale_and_stores_it_on_every_dimension(fake_open
     r = backend(fake_openai).score_batch([ITEM])[0]
     assert all(s.rationale is None for s in r.scores.values())
     assert "rationale" not in fake_openai.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]
+
+
+# ----- method = "likelihood": the transformers backend's scoring, through a server ---------------
+
+def test_likelihood_method_reads_the_level_from_the_top_logprobs(fake_openai):
+    fake_openai.default_dimensions = list(CORE_DIMENSIONS)
+    b = backend(fake_openai, method="likelihood")
+    items = [ITEM, ScoreInput("某热搜", INJECTION)]
+    results = b.score_batch(items)
+    for item, r in zip(items, results, strict=True):
+        assert r.ok and values(r) == expected(item)  # the same levels the fake gives as JSON
+        assert all(s.confidence == pytest.approx(0.6 / 0.9) for s in r.scores.values())
+    assert len(fake_openai.requests) == len(items) * len(CORE_DIMENSIONS)
+    body = fake_openai.requests[0]
+    assert body["max_tokens"] == 1 and body["top_logprobs"] == 20 and body["temperature"] == 0
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert body["messages"][-1] == {"role": "assistant", "content": "分数："}
+    assert "response_format" not in body and "guided_json" not in body
+
+
+def test_likelihood_method_without_logprobs_fails_clearly_and_finally(fake_openai):
+    fake_openai.offer_logprobs = False
+    r = backend(fake_openai, method="likelihood").score_batch([ITEM])[0]
+    assert not r.ok and r.final and "top_logprobs" in r.error and r.scores == {}
+
+
+def test_likelihood_method_retries_transient_errors(fake_openai):
+    fake_openai.script = ["500", "429"]
+    r = backend(fake_openai, method="likelihood").score_batch([ITEM])[0]
+    assert r.ok and set(r.scores) == set(CORE_DIMENSIONS)
+
+
+def test_level_from_top_logprobs_adds_token_variants_and_ignores_non_levels():
+    from llm_worker.backends.openai_compat import InvalidAnswer, level_from_top_logprobs
+
+    def lp(*pairs):
+        return [{"token": pairs[0][0], "logprob": math.log(pairs[0][1]),
+                 "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in pairs]}]
+
+    s = level_from_top_logprobs("7", lp(("7", 0.3), (" 7", 0.2), ("10", 0.4), ("07", 0.05), ("分", 0.05)))
+    assert s.value == 7 and s.confidence == pytest.approx(0.5 / 0.9)
+    assert level_from_top_logprobs("10", lp(("10", 0.5), ("1", 0.1))).value == 10
+    with pytest.raises(InvalidAnswer):
+        level_from_top_logprobs("好", lp(("好", 0.9), ("的", 0.1)))
+    with pytest.raises(InvalidAnswer):
+        level_from_top_logprobs("", None)
+
+
+def test_the_method_comes_from_the_config(fake_openai):
+    from llm_worker.config import load_config
+
+    cfg = load_config()
+    cfg.openai.base_url = fake_openai.base_url
+    assert OpenAIBackend.from_config(cfg).method == "json"
+    cfg.openai.method = "likelihood"
+    b = OpenAIBackend.from_config(cfg, explain=True)
+    assert b.method == "likelihood" and b.explain
+    with pytest.raises(ValueError):
+        OpenAIBackend(fake_openai.base_url, "m", method="vibes")
