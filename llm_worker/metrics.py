@@ -37,6 +37,8 @@ class Metrics:
         self.comment_seconds = Histogram("llm_worker_comment_seconds",
                                          "Backend time per comment (batch time / batch size)",
                                          lbl, buckets=LATENCY_BUCKETS, registry=r).labels(scorer)
+        self.queue = Gauge("llm_worker_queue_comments", "Comments in the queue by state (all "
+                           "workers; refreshed every few seconds)", ["state"], registry=r)
         self.up = Gauge("llm_worker_up", "1 while the worker runs", lbl, registry=r).labels(scorer)
         self._server: Any = None
 

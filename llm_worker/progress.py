@@ -26,6 +26,8 @@ class Stats:
     released: int = 0
     batches: int = 0
     batch_errors: int = 0
+    #: Comments waiting in the whole queue (all workers), refreshed now and then; -1: unknown.
+    pending: int = -1
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -42,7 +44,7 @@ class Stats:
         return (f"claimed={self.claimed} scored={self.scored} failed={self.failed} "
                 f"retried={self.retried} lost={self.lost} released={self.released} "
                 f"batches={self.batches} batch_errors={self.batch_errors} "
-                f"elapsed={self.elapsed:.1f}s rate={self.rate:.1f}/s")
+                f"pending={self.pending} elapsed={self.elapsed:.1f}s rate={self.rate:.1f}/s")
 
 
 class Progress:
@@ -61,7 +63,8 @@ class Progress:
         self._last = t
         if self.tty:
             line = (f"claimed {stats.claimed}  scored {stats.scored}  failed {stats.failed}  "
-                    f"retried {stats.retried}  {stats.rate:.1f} comments/s")
+                    f"retried {stats.retried}  {stats.rate:.1f} comments/s"
+                    + (f"  ({stats.pending} waiting)" if stats.pending >= 0 else ""))
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()
             self._drawn = True

@@ -285,6 +285,13 @@ class Queue:
     def counts(self) -> dict[str, int]:
         return queue_counts(self.engine)
 
+    def backlog(self) -> dict[str, int]:
+        """Pending and failed comments (index range counts, cheap while the backlog is small)."""
+        with self.engine.connect() as conn:
+            return {s: int(conn.execute(sa.select(sa.func.count()).select_from(db.comments)
+                                        .where(c.score_status == s)).scalar() or 0)
+                    for s in ("pending", "failed")}
+
 
 #: The word of the comment's post's most recently seen hot topic (NULL when it has none).
 _TOPIC = (sa.select(db.topics.c.word)

@@ -29,6 +29,8 @@ from llm_worker.sanitize import truncate
 log = logging.getLogger("llm_worker")
 
 IDLE_FIRST_WAIT = 0.5
+#: How often the backlog (pending / failed counts) is refreshed for progress and metrics.
+BACKLOG_EVERY = 10.0
 #: With --once, stop (exit 1) after this many database outages in a row, each already
 #: retried for about a minute.
 ONCE_DB_FAILURES = 3
@@ -64,6 +66,7 @@ class Worker:
         self._scoring = False
         self._backoff = 0.0
         self._warned_lease = False
+        self._backlog_at = -BACKLOG_EVERY
         #: Why a --once run stopped early (None: it did not).
         self.gave_up: str | None = None
 
@@ -103,6 +106,7 @@ class Worker:
                     want = min(want, self.max_items - self.stats.claimed)
                     if want <= 0:
                         break
+                self._refresh_backlog()
                 try:
                     n = self.step(want)
                 except sa.exc.DBAPIError as e:
@@ -128,6 +132,8 @@ class Worker:
             pass
         finally:
             self.queue.close()
+            if not self.gave_up:
+                self._refresh_backlog(force=True)
             self.progress.finish(self.stats)
         return self.stats
 
@@ -197,6 +203,19 @@ class Worker:
         return len(items)
 
     # ------------------------------------------------------------------ helpers
+
+    def _refresh_backlog(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._backlog_at < BACKLOG_EVERY:
+            return
+        self._backlog_at = time.monotonic()
+        try:
+            counts = self.queue.backlog()
+        except sa.exc.DBAPIError as e:  # only informative: the claim that follows will retry
+            log.debug("event=backlog_unavailable error=%r", _short(e))
+            return
+        self.stats.pending = counts["pending"]
+        for state, n in counts.items():
+            self.metrics.queue.labels(state).set(n)
 
     def _inputs(self, items: list[Claimed]) -> tuple[list[ScoreInput], list[bool]]:
         inputs, cut = [], []

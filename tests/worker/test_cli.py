@@ -45,7 +45,7 @@ def test_once_drains_and_exits_0_with_a_structured_summary(engine, db_url):
     seed(engine, 50)
     r = run(db_url, "--backend", "null", "--once", "--batch-size", "16")
     assert r.returncode == 0, r.stderr
-    assert "event=summary claimed=50 scored=50 failed=0" in r.stderr
+    assert "event=summary claimed=50 scored=50 failed=0" in r.stderr and " pending=0 " in r.stderr
     assert {s["score_status"] for s in states(engine).values()} == {"done"}
     assert {x["scorer"] for x in score_rows(engine)} == {"null:v1"}
 

@@ -134,6 +134,8 @@ def test_metrics_endpoint_counts_claimed_scored_failed(engine):
     assert 'llm_worker_scored_total{scorer="picky:v1"} 2.0' in body
     assert 'llm_worker_failed_total{scorer="picky:v1"} 2.0' in body
     assert 'llm_worker_batch_seconds_count{scorer="picky:v1"} 1.0' in body
+    assert 'llm_worker_queue_comments{state="pending"} 0.0' in body
+    assert 'llm_worker_queue_comments{state="failed"} 2.0' in body
 
 
 def test_stop_while_idle_returns_promptly(engine):
