@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
 from llm_worker import db
@@ -56,7 +57,8 @@ def test_the_worker_scores_with_the_tiny_glm4(tmp_path, sqlite_url, tiny_glm4):
     assert all(r["truncated"] for r in rows if r["comment_id"] == long_id)
 
 
-def test_the_worker_scores_through_an_openai_compatible_server(tmp_path, sqlite_url, fake_openai):
+@pytest.mark.parametrize("method", ["json", "likelihood"])
+def test_the_worker_scores_through_an_openai_compatible_server(tmp_path, sqlite_url, fake_openai, method):
     engine = db.make_engine(sqlite_url)
     seed(engine, texts=TEXTS)
     engine.dispose()
@@ -64,7 +66,7 @@ def test_the_worker_scores_through_an_openai_compatible_server(tmp_path, sqlite_
     fake_openai.script = ["500", "garbage"]
     p = run_worker(tmp_path, sqlite_url,
                    f'[openai]\nbase_url = "{fake_openai.base_url}"\napi_key_env = "FAKE_KEY"\n'
-                   'backoff_seconds = 0.01\nconcurrency = 2\n',
+                   f'backoff_seconds = 0.01\nconcurrency = 2\nmethod = "{method}"\n',
                    "--backend", "openai", "--model", "fake-glm")
     assert p.returncode == 0, p.stderr[-2000:]
     check_scored(sqlite_url, "openai:fake-glm")
