@@ -100,8 +100,7 @@ def scored_comments(win: Window | None = None) -> Any:
     is the fast order (see ``no_index``). With ``--since`` the planner may instead
     walk the comments' time index, which is far faster for a recent window.
     """
-    recent = win is not None and win.since is not None
-    return S.join(C, C.c.id == (S.c.comment_id if recent else no_index(S.c.comment_id)))
+    return S.join(C, C.c.id == (S.c.comment_id if _recent(win) else no_index(S.c.comment_id)))
 
 
 def bucket(expr: Any, freq: str) -> Any:
@@ -111,6 +110,17 @@ def bucket(expr: Any, freq: str) -> Any:
     if freq == "hour":
         return hour_bucket(expr)
     raise ValueError(f"freq must be day or hour, not {freq!r}")
+
+
+def _recent(win: Window | None) -> bool:
+    return win is not None and win.since is not None
+
+
+def scorer_is(scorer: str, win: Window | None = None, table: Any = None) -> Any:
+    """``scores.scorer = NAME``; with a start bound SQLite must not drive the join from the
+    scorer index, so that it walks the comments' time index instead (see ``scored_comments``)."""
+    col = (S if table is None else table).c.scorer
+    return (no_index(col) if _recent(win) else col) == scorer
 
 
 def comment_time() -> Any:
@@ -144,14 +154,6 @@ def window_conditions(win: Window) -> list[Any]:
         in_topic = (sa.select(sa.literal(1)).select_from(PT.join(T, T.c.id == PT.c.topic_id))
                     .where(PT.c.mid == C.c.mid, topic_match(win.topic)))
         conds.append(sa.exists(in_topic))
-    return conds
-
-
-def _topic_conditions(win: Window) -> list[Any]:
-    """For per-topic aggregates: the time span, and only the matching topics themselves."""
-    conds = window_conditions(Window(win.since, win.until, None))
-    if win.topic:
-        conds.append(topic_match(win.topic))
     return conds
 
 
@@ -212,7 +214,7 @@ def series_all(conn: Connection, win: Window, scorer: str, freq: str = "day",
     b = bucket(comment_time(), freq).label("bucket")
     stmt = (sa.select(b, S.c.dimension, *_score_sums(threshold))
             .select_from(scored_comments(win))
-            .where(S.c.scorer == scorer, *window_conditions(win))
+            .where(scorer_is(scorer, win), *window_conditions(win))
             .group_by(b, S.c.dimension))
     df = _frame(conn, stmt, ["bucket", "dimension", "n", "total", "high"])
     df["bucket"] = to_times(df["bucket"])
@@ -237,7 +239,7 @@ def series_topics(conn: Connection, win: Window, scorer: str, freq: str = "day",
     b = bucket(comment_time(), freq).label("bucket")
     per_post = (sa.select(C.c.mid, b, S.c.dimension, *_score_sums(threshold))
                 .select_from(scored_comments(win))
-                .where(S.c.scorer == scorer, *_time_only(win))
+                .where(scorer_is(scorer, win), *_time_only(win))
                 .group_by(C.c.mid, b, S.c.dimension)).subquery("per_post")
     p = per_post.c
     stmt = (sa.select(T.c.id, T.c.word, p.bucket, p.dimension, sa.func.sum(p.n), sa.func.sum(p.total),
@@ -299,7 +301,7 @@ def histogram(conn: Connection, win: Window, scorer: str) -> pd.DataFrame:
     conds = window_conditions(win)
     stmt = (sa.select(S.c.dimension, S.c.value, sa.func.count())
             .select_from(scored_comments(win) if conds else S)
-            .where(S.c.scorer == scorer, *conds)
+            .where(scorer_is(scorer, win), *conds)
             .group_by(S.c.dimension, S.c.value))
     df = _ints(_frame(conn, stmt, ["dimension", "value", "count"]), ["value", "count"])
     return df.sort_values(["dimension", "value"], ignore_index=True)
@@ -309,7 +311,7 @@ def levels_by_topic(conn: Connection, win: Window, scorer: str, dimension: str =
     """Comments per topic and level of one dimension: topic_id, topic, value, count."""
     per_post = (sa.select(C.c.mid, S.c.value, sa.func.count().label("n"))
                 .select_from(scored_comments(win))
-                .where(S.c.scorer == scorer, S.c.dimension == dimension, *_time_only(win))
+                .where(scorer_is(scorer, win), S.c.dimension == dimension, *_time_only(win))
                 .group_by(C.c.mid, S.c.value)).subquery("per_post")
     p = per_post.c
     stmt = (sa.select(T.c.id, T.c.word, p.value, sa.func.sum(p.n))
@@ -348,10 +350,10 @@ def confusion(conn: Connection, win: Window, scorer_a: str, scorer_b: str) -> pd
     conds = window_conditions(win)
     pairs = A.join(B, sa.and_(B.c.comment_id == A.c.comment_id, B.c.dimension == A.c.dimension))
     if conds:
-        pairs = pairs.join(C, C.c.id == no_index(A.c.comment_id))
+        pairs = pairs.join(C, C.c.id == (A.c.comment_id if _recent(win) else no_index(A.c.comment_id)))
     stmt = (sa.select(A.c.dimension, A.c.value, B.c.value, sa.func.count())
             .select_from(pairs)
-            .where(A.c.scorer == scorer_a, B.c.scorer == scorer_b, *conds)
+            .where(scorer_is(scorer_a, win, A), scorer_is(scorer_b, win, B), *conds)
             .group_by(A.c.dimension, A.c.value, B.c.value))
     df = _ints(_frame(conn, stmt, ["dimension", "a", "b", "count"]), ["a", "b", "count"])
     return df.sort_values(["dimension", "a", "b"], ignore_index=True)
@@ -367,7 +369,7 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
     Returns (rows, total in the window). No author or reply hashes are selected.
     """
     t = comment_time().label("time")
-    base = [S.c.scorer == scorer, S.c.dimension == RISK, S.c.value >= threshold, *window_conditions(win)]
+    base = [scorer_is(scorer, win), S.c.dimension == RISK, S.c.value >= threshold, *window_conditions(win)]
     joined = scored_comments(win)
     total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*base)).scalar() or 0
     stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.text, C.c.id, C.c.mid, S.c.scorer)
@@ -397,9 +399,10 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
     status = dict(conn.execute(sa.select(C.c.score_status, sa.func.count()).where(*conds)
                                .group_by(C.c.score_status)).all())
     first, last = conn.execute(sa.select(sa.func.min(t), sa.func.max(t)).where(*conds)).one()
+    mids = sa.select(C.c.mid).where(*_time_only(win))
     topic_q = (sa.select(sa.func.count(sa.distinct(PT.c.topic_id)))
-               .select_from(C.join(PT, PT.c.mid == C.c.mid).join(T, T.c.id == PT.c.topic_id))
-               .where(*_topic_conditions(win)))
+               .select_from(PT.join(T, T.c.id == PT.c.topic_id))
+               .where(PT.c.mid.in_(mids), *_topic_only(win)))
     out: dict[str, Any] = {
         "comments": int(sum(status.values())),
         "pending": int(status.get("pending", 0)),
@@ -415,11 +418,11 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
     }
     if scorer:
         joined = scored_comments(win)
+        has_score = sa.exists(sa.select(sa.literal(1)).where(S.c.comment_id == C.c.id, S.c.scorer == scorer))
         out["scored"] = int(conn.execute(
-            sa.select(sa.func.count(sa.distinct(S.c.comment_id))).select_from(joined)
-            .where(S.c.scorer == scorer, *conds)).scalar() or 0)
+            sa.select(sa.func.count()).select_from(C).where(has_score, *conds)).scalar() or 0)
         out["alerts"] = int(conn.execute(
             sa.select(sa.func.count()).select_from(joined)
-            .where(S.c.scorer == scorer, S.c.dimension == RISK, S.c.value >= threshold, *conds))
+            .where(scorer_is(scorer, win), S.c.dimension == RISK, S.c.value >= threshold, *conds))
             .scalar() or 0)
     return out
