@@ -135,9 +135,16 @@ class Queue:
         """Claim up to ``limit`` comments (expired leases first, then pending ones)."""
         if limit < 1:
             return []
-        return self._retry(lambda: self._claim_tx(limit), "claim")
+        tries = 0
 
-    def _claim_tx(self, limit: int) -> list[Claimed]:
+        def tx() -> list[Claimed]:
+            nonlocal tries
+            tries += 1
+            return self._claim_tx(limit, reclaim_own=tries > 1)
+
+        return self._retry(tx, "claim")
+
+    def _claim_tx(self, limit: int, reclaim_own: bool = False) -> list[Claimed]:
         t = db.now()
         with self._begin() as conn:
             # Both branches are ranges of ix_comments_queue (MySQL: one range scan with two
@@ -145,6 +152,18 @@ class Queue:
             # claims sort first ('claimed' < 'pending').
             claimable = sa.or_(sa.and_(c.score_status == "claimed", c.lease_until < t),
                                c.score_status == "pending")
+            if reclaim_own:
+                # The connection died while the last claim committed: its rows are ours but
+                # we never saw them. Take them back now, or a --once run would leave them
+                # claimed until their lease ran out. Their attempt was already counted.
+                own = conn.execute(sa.select(c.id).where(
+                    c.score_status == "claimed", c.claimed_by == self.worker_id)
+                    .limit(limit).with_for_update(skip_locked=True)).scalars().all()
+                if own:
+                    conn.execute(sa.update(db.comments).where(c.id.in_(own)).values(
+                        lease_until=t + timedelta(seconds=self.lease_seconds)))
+                    log.warning("event=reclaimed_own_claims comments=%d", len(own))
+                    return self._fetch(conn, own)
             rows = conn.execute(sa.select(c.id, c.score_status, c.attempts).where(claimable)
                                 .limit(limit).with_for_update(skip_locked=True)).all()
             # A comment whose worker died on its last allowed attempt (an input that kills

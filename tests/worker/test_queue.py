@@ -196,3 +196,27 @@ def test_a_comment_whose_worker_died_on_every_attempt_fails_instead_of_looping(e
     assert [i.id for i in q.claim(5)] == [ids[1]]      # the first is given up on
     s = states(engine)[ids[0]]
     assert s["score_status"] == "failed" and "lease expired" in s["last_error"]
+
+
+def test_a_claim_whose_answer_was_lost_is_taken_back_on_retry(engine):
+    """The claim committed, then the connection died before we read the rows: the retry
+    takes those same rows back instead of leaving them claimed until the lease runs out."""
+    ids = seed(engine, 6)
+    q = Queue(engine, "w1", lease_seconds=300)
+    real_tx = q._claim_tx
+    calls = []
+
+    def commit_then_lose_the_connection(limit, reclaim_own=False):
+        calls.append(reclaim_own)
+        got = real_tx(limit, reclaim_own)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("claim", {}, Exception("Lost connection to server during query"))
+        return got
+
+    q._claim_tx = commit_then_lose_the_connection
+    got = q.claim(4)
+    assert calls == [False, True]
+    assert [c.id for c in got] == ids[:4]
+    st = states(engine)
+    assert [st[i]["score_status"] for i in ids] == ["claimed"] * 4 + ["pending"] * 2
+    assert all(st[i]["attempts"] == 1 for i in ids[:4])
