@@ -12,6 +12,7 @@ against how many comments it rests on.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +66,11 @@ def _draw_panel(ax, series: pd.DataFrame, volume: pd.DataFrame, index: pd.Dateti
                 dims: tuple[str, ...], freq: str, legend: bool, small: bool = False) -> None:
     vax = ax.twinx()
     v = volume.set_index("bucket")["comments"].reindex(index, fill_value=0)
-    vax.bar(index, v.values, width=_bar_width(freq), color="#cfd8dc", label="comments collected")
+    if len(index) > 200:  # thousands of bars draw slowly and read no better than an area
+        vax.fill_between(index, v.values, step="mid", color="#cfd8dc", label="comments collected")
+    else:
+        vax.bar(index, v.values, width=_bar_width(freq), color="#cfd8dc", label="comments collected")
+    vax.set_ylim(bottom=0)
     vax.set_ylabel("comments", fontsize=8 if small else 10)
     ax.set_zorder(vax.get_zorder() + 1)
     ax.patch.set_visible(False)
@@ -182,6 +187,11 @@ def write_tables(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
 def build(ctx: Context) -> list[Path]:
     """Draw the trend charts and write their tables; returns the files written."""
     data = load(ctx)
+    if not data["all"].empty and ctx.freq == "hour":
+        span = (data["all"]["bucket"].max() - data["all"]["bucket"].min()).days
+        if span > 31:
+            print(f"note: {span} days in hourly buckets make dense charts; narrow the window with "
+                  "--since/--until or use --freq day", file=sys.stderr)
     return [draw_all(ctx, data), *draw_topics(ctx, data), *write_tables(ctx, data)]
 
 
