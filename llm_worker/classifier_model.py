@@ -1,0 +1,151 @@
+"""The trained suicide-risk model: a binary high-risk ensemble and an 11-level head.
+
+Why two heads: the binary task (level >= 6) is what crisis teams act on and the data
+has separate binary labels; the 11 levels are finer but noisier. The model first
+decides the band (high: 6-10, low: 0-5) with the ensemble, then picks the most likely
+level inside that band, so level >= 6 always agrees with the binary decision.
+The confidence is the probability of the chosen level (band probability times the
+level's share inside the band).
+
+Binary ensemble (probabilities averaged): logistic regression on n-grams + cues,
+NB-weighted logistic regression, a sigmoid-calibrated linear SVM, and gradient
+boosting on the lexicon cue features alone. Level head: a calibrated linear SVM
+with balanced class weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+from sklearn.utils.class_weight import compute_sample_weight
+
+from llm_worker.features import CueFeatures, FeatureConfig, _Normalise, build_vectoriser
+from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
+
+
+def _nb_ratio(x: sparse.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    p = np.asarray(x[y == 1].sum(0)).ravel() + alpha
+    q = np.asarray(x[y == 0].sum(0)).ravel() + alpha
+    return np.log((p / p.sum()) / (q / q.sum()))
+
+
+class SuicideModel:
+    """Fit on texts with levels (and binary labels when available); predict levels 0-10."""
+
+    def __init__(self, features: FeatureConfig | None = None, threshold: float = 0.45,
+                 seed: int = 0) -> None:
+        self.features = features or FeatureConfig()
+        self.threshold = threshold
+        self.seed = seed
+
+    # -- features --------------------------------------------------------------------------
+    def _matrices(self, texts: list[str], fit: bool = False) -> tuple[sparse.csr_matrix, np.ndarray]:
+        if fit:
+            text_cfg = FeatureConfig(**{**self.features.as_dict(), "use_cues": False})
+            self.text_vec_ = build_vectoriser(text_cfg)
+            self.norm_ = _Normalise()
+            self.cues_ = CueFeatures()
+            t = self.text_vec_.fit_transform(texts)
+            c = self.cues_.fit_transform(self.norm_.transform(texts)).toarray()
+        else:
+            t = self.text_vec_.transform(texts)
+            c = self.cues_.transform(self.norm_.transform(texts)).toarray()
+        return sparse.csr_matrix(t), c
+
+    def _joined(self, t: sparse.csr_matrix, c: np.ndarray) -> sparse.csr_matrix:
+        return sparse.hstack([t, sparse.csr_matrix(c * self.features.cue_weight)]).tocsr()
+
+    def _nb(self, t: sparse.csr_matrix, c: np.ndarray) -> sparse.csr_matrix:
+        b = (t > 0).astype(float).multiply(self.nb_r_).tocsr()
+        return sparse.hstack([b, sparse.csr_matrix(c * self.features.cue_weight)]).tocsr()
+
+    # -- training --------------------------------------------------------------------------
+    def fit(self, texts: list[str], levels: list[int], binary: list[int] | None = None) -> SuicideModel:
+        y_lvl = np.asarray(levels, dtype=int)
+        y_bin = np.asarray(binary, dtype=int) if binary is not None else (y_lvl >= HIGH_RISK_LEVEL).astype(int)
+        if len(set(y_bin.tolist())) < 2:
+            raise ValueError("training data needs both high-risk and low-risk examples")
+        t, c = self._matrices(texts, fit=True)
+        x = self._joined(t, c)
+        self.nb_r_ = _nb_ratio((t > 0).astype(float).tocsr(), y_bin)
+        cv = min(3, int(np.bincount(y_bin).min()))
+        self.bin_lr_ = LogisticRegression(C=10, solver="liblinear", class_weight="balanced").fit(x, y_bin)
+        self.bin_nb_ = LogisticRegression(C=1, solver="liblinear", class_weight="balanced").fit(
+            self._nb(t, c), y_bin)
+        self.bin_svc_ = CalibratedClassifierCV(LinearSVC(C=0.5, class_weight="balanced", max_iter=5000),
+                                               cv=max(2, cv)).fit(x, y_bin)
+        # Plain gradient boosting, not the histogram kind: its OpenMP prediction stalls on a busy
+        # machine, and 33 dense features need no histograms.
+        self.bin_gb_ = GradientBoostingClassifier(n_estimators=200, learning_rate=0.05, max_depth=3,
+                                                  subsample=0.8, random_state=self.seed).fit(
+            c, y_bin, sample_weight=compute_sample_weight("balanced", y_bin))
+        counts = np.bincount(y_lvl, minlength=len(LEVELS))
+        present = counts[counts > 0]
+        lvl_cv = int(min(3, present.min())) if len(present) > 1 else 0
+        # Ranking inside a band uses the raw balanced SVM (better weighted F1 than the calibrated
+        # argmax, which leans to the frequent levels); the calibrated copy gives the confidence.
+        self.lvl_svc_ = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y_lvl)
+        if lvl_cv >= 2:
+            self.lvl_ = CalibratedClassifierCV(LinearSVC(C=1.0, class_weight="balanced", max_iter=5000), cv=lvl_cv).fit(x, y_lvl)
+        else:  # tiny data: one class per level at most; plain logistic regression still gives probabilities
+            self.lvl_ = LogisticRegression(C=10, max_iter=2000, class_weight="balanced").fit(x, y_lvl)
+        return self
+
+    # -- prediction ------------------------------------------------------------------------
+    def p_high(self, texts: list[str]) -> np.ndarray:
+        t, c = self._matrices(texts)
+        return self._p_high(t, c, self._joined(t, c))
+
+    def _p_high(self, t, c, x) -> np.ndarray:
+        parts = [self.bin_lr_.predict_proba(x)[:, 1], self.bin_nb_.predict_proba(self._nb(t, c))[:, 1],
+                 self.bin_svc_.predict_proba(x)[:, 1], self.bin_gb_.predict_proba(c)[:, 1]]
+        return np.mean(parts, axis=0)
+
+    def level_proba(self, x) -> np.ndarray:
+        """Probabilities over all 11 levels (levels unseen in training get 0)."""
+        p = self.lvl_.predict_proba(x)
+        full = np.zeros((x.shape[0], len(LEVELS)))
+        full[:, self.lvl_.classes_.astype(int)] = p
+        return full
+
+    def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(levels, confidence of each level, probability of high risk)."""
+        t, c = self._matrices(texts)
+        x = self._joined(t, c)
+        ph = self._p_high(t, c, x)
+        pl = self.level_proba(x)
+        high = ph >= self.threshold
+        d = np.full((x.shape[0], len(LEVELS)), -np.inf)
+        dec = self.lvl_svc_.decision_function(x)
+        if dec.ndim == 1:  # two levels only in training
+            dec = np.column_stack([-dec, dec])
+        d[:, self.lvl_svc_.classes_.astype(int)] = dec
+        levels = np.where(high, HIGH_RISK_LEVEL + d[:, HIGH_RISK_LEVEL:].argmax(1),
+                          d[:, :HIGH_RISK_LEVEL].argmax(1))
+        # A band with no level seen in training: fall back to its edge level.
+        levels = np.where(high & ~np.isfinite(d[:, HIGH_RISK_LEVEL:]).any(1), HIGH_RISK_LEVEL, levels)
+        levels = np.where(~high & ~np.isfinite(d[:, :HIGH_RISK_LEVEL]).any(1), HIGH_RISK_LEVEL - 1, levels)
+        eps = 1e-12
+        lo, hi = pl[:, :HIGH_RISK_LEVEL] + eps, pl[:, HIGH_RISK_LEVEL:] + eps
+        share = np.where(high, hi[np.arange(len(levels)), np.clip(levels - HIGH_RISK_LEVEL, 0, None)]
+                         / hi.sum(1),
+                         lo[np.arange(len(levels)), np.clip(levels, None, HIGH_RISK_LEVEL - 1)] / lo.sum(1))
+        conf = np.where(high, ph, 1 - ph) * share
+        return levels.astype(int), conf, ph
+
+
+class PositivityModel:
+    """Happy against negative emotions, from emotion-labelled files: P(happy) -> 0-10."""
+
+    def fit(self, texts: list[str], happy: list[int]) -> PositivityModel:
+        self.vec_ = build_vectoriser(FeatureConfig(char_ngrams=(1, 3), use_words=False, use_cues=False))
+        x = self.vec_.fit_transform(texts)
+        self.lr_ = LogisticRegression(C=3, solver="liblinear", class_weight="balanced").fit(x, happy)
+        return self
+
+    def proba(self, texts: list[str]) -> np.ndarray:
+        return self.lr_.predict_proba(self.vec_.transform(texts))[:, 1]

@@ -1,0 +1,213 @@
+"""Train the CPU classifier from labelled files (scikit-learn, no GPU, no downloads).
+
+    python -m llm_worker.train --task suicide \\
+        --data sos1k/fold1_level.tsv --data sos1k/fold1_binary.tsv … --out data/models/classifier.joblib
+
+Level files (``comment<TAB>myLabel``) train the 11-level head; binary files
+(``comment<TAB>twoClass``) listing the same texts in the same order train the
+high-risk ensemble (without them, level >= 6 is the binary target). Emotion files
+(SMP2020-EWECT / CLUEmotion) given as well train a positivity head; without them
+positivity comes from the lexicon. ``--cv`` instead runs cross-validation with one
+fold per level file (train on the others, test on it) and prints the metrics.
+
+The saved model holds metadata (task, training files' names and hashes, library
+versions, feature configuration). It is trained on research-use data: never commit it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_worker import datasets as ds
+from llm_worker import quality_metrics as qm
+from llm_worker.classifier_model import PositivityModel, SuicideModel
+from llm_worker.features import FeatureConfig
+
+MODEL_FORMAT = 1
+
+
+class UsageError(Exception):
+    pass
+
+
+@dataclass
+class Fold:
+    """One level file and, when given, its binary twin (same texts, same order)."""
+
+    level: ds.Dataset
+    binary: ds.Dataset | None
+
+    @property
+    def texts(self) -> list[str]:
+        return self.level.texts
+
+    @property
+    def levels(self) -> list[int]:
+        return [int(x) for x in self.level.labels]
+
+    @property
+    def binary_labels(self) -> list[int] | None:
+        return [int(x) for x in self.binary.labels] if self.binary else None
+
+
+def pair_folds(files: list[ds.Dataset]) -> list[Fold]:
+    """Match each binary file to the level file with the same texts (order kept)."""
+    levels = [f for f in files if f.kind == ds.SOS_LEVEL]
+    binaries = [f for f in files if f.kind == ds.SOS_BINARY]
+    if not levels:
+        raise UsageError("the suicide task needs at least one level file (comment<TAB>myLabel)")
+    folds = [Fold(lv, None) for lv in levels]
+    for b in binaries:
+        match = [f for f in folds if f.binary is None and f.level.texts == b.texts]
+        if not match:
+            raise UsageError(f"{b.path}: no level file lists the same texts in the same order")
+        match[0].binary = b
+    if binaries and any(f.binary is None for f in folds):
+        missing = [str(f.level.path) for f in folds if f.binary is None]
+        raise UsageError(f"binary labels given for some level files but not for {', '.join(missing)}")
+    return folds
+
+
+def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int] | None]:
+    texts = [t for f in folds for t in f.texts]
+    levels = [y for f in folds for y in f.levels]
+    binary = None if folds[0].binary is None else [y for f in folds for y in f.binary_labels or []]
+    return texts, levels, binary
+
+
+def train_suicide(folds: list[Fold], features: FeatureConfig | None = None) -> SuicideModel:
+    texts, levels, binary = _concat(folds)
+    return SuicideModel(features).fit(texts, levels, binary)
+
+
+def train_positivity(files: list[ds.Dataset]) -> PositivityModel | None:
+    pairs = [(e.text, ds.positivity_target(e.label)) for f in files for e in f.examples]
+    pairs = [(t, y) for t, y in pairs if y is not None]
+    if not pairs:
+        return None
+    return PositivityModel().fit([t for t, _ in pairs], [int(y) for _, y in pairs])
+
+
+def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
+                   log=print) -> dict[str, Any]:
+    """One fold per level file: train on the others, test on it. Metrics per fold and mean."""
+    if len(folds) < 2:
+        raise UsageError("--cv needs at least two level files (one per fold)")
+    rows = []
+    for k, test in enumerate(folds):
+        t0 = time.perf_counter()
+        model = train_suicide([f for i, f in enumerate(folds) if i != k], features)
+        levels, _conf, _ph = model.predict(test.texts)
+        m = qm.level_metrics(test.levels, levels)
+        row = {"fold": test.level.path.name, "n": len(test.texts), "weighted_f1": m["weighted_f1"],
+               "macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "mae": m["mae"],
+               "binary_f1_from_levels": m["binary_f1_from_levels"]}
+        if test.binary is not None:
+            row["binary_f1"] = qm.binary_metrics(test.binary_labels, levels >= 6)["binary_f1"]
+        row["seconds"] = round(time.perf_counter() - t0, 2)
+        rows.append(row)
+        log(f"  fold {k + 1}/{len(folds)} {row['fold']}: "
+            + "  ".join(f"{a}={b:.4f}" for a, b in row.items() if isinstance(b, float) and a != "seconds")
+            + f"  ({row['seconds']} s)")
+    keys = [k for k in rows[0] if k not in ("fold", "n", "seconds")]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    return {"folds": rows, "mean": mean}
+
+
+def metadata(task: str, files: list[ds.Dataset], features: FeatureConfig) -> dict[str, Any]:
+    import sklearn
+
+    return {
+        "format": MODEL_FORMAT, "task": task,
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "files": [{"name": f.path.name, "sha256": f.sha256, "kind": f.kind, "rows": len(f)} for f in files],
+        "sklearn": sklearn.__version__, "numpy": np.__version__,
+        "python": sys.version.split()[0], "features": features.as_dict(),
+        "positivity": "model" , "research_use_only": True,
+    }
+
+
+def save(bundle: dict[str, Any], out: Path) -> None:
+    import joblib
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    joblib.dump(bundle, tmp, compress=3)
+    tmp.replace(out)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m llm_worker.train",
+                                 description="Train the classifier backend's model from labelled files "
+                                             "(formats detected from content).")
+    ap.add_argument("--task", required=True, choices=("suicide",),
+                    help="suicide: SOS-1K level (+ binary) files; emotion files add a positivity head")
+    ap.add_argument("--data", required=True, action="append", metavar="FILE", help="labelled file; repeat")
+    ap.add_argument("--out", metavar="MODEL_PATH", help="where to save the model (.joblib)")
+    ap.add_argument("--cv", action="store_true",
+                    help="cross-validate instead (one fold per level file) and print the metrics")
+    ap.add_argument("--json", metavar="OUT", help="with --cv: write the metrics as JSON")
+    ap.add_argument("--no-words", action="store_true", help="leave out jieba word n-grams")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    try:
+        if not a.cv and not a.out:
+            raise UsageError("give --out MODEL_PATH (or --cv to cross-validate)")
+        files = [ds.load(f) for f in a.data]
+        wrong = [f for f in files if f.task not in ("suicide", "positivity")]
+        if wrong:
+            raise UsageError(f"{wrong[0].path}: a {wrong[0].kind} file cannot train the suicide task")
+        folds = pair_folds([f for f in files if f.task == "suicide"])
+        emotion = [f for f in files if f.task == "positivity"]
+    except (ds.DataFormatError, UsageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    features = FeatureConfig(use_words=not a.no_words)
+    n = sum(len(f.texts) for f in folds)
+    if a.cv:
+        print(f"cross-validating on {len(folds)} folds ({n} texts)", file=sys.stderr)
+        try:
+            res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr))
+        except UsageError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print("mean: " + "  ".join(f"{k}={v:.4f}" for k, v in res["mean"].items()))
+        if a.json:
+            import json
+
+            Path(a.json).write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
+        return 0
+    t0 = time.perf_counter()
+    print(f"training the suicide model on {n} texts from {len(folds)} level file(s)"
+          f"{' with binary labels' if folds[0].binary else ''}", file=sys.stderr)
+    try:
+        model = train_suicide(folds, features)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    positivity = None
+    if emotion:
+        print(f"training the positivity head on {sum(len(f) for f in emotion)} emotion rows",
+              file=sys.stderr)
+        positivity = train_positivity(emotion)
+    meta = metadata(a.task, files, features)
+    meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
+    save({"meta": meta, "suicide": model, "positivity": positivity}, Path(a.out))
+    print(f"model saved to {a.out} ({time.perf_counter() - t0:.1f} s); it was trained on research-use "
+          f"data: do not commit or publish it")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
