@@ -42,9 +42,8 @@ NO_RESOURCES = ("Set `analysis.crisis_resources` in the config to list the crisi
 def load(ctx: Context, limit: int) -> tuple[pd.DataFrame, int]:
     if not ctx.scorer:
         return pd.DataFrame(columns=queries.ALERT_COLUMNS), 0
-    with ctx.engine.connect() as conn:
-        return ctx.cached(("alerts", ctx.threshold, limit),
-                          lambda: queries.alerts(conn, ctx.window, ctx.scorer, ctx.threshold, limit))
+    return ctx.query(("alerts", ctx.threshold, limit),
+                     lambda c: queries.alerts(c, ctx.window, ctx.scorer, ctx.threshold, limit))
 
 
 def resources(ctx: Context) -> str:

@@ -12,7 +12,9 @@ import argparse
 import re
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -178,17 +180,36 @@ class Context:
     top: int = 8
     args: argparse.Namespace | None = None
     cfg: Any = None
-    cache: dict[Any, Any] = field(default_factory=dict)
+    cache: dict[Any, Future] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def path(self, stem: str, ext: str | None = None) -> Path:
         self.out.mkdir(parents=True, exist_ok=True)
         return self.out / f"{stem}.{ext or self.fmt}"
 
-    def cached(self, key: Any, fn: Callable[[], Any]) -> Any:
-        """Run an aggregate query once per process (the report reuses them across charts)."""
-        if key not in self.cache:
-            self.cache[key] = fn()
-        return self.cache[key]
+    def query(self, key: Any, fn: Callable[[sa.Connection], Any]) -> Any:
+        """Run an aggregate query once per process, on its own connection.
+
+        The report reuses results across charts and runs loaders in parallel threads;
+        a second caller of the same key waits for the first instead of querying again.
+        """
+        with self._lock:
+            fut = self.cache.get(key)
+            owner = fut is None
+            if owner:
+                fut = self.cache[key] = Future()
+        if owner:
+            try:
+                with self.engine.connect() as conn:
+                    fut.set_result(fn(conn))
+            except BaseException as e:
+                fut.set_exception(e)
+        return fut.result()
+
+    def peek(self, key: Any) -> Any:
+        """A result already computed, or None."""
+        fut = self.cache.get(key)
+        return fut.result() if fut is not None and fut.done() and not fut.exception() else None
 
 
 def fail(message: str) -> NoReturn:

@@ -89,6 +89,10 @@ def pick_pair(ctx: Context, a: str | None, b: str | None) -> tuple[str | None, s
     return a, b
 
 
+def load(ctx: Context, a: str, b: str) -> pd.DataFrame:
+    return ctx.query(("confusion", a, b), lambda c: queries.confusion(c, ctx.window, a, b))
+
+
 def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None) -> list[Path]:
     a, b = pick_pair(ctx, scorer_a, scorer_b)
     path = ctx.path("compare_scorers")
@@ -97,8 +101,7 @@ def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None
         why = ("the database has no scores yet" if not ctx.scorers else
                f"only one scorer in the database ({a}); score some comments with a second backend")
         return [save(no_data_figure("compare_scorers", title, why), path)]
-    with ctx.engine.connect() as conn:
-        conf = ctx.cached(("confusion", a, b), lambda: queries.confusion(conn, ctx.window, a, b))
+    conf = load(ctx, a, b)
     if conf.empty:
         why = f"no comment scored by both in {ctx.window.describe()}"
         return [save(no_data_figure("compare_scorers", title, why), path)]
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = build(ctx, a.scorer_a, a.scorer_b)
     counts: dict[str, object] = {}
     sa_, sb_ = pick_pair(ctx, a.scorer_a, a.scorer_b)
-    conf = ctx.cache.get(("confusion", sa_, sb_))
+    conf = ctx.peek(("confusion", sa_, sb_))
     if conf is not None and not conf.empty:
         for row in summary(conf).itertuples():
             counts[f"{row.dimension} kappa"] = f"{row.kappa_quadratic:.3f} (n={row.pairs})"

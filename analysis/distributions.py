@@ -37,9 +37,8 @@ def load(ctx: Context) -> dict[str, pd.DataFrame]:
     if not ctx.scorer:
         return {"hist": pd.DataFrame(), "levels": pd.DataFrame()}
     w = ctx.window
-    with ctx.engine.connect() as conn:
-        hist = ctx.cached(("histogram",), lambda: queries.histogram(conn, w, ctx.scorer))
-        levels = ctx.cached(("levels_by_topic",), lambda: queries.levels_by_topic(conn, w, ctx.scorer))
+    hist = ctx.query(("histogram",), lambda c: queries.histogram(c, w, ctx.scorer))
+    levels = ctx.query(("levels_by_topic",), lambda c: queries.levels_by_topic(c, w, ctx.scorer))
     return {"hist": hist, "levels": levels}
 
 

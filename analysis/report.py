@@ -115,6 +115,11 @@ def write_index(ctx: Context, sections: list[tuple[str, list[Path], str]], count
     return path
 
 
+def counts(ctx: Context) -> dict:
+    return ctx.query(("counts", ctx.threshold),
+                     lambda c: queries.counts(c, ctx.window, ctx.scorer, ctx.threshold))
+
+
 def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: int | None = None,
           min_comments: int | None = None, limit: int = alerts.LIMIT_DEFAULT,
           scorer_a: str | None = None, scorer_b: str | None = None) -> tuple[list[Path], dict]:
@@ -147,11 +152,10 @@ def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: in
         written += paths
     alert_files = alerts.build(ctx, limit)
     rows, total = alerts.load(ctx, limit)
-    with ctx.engine.connect() as conn:
-        counts = queries.counts(conn, ctx.window, ctx.scorer, ctx.threshold)
-    index = write_index(ctx, sections, counts, rows, total, alert_files, errors)
-    counts["errors"] = len(errors)
-    return [*written, *alert_files, index], counts
+    numbers = dict(counts(ctx))
+    index = write_index(ctx, sections, numbers, rows, total, alert_files, errors)
+    numbers["errors"] = len(errors)
+    return [*written, *alert_files, index], numbers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     if not a.out:
         ctx.out = ctx.out / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
     ctx.out.mkdir(parents=True, exist_ok=True)
-    paths, counts = build(ctx, top_distributions=a.top_distributions, top_heatmap=a.top_heatmap,
+    paths, numbers = build(ctx, top_distributions=a.top_distributions, top_heatmap=a.top_heatmap,
                           min_comments=a.min_comments, limit=a.limit, scorer_a=a.scorer_a,
                           scorer_b=a.scorer_b)
-    report_written(paths, {k: counts[k] for k in ("comments", "topics", "scored", "failed", "alerts")})
+    report_written(paths, {k: numbers[k] for k in ("comments", "topics", "scored", "failed", "alerts")})
     print(f"report: {ctx.out / 'index.html'} ({len(paths)} files, {time.perf_counter() - t0:.1f}s)")
-    return 1 if counts["errors"] else 0
+    return 1 if numbers["errors"] else 0
 
 
 if __name__ == "__main__":

@@ -36,12 +36,10 @@ HEAT_LINES = 10
 
 def load(ctx: Context) -> dict[str, pd.DataFrame]:
     w, f, t = ctx.window, ctx.freq, ctx.threshold
-    with ctx.engine.connect() as conn:
-        heat = ctx.cached(("topic_heat", f), lambda: queries.topic_heat(conn, w, f))
-        if not ctx.scorer:
-            return {"means": pd.DataFrame(), "heat": heat}
-        s_top = ctx.cached(("series_topics", f, t),
-                           lambda: queries.series_topics(conn, w, ctx.scorer, f, t))
+    heat = ctx.query(("topic_heat", f), lambda c: queries.topic_heat(c, w, f))
+    if not ctx.scorer:
+        return {"means": pd.DataFrame(), "heat": heat}
+    s_top = ctx.query(("series_topics", f, t), lambda c: queries.series_topics(c, w, ctx.scorer, f, t))
     return {"means": queries.topic_means(s_top), "heat": heat}
 
 

@@ -50,15 +50,12 @@ def load(ctx: Context) -> dict[str, pd.DataFrame]:
     if not ctx.scorer:
         empty = pd.DataFrame()
         return {"all": empty, "volume": empty, "topics": empty, "top": empty, "topic_volume": empty}
-    with ctx.engine.connect() as conn:
-        s_all = ctx.cached(("series_all", f, t), lambda: queries.series_all(conn, w, ctx.scorer, f, t))
-        vol = ctx.cached(("volume_all", f), lambda: queries.volume_all(conn, w, f))
-        s_top = ctx.cached(("series_topics", f, t),
-                           lambda: queries.series_topics(conn, w, ctx.scorer, f, t))
-        top = queries.top_topics(s_top, ctx.top)
-        ids = [int(i) for i in top["topic_id"]]
-        vol_t = ctx.cached(("volume_topics", f, tuple(ids)),
-                           lambda: queries.volume_topics(conn, w, ids, f))
+    s_all = ctx.query(("series_all", f, t), lambda c: queries.series_all(c, w, ctx.scorer, f, t))
+    vol = ctx.query(("volume_all", f), lambda c: queries.volume_all(c, w, f))
+    s_top = ctx.query(("series_topics", f, t), lambda c: queries.series_topics(c, w, ctx.scorer, f, t))
+    top = queries.top_topics(s_top, ctx.top)
+    ids = [int(i) for i in top["topic_id"]]
+    vol_t = ctx.query(("volume_topics", f, tuple(ids)), lambda c: queries.volume_topics(c, w, ids, f))
     return {"all": s_all, "volume": vol, "topics": s_top, "top": top, "topic_volume": vol_t}
 
 
