@@ -190,8 +190,8 @@ class Context:
     def query(self, key: Any, fn: Callable[[sa.Connection], Any]) -> Any:
         """Run an aggregate query once per process, on its own connection.
 
-        The report reuses results across charts and runs loaders in parallel threads;
-        a second caller of the same key waits for the first instead of querying again.
+        The report reuses results across charts. Safe from several threads: a second
+        caller of the same key waits for the first instead of querying again.
         """
         with self._lock:
             fut = self.cache.get(key)
@@ -237,7 +237,7 @@ def open_database(url: str) -> sa.Engine:
         raise UsageError(f"cannot open {mask_url(url)}: {str(e).splitlines()[0][:300]}") from None
 
 
-def build_context(args: argparse.Namespace, *, need_scorer: bool = True) -> Context:
+def build_context(args: argparse.Namespace) -> Context:
     """Resolve config, database, window and scorer from the parsed options."""
     from analysis import queries
     from analysis.fonts import setup_fonts

@@ -1,8 +1,9 @@
 """The SQL aggregates behind every chart: GROUP BY time bucket, topic, dimension, level.
 
-The database does the counting; Python only ever sees aggregated rows (a few
-thousand at most) plus the alert rows, which a threshold and a limit bound. So
-memory stays flat whether the database holds a thousand comments or ten million.
+The database does the counting; Python only ever sees aggregated rows (their
+number grows with topics x time buckets x dimensions, never with comments) plus
+the alert rows, which a threshold and a limit bound. So memory stays flat whether
+the database holds a thousand comments or ten million.
 The same SQLAlchemy Core expressions run on MySQL/MariaDB and SQLite; the only
 dialect-specific bit is truncating a DATETIME to its day or hour (``bucket``).
 
