@@ -1,0 +1,145 @@
+"""Scoring quality on the shared research data: SOS-1K 5-fold CV, positivity AUC, the tiny-model path.
+
+    .venv/bin/python bench/bench_quality.py [--shared ../shared/datasets] [--json OUT] [--skip-tiny]
+
+For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
+fold, and the classifier is trained on the other four with ``python -m llm_worker.train``
+(plus SMP2020 virus_train for its positivity head) and evaluated on the fold with
+``python -m llm_worker.evaluate``'s code through the backend registry. Positivity AUC is
+measured on SMP2020 usual_eval_labeled and CLUEmotion valid for each backend. Finally
+the tiny random GLM runs through evaluate to show that the transformers path works:
+its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SHARED = ROOT.parent / "shared" / "datasets"
+
+
+def run_eval(backend: str, task: str, files: list[Path], model: str | None = None,
+             limit: int | None = None, batch: int = 64) -> dict:
+    from llm_worker import datasets as ds
+    from llm_worker.evaluate import TASK_DIMENSION, build_backend, evaluate
+
+    data = [ds.load(f) for f in files]
+    if limit:
+        for d in data:
+            d.examples = d.examples[:limit]
+    b, _cfg = build_backend(backend, None, model, TASK_DIMENSION[task])
+    try:
+        doc, _ = evaluate(b, task, data, batch, progress=False)
+    finally:
+        b.close()
+    return doc
+
+
+def fold_row(doc: dict) -> dict:
+    level, binary = doc["files"]
+    return {"binary_f1": binary["metrics"]["binary_f1"], "weighted_f1": level["metrics"]["weighted_f1"],
+            "macro_f1": level["metrics"]["macro_f1"], "mae": level["metrics"]["mae"],
+            "comments_per_second": doc["timing"]["comments_per_second"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    ap.add_argument("--json", help="also write all figures as JSON")
+    ap.add_argument("--skip-tiny", action="store_true", help="leave out the tiny transformers run")
+    a = ap.parse_args()
+    sos = a.shared / "sos1k"
+    if not sos.is_dir():
+        print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
+        return 0
+    from llm_worker import train
+
+    smp = a.shared / "smp2020_ewect" / "usual_eval_labeled.txt"
+    clue = a.shared / "clue_emotion2020" / "valid.txt"
+    virus = a.shared / "smp2020_ewect" / "virus_train.txt"
+    results: dict = {"lexicon": {"folds": []}, "classifier": {"folds": []}}
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(1, 6):
+            test = [sos / f"fold{k}_level.tsv", sos / f"fold{k}_binary.tsv"]
+            results["lexicon"]["folds"].append(fold_row(run_eval("lexicon", "suicide", test)))
+            args = ["--task", "suicide", "--out", f"{tmp}/fold{k}.joblib"]
+            for j in range(1, 6):
+                if j != k:
+                    args += ["--data", str(sos / f"fold{j}_level.tsv"), "--data", str(sos / f"fold{j}_binary.tsv")]
+            if virus.exists():
+                args += ["--data", str(virus)]
+            t0 = time.perf_counter()
+            if train.main(args) != 0:
+                print(f"training fold {k} failed", file=sys.stderr)
+                return 1
+            row = fold_row(run_eval("classifier", "suicide", test, model=f"{tmp}/fold{k}.joblib"))
+            row["train_seconds"] = round(time.perf_counter() - t0, 1)
+            results["classifier"]["folds"].append(row)
+            print(f"fold {k}: lexicon {results['lexicon']['folds'][-1]}\n        classifier {row}",
+                  file=sys.stderr)
+        for name in ("lexicon", "classifier"):
+            folds = results[name]["folds"]
+            results[name]["mean"] = {m: statistics.mean(f[m] for f in folds)
+                                     for m in ("binary_f1", "weighted_f1", "macro_f1", "mae")}
+        pos_files = [f for f in (smp, clue) if f.exists()]
+        for name, model in (("lexicon", None), ("classifier", f"{tmp}/fold5.joblib")):
+            if pos_files:
+                doc = run_eval(name, "positivity", pos_files, model=model)
+                results[name]["positivity_auc"] = {Path(f["file"]).parent.name + "/" + Path(f["file"]).name:
+                                                   f["metrics"]["roc_auc"] for f in doc["files"]}
+        if not a.skip_tiny:
+            results["tiny"] = tiny_run(sos, Path(tmp))
+    results["seconds"] = round(time.perf_counter() - t_all, 1)
+    print(markdown(results))
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    return 0
+
+
+def tiny_run(sos: Path, tmp: Path) -> dict | None:
+    """The tiny random GLM through evaluate: proves the path, says nothing about accuracy."""
+    try:
+        from llm_worker.tiny_model import build_tiny_glm
+    except ImportError:
+        return None
+    path = build_tiny_glm(tmp / "tiny-glm")
+    doc = run_eval("transformers", "suicide", [sos / "fold1_level.tsv", sos / "fold1_binary.tsv"],
+                   model=str(path), limit=20, batch=8)
+    return {"backend": doc["backend"], "rows_per_file": 20, **fold_row(doc)}
+
+
+def markdown(r: dict) -> str:
+    out = ["| backend | fold | binary F1 | weighted F1 | macro F1 | MAE |", "|---|---|---|---|---|---|"]
+    for name in ("lexicon", "classifier"):
+        for i, f in enumerate(r[name]["folds"], 1):
+            out.append(f"| {name} | {i} | {100 * f['binary_f1']:.2f} | {100 * f['weighted_f1']:.2f} | "
+                       f"{100 * f['macro_f1']:.2f} | {f['mae']:.3f} |")
+        m = r[name]["mean"]
+        out.append(f"| **{name}** | **mean** | **{100 * m['binary_f1']:.2f}** | **{100 * m['weighted_f1']:.2f}** | "
+                   f"**{100 * m['macro_f1']:.2f}** | **{m['mae']:.3f}** |")
+    out += ["", "| backend | positivity ROC AUC |", "|---|---|"]
+    for name in ("lexicon", "classifier"):
+        for f, auc in r[name].get("positivity_auc", {}).items():
+            out.append(f"| {name} | {f}: {auc:.4f} |")
+    if r.get("tiny"):
+        t = r["tiny"]
+        out += ["", f"Tiny random GLM ({t['backend']}) through evaluate on the first {t['rows_per_file']} rows "
+                    f"of fold 1: binary F1 {100 * t['binary_f1']:.1f}, weighted F1 {100 * t['weighted_f1']:.1f}, "
+                    f"{t['comments_per_second']:.1f} comments/s. MEANINGLESS accuracy: random weights; "
+                    "this only shows the path works."]
+    out.append(f"\nTotal time {r['seconds']} s.")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
