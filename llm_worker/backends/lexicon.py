@@ -32,6 +32,12 @@ _SELF_PLAN = frozenset({"遗书", "遗言", "后事", "交代好", "囤药", "�
 #: Past attempts that need no other cue to be read as the writer's own.
 _SELF_ATTEMPT = frozenset({"自杀过", "没死成", "死不成", "自杀未遂", "洗胃", "割过", "跳过楼", "吃过安眠药",
                            "吞过", "刚刚跳", "刚刚割", "刚才割", "刚刚就想跳"})
+#: Company cues that say "dying together" only next to another suicide cue ("一起吗" is also an invitation to lunch).
+_WEAK_COMPANY = frozenset({"一起吗", "一起？", "一起?", "一起走", "病友", "组队", "找个伴", "结伴", "要一起", "喊我一起",
+                           "拉我进", "组团", "建个群", "结个伴", "一起离开", "相约", "有没有人一起", "一起结伴"})
+#: Attempt cues that are also everyday phrases ("我走了", "再见"): they need another suicide cue.
+_WEAK_ATTEMPT = frozenset({"已经吃了", "已经吞了", "在桥上", "去跳了", "我走了", "永别了", "再见了", "永别",
+                           "来不及了", "药效", "发出去", "最后的话", "最后一条", "再见", "去死了", "要走了"})
 _NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早"})
 #: Negative cues are the more frequent in comments; positive ones weigh a little more.
 POSITIVE_BOOST = 1.2
@@ -64,11 +70,14 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     has = by.__contains__
     wish = has("wish") or has("wish_strong")
     strong_wish = has("wish_strong") or any(h.degree > 1 for h in by.get("wish", []))
-    company = has("company")
     inquiry = has("method_inquiry")
     methods = [h for h in by.get("method", []) if h.word not in _WEAK_METHOD]
     weak_methods = [h for h in by.get("method", []) if h.word in _WEAK_METHOD]
-    suicidal = wish or company or inquiry or bool(methods) or has("attempt_now") or has("attempt_past")
+    strong_company = any(h.word not in _WEAK_COMPANY for h in by.get("company", []))
+    strong_attempt = any(h.word not in _WEAK_ATTEMPT for h in by.get("attempt_now", []))
+    context = wish or inquiry or bool(methods) or has("attempt_past") or strong_company or strong_attempt
+    company = strong_company or (has("company") and (context or bool(weak_methods)))
+    suicidal = context or company
     method = bool(methods) or (bool(weak_methods) and suicidal) or inquiry
     plans = by.get("plan", [])
     self_plan = any(h.word in _SELF_PLAN for h in plans)
@@ -79,7 +88,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     near = any(h.word in _NEAR_TIME for h in times)
     timing = near or any(h.word not in _WEAK_TIME for h in times) or (bool(times) and plan)
 
-    if has("attempt_now") and (suicidal or plan):
+    if strong_attempt or (has("attempt_now") and (suicidal or plan)):
         level = 10
     elif self_attempt or (has("attempt_past") and (method or wish)):
         level = 9

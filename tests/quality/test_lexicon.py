@@ -181,3 +181,16 @@ def test_the_registry_builds_it():
 
     b = make_backend("lexicon", load_config())
     assert b.name == "lexicon:v1"
+
+
+@pytest.mark.parametrize("text", [
+    "周末去爬山，一起吗", "去药店买药", "天台的风景很好", "我决定明天去旅游", "考试要死了",
+    "病友们大家好", "我今天就要走了，回老家", "死亡笔记真好看", "割草机坏了", "这部剧太虐了，哭死",
+])
+def test_everyday_sentences_with_risky_words_are_not_high_risk(text):
+    assert level(text) < HIGH_RISK_LEVEL
+
+
+def test_ambiguous_farewells_count_next_to_a_wish():
+    assert level("再见了，我想死") == 10
+    assert level("再见了，明天见") < 4
