@@ -85,3 +85,29 @@ def test_the_classifier_without_a_model_says_how_to_train(tmp_path, capsys):
     code, _, err = run(capsys, "--backend", "classifier", "--model", tmp_path / "none.joblib",
                        "--task", "suicide", "--data", DATA / "sos_level.tsv")
     assert code == 2 and "llm_worker.train" in err
+
+
+class _HalfBroken:
+    """A scorer that fails every other comment: evaluate must count failures, not guess scores."""
+
+    name = "half-broken"
+    dimensions = ("suicide_risk",)
+
+    def score_batch(self, items):
+        from llm_worker.backends.base import DimensionScore, ScoreResult
+
+        return [ScoreResult(scores={"suicide_risk": DimensionScore(7)}) if i % 2 == 0
+                else ScoreResult(error="model said nonsense") for i, _ in enumerate(items)]
+
+    def close(self):
+        pass
+
+
+def test_failed_items_are_counted_and_left_out_of_the_metrics():
+    from llm_worker import datasets as ds
+
+    data = ds.load(DATA / "sos_level.tsv")
+    doc, _ = evaluate.evaluate(_HalfBroken(), "suicide", [data], batch_size=4, progress=False)
+    f = doc["files"][0]
+    assert f["failed"] == 22 and f["first_error"] == "model said nonsense"
+    assert f["metrics"]["n"] == 22
