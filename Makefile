@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: test test-fast demo lint schema bench clean-demo help
+.PHONY: test test-fast demo demo-run lint schema help
 
 help:
 	@echo "make test   - create .venv if missing, install requirements, run the whole test suite"
@@ -34,18 +34,26 @@ schema: $(STAMP)
 
 DEMO_CONFIG ?= configs/demo.toml
 DEMO_PORT   ?= 8765
+DEMO_LOG    ?= data/demo-site.log
+DEMO_REPORT ?= reports/demo
 
 # The whole pipeline on the embedded default: local demo site -> real scheduler and spider
 # -> SQLite (data/demo.db) -> lexicon worker -> analysis report in reports/demo/.
 demo: $(STAMP)
+	@$(MAKE) --no-print-directory demo-run
+
+# The demo's steps without the install (tests/e2e runs this with its own config and port).
+demo-run:
 	@set -e; mkdir -p data reports; \
 	export WEIBO_MH_CONFIG=$(DEMO_CONFIG) HF_HUB_OFFLINE=1; \
 	echo "== 1/5 starting the local demo site on 127.0.0.1:$(DEMO_PORT)"; \
-	$(BIN)/python -m weibo.localsite --corpus demo --host 127.0.0.1 --port $(DEMO_PORT) > data/demo-site.log 2>&1 & \
-	site=$$!; trap 'kill $$site 2>/dev/null || true' EXIT INT TERM; \
+	$(BIN)/python -c "import socket as k; s=k.socket(); s.setsockopt(k.SOL_SOCKET, k.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $(DEMO_PORT)))" 2>/dev/null \
+	  || { echo "port $(DEMO_PORT) is in use: stop what listens there, or run 'make demo DEMO_PORT=N' with a config pointing at N" >&2; exit 1; }; \
+	$(BIN)/python -m weibo.localsite --corpus demo --host 127.0.0.1 --port $(DEMO_PORT) > $(DEMO_LOG) 2>&1 & \
+	site=$$!; trap 'kill $$site 2>/dev/null; wait $$site 2>/dev/null || true' EXIT INT TERM; \
 	for i in $$(seq 1 50); do \
 	  $(BIN)/python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$(DEMO_PORT)/ajax/side/hotSearch', timeout=1)" 2>/dev/null && break; \
-	  kill -0 $$site 2>/dev/null || { echo "demo site failed to start (port $(DEMO_PORT) in use?); see data/demo-site.log" >&2; exit 1; }; \
+	  kill -0 $$site 2>/dev/null || { echo "demo site failed to start (port $(DEMO_PORT) in use?); see $(DEMO_LOG)" >&2; exit 1; }; \
 	  sleep 0.2; \
 	done; \
 	echo "== 2/5 creating or upgrading the database"; \
@@ -55,8 +63,8 @@ demo: $(STAMP)
 	echo "== 4/5 scoring every pending comment with the lexicon scorer"; \
 	$(BIN)/python -m llm_worker --config $(DEMO_CONFIG) --backend lexicon --once; \
 	echo "== 5/5 writing the analysis report"; \
-	$(BIN)/python -m analysis.report --config $(DEMO_CONFIG) --out reports/demo; \
+	$(BIN)/python -m analysis.report --config $(DEMO_CONFIG) --out $(DEMO_REPORT); \
 	$(BIN)/python -m llm_worker.db status --config $(DEMO_CONFIG); \
 	echo; \
-	echo "Done. Open reports/demo/index.html (charts, alert table, counts)."; \
-	echo "Database: data/demo.db (SQLite). Run 'make demo' again to re-crawl: nothing is duplicated."
+	echo "Done. Open $(DEMO_REPORT)/index.html (charts, alert table, counts)."; \
+	echo "Run 'make demo' again to re-crawl: nothing is duplicated, nothing is scored twice."

@@ -17,6 +17,10 @@ import sqlalchemy as sa
 
 from llm_worker import db
 
+# No test ever fetches model weights or data from a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DATASETS = SHARED / "datasets"
