@@ -9,7 +9,8 @@ level's share inside the band).
 
 Binary ensemble (probabilities averaged): logistic regression on n-grams + cues,
 NB-weighted logistic regression, a sigmoid-calibrated linear SVM, and gradient
-boosting on the lexicon cue features alone. Level head: a calibrated linear SVM
+boosting on the lexicon cue features alone. Its decision threshold is chosen by an
+inner 4-fold cross-validation on the training rows (never on the data scored later). Level head: a calibrated linear SVM
 with balanced class weights.
 """
 
@@ -20,11 +21,15 @@ from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_sample_weight
 
 from llm_worker.features import CueFeatures, FeatureConfig, _Normalise, build_vectoriser
 from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
+
+INNER_FOLDS = 4  # inner CV for the decision threshold (fixed a priori: the outer CV trains on four folds)
 
 
 def _nb_ratio(x: sparse.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
@@ -36,7 +41,7 @@ def _nb_ratio(x: sparse.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.nda
 class SuicideModel:
     """Fit on texts with levels (and binary labels when available); predict levels 0-10."""
 
-    def __init__(self, features: FeatureConfig | None = None, threshold: float = 0.45,
+    def __init__(self, features: FeatureConfig | None = None, threshold: float | None = None,
                  seed: int = 0) -> None:
         self.features = features or FeatureConfig()
         self.threshold = threshold
@@ -59,11 +64,50 @@ class SuicideModel:
     def _joined(self, t: sparse.csr_matrix, c: np.ndarray) -> sparse.csr_matrix:
         return sparse.hstack([t, sparse.csr_matrix(c * self.features.cue_weight)]).tocsr()
 
-    def _nb(self, t: sparse.csr_matrix, c: np.ndarray) -> sparse.csr_matrix:
-        b = (t > 0).astype(float).multiply(self.nb_r_).tocsr()
+    def _nb(self, t: sparse.csr_matrix, c: np.ndarray, nb_r: np.ndarray) -> sparse.csr_matrix:
+        b = (t > 0).astype(float).multiply(nb_r).tocsr()
         return sparse.hstack([b, sparse.csr_matrix(c * self.features.cue_weight)]).tocsr()
 
     # -- training --------------------------------------------------------------------------
+    def _fit_binary(self, t: sparse.csr_matrix, c: np.ndarray, y_bin: np.ndarray) -> dict:
+        """The four binary members (and the NB ratios they need), fitted on one set of rows."""
+        x = self._joined(t, c)
+        nb_r = _nb_ratio((t > 0).astype(float).tocsr(), y_bin)
+        cv = max(2, min(3, int(np.bincount(y_bin).min())))
+        return {
+            "nb_r": nb_r,
+            "lr": LogisticRegression(C=10, solver="liblinear", class_weight="balanced").fit(x, y_bin),
+            "nb": LogisticRegression(C=1, solver="liblinear", class_weight="balanced").fit(
+                self._nb(t, c, nb_r), y_bin),
+            "svc": CalibratedClassifierCV(LinearSVC(C=0.5, class_weight="balanced", max_iter=5000),
+                                          cv=cv).fit(x, y_bin),
+            # Plain gradient boosting, not the histogram kind: its OpenMP prediction stalls on a busy
+            # machine, and 33 dense features need no histograms.
+            "gb": GradientBoostingClassifier(n_estimators=200, learning_rate=0.05, max_depth=3,
+                                             subsample=0.8, random_state=self.seed).fit(
+                c, y_bin, sample_weight=compute_sample_weight("balanced", y_bin)),
+        }
+
+    def _choose_threshold(self, t: sparse.csr_matrix, c: np.ndarray, y_bin: np.ndarray) -> float:
+        """Decision threshold on P(high) by inner cross-validation on the training rows only.
+
+        The ensemble is refitted on each inner split (TF-IDF vocabulary and cue scaling are
+        label-free and stay as fitted); the threshold maximising the high-risk F1 of the pooled
+        out-of-fold probabilities wins (ties: the one nearest 0.5). Too few rows: 0.5.
+        """
+        k = min(INNER_FOLDS, int(np.bincount(y_bin).min()))
+        if k < 2 or len(y_bin) < 40:
+            return 0.5
+        oof = np.zeros(len(y_bin))
+        for tr, te in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(t, y_bin):
+            members = self._fit_binary(t[tr], c[tr], y_bin[tr])
+            oof[te] = self._p_high_of(members, t[te], c[te])
+        grid = np.round(np.arange(0.30, 0.701, 0.01), 2)
+        f1 = np.array([f1_score(y_bin, oof >= g, zero_division=0) for g in grid])
+        best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+        self.inner_f1_ = float(f1.max())
+        return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
+
     def fit(self, texts: list[str], levels: list[int], binary: list[int] | None = None) -> SuicideModel:
         y_lvl = np.asarray(levels, dtype=int)
         y_bin = np.asarray(binary, dtype=int) if binary is not None else (y_lvl >= HIGH_RISK_LEVEL).astype(int)
@@ -71,18 +115,9 @@ class SuicideModel:
             raise ValueError("training data needs both high-risk and low-risk examples")
         t, c = self._matrices(texts, fit=True)
         x = self._joined(t, c)
-        self.nb_r_ = _nb_ratio((t > 0).astype(float).tocsr(), y_bin)
-        cv = min(3, int(np.bincount(y_bin).min()))
-        self.bin_lr_ = LogisticRegression(C=10, solver="liblinear", class_weight="balanced").fit(x, y_bin)
-        self.bin_nb_ = LogisticRegression(C=1, solver="liblinear", class_weight="balanced").fit(
-            self._nb(t, c), y_bin)
-        self.bin_svc_ = CalibratedClassifierCV(LinearSVC(C=0.5, class_weight="balanced", max_iter=5000),
-                                               cv=max(2, cv)).fit(x, y_bin)
-        # Plain gradient boosting, not the histogram kind: its OpenMP prediction stalls on a busy
-        # machine, and 33 dense features need no histograms.
-        self.bin_gb_ = GradientBoostingClassifier(n_estimators=200, learning_rate=0.05, max_depth=3,
-                                                  subsample=0.8, random_state=self.seed).fit(
-            c, y_bin, sample_weight=compute_sample_weight("balanced", y_bin))
+        self.binary_ = self._fit_binary(t, c, y_bin)
+        self.threshold_ = (self._choose_threshold(t, c, y_bin) if self.threshold is None
+                           else float(self.threshold))
         counts = np.bincount(y_lvl, minlength=len(LEVELS))
         present = counts[counts > 0]
         lvl_cv = int(min(3, present.min())) if len(present) > 1 else 0
@@ -98,11 +133,12 @@ class SuicideModel:
     # -- prediction ------------------------------------------------------------------------
     def p_high(self, texts: list[str]) -> np.ndarray:
         t, c = self._matrices(texts)
-        return self._p_high(t, c, self._joined(t, c))
+        return self._p_high_of(self.binary_, t, c)
 
-    def _p_high(self, t, c, x) -> np.ndarray:
-        parts = [self.bin_lr_.predict_proba(x)[:, 1], self.bin_nb_.predict_proba(self._nb(t, c))[:, 1],
-                 self.bin_svc_.predict_proba(x)[:, 1], self.bin_gb_.predict_proba(c)[:, 1]]
+    def _p_high_of(self, m: dict, t: sparse.csr_matrix, c: np.ndarray) -> np.ndarray:
+        x = self._joined(t, c)
+        parts = [m["lr"].predict_proba(x)[:, 1], m["nb"].predict_proba(self._nb(t, c, m["nb_r"]))[:, 1],
+                 m["svc"].predict_proba(x)[:, 1], m["gb"].predict_proba(c)[:, 1]]
         return np.mean(parts, axis=0)
 
     def level_proba(self, x) -> np.ndarray:
@@ -116,9 +152,9 @@ class SuicideModel:
         """(levels, confidence of each level, probability of high risk)."""
         t, c = self._matrices(texts)
         x = self._joined(t, c)
-        ph = self._p_high(t, c, x)
+        ph = self._p_high_of(self.binary_, t, c)
         pl = self.level_proba(x)
-        high = ph >= self.threshold
+        high = ph >= self.threshold_
         d = np.full((x.shape[0], len(LEVELS)), -np.inf)
         dec = self.lvl_svc_.decision_function(x)
         if dec.ndim == 1:  # two levels only in training

@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         positivity = train_positivity(emotion)
     meta = metadata(a.task, files, features)
     meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
+    meta["threshold"] = model.threshold_
+    print(f"decision threshold on P(high risk): {model.threshold_:.2f} (chosen by inner cross-validation "
+          "on the training rows)", file=sys.stderr)
     save({"meta": meta, "suicide": model, "positivity": positivity}, Path(a.out))
     print(f"model saved to {a.out} ({time.perf_counter() - t0:.1f} s); it was trained on research-use "
           f"data: do not commit or publish it")

@@ -35,6 +35,18 @@ def test_the_saved_model_carries_its_metadata(model_path):
     assert all(len(f["sha256"]) == 64 for f in meta["files"])
     assert meta["sklearn"] and meta["features"]["char_ngrams"]
     assert meta["positivity"] == "model blended with lexicon"
+    assert meta["threshold"] == bundle["suicide"].threshold_
+
+
+def test_the_decision_threshold_is_chosen_by_inner_cross_validation():
+    """Enough rows: the threshold comes from out-of-fold probabilities on the training rows."""
+    from llm_worker.classifier_model import SuicideModel
+
+    rows = [line.split("\t") for line in (DATA / "sos_level.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    texts, levels = [r[0] for r in rows] * 2, [int(r[1]) for r in rows] * 2
+    model = SuicideModel().fit(texts, levels)
+    assert 0.30 <= model.threshold_ <= 0.70 and 0.0 <= model.inner_f1_ <= 1.0
+    assert SuicideModel(threshold=0.6).fit(texts, levels).threshold_ == 0.6
 
 
 def test_the_registry_builds_the_classifier_from_the_model(model_path):
