@@ -200,37 +200,13 @@ def test_the_crawl_command_documents_its_exit_codes() -> None:
 @pytest.mark.mysql
 def test_a_killed_database_connection_mid_crawl_loses_nothing(mysql_url: str, tmp_path: Path) -> None:
     """Kill the spider's MariaDB sessions while it crawls: it reconnects and stores every row."""
-    import threading
-
-    name = sa.make_url(mysql_url).database
-    admin = db.make_engine(mysql_url)
-    killed: list[int] = []
-    stop = threading.Event()
-
-    def killer() -> None:
-        while not stop.is_set() and len(killed) < 3:
-            with admin.connect() as conn:
-                ids = [r[0] for r in conn.execute(sa.text(
-                    "SELECT id FROM information_schema.processlist WHERE db = :db AND id != CONNECTION_ID()"),
-                    {"db": name})]
-                for i in ids:
-                    try:
-                        conn.execute(sa.text(f"KILL {int(i)}"))
-                        killed.append(i)
-                    except sa.exc.DBAPIError:
-                        pass
-            stop.wait(0.4)
+    from tests.reliability.faults import SessionKiller
 
     with LocalSite(small_corpus(), delay=0.05) as site:
         config = write_config(tmp_path / "c.toml", site, "concurrent_per_domain = 1\nflush_items = 5")
-        t = threading.Thread(target=killer, daemon=True)
-        t.start()
-        try:
+        with SessionKiller(mysql_url, every=0.4, limit=3) as killer:
             crawl = run_crawl(config, mysql_url)
-        finally:
-            stop.set()
-            t.join()
-    admin.dispose()
+    killed = killer.killed
     assert killed, "the test should have killed at least one session"
     assert crawl.ok, crawl.output
     assert counts(mysql_url) == {"topics": 4, "topic_snapshots": 4, "posts": 15, "post_topics": 16,
