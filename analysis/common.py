@@ -219,17 +219,7 @@ def fail(message: str) -> NoReturn:
 
 
 def open_database(url: str) -> sa.Engine:
-    """Engine after the schema check; a missing SQLite file is an error, not a new empty file."""
-    try:
-        u = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        raise UsageError(f"not a database URL: {mask_url(url)}") from None
-    if u.get_backend_name() == "sqlite":
-        path = u.database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            raise UsageError(f"{mask_url(url)}: give a SQLite file that exists")
-        if not Path(path).is_file():
-            raise UsageError(f"no such database file: {path} (from {mask_url(url)})")
+    """Engine after the schema check (db.open_checked); failures become UsageError."""
     try:
         engine = db.open_checked(url)
     except db.SchemaError as e:

@@ -335,7 +335,24 @@ def _short(exc: BaseException) -> str:
 
 
 def open_checked(url: str, echo: bool = False) -> Engine:
-    """Engine for a service: connects, checks the schema version, or raises SchemaError."""
+    """Engine for a service: connects, checks the schema version, or raises SchemaError.
+
+    Services never create a database: a SQLite file that does not exist is an error
+    (a mistyped path must not leave an empty file behind); only ``migrate`` creates one.
+    """
+    try:
+        u = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as e:
+        raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
+    if u.get_backend_name() == "sqlite":
+        from pathlib import Path
+
+        path = u.database or ""
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise SchemaError(f"{mask(url)}: give the path of a SQLite file")
+        if not Path(path).is_file():
+            raise SchemaError(f"no such database file: {path}; create it with: "
+                              f"python -m llm_worker.db migrate --db {mask(url)}")
     engine = make_engine(url, echo=echo)
     check_schema(engine)
     return engine
@@ -404,7 +421,7 @@ def retry_on_disconnect(fn: Callable[[], Any], attempts: int = 5, what: str = "d
         try:
             return fn()
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
-            if i == attempts - 1 or not _is_disconnect(e):
+            if i == attempts - 1 or not is_disconnect(e):
                 raise
             log.warning("%s: connection lost (%s); retrying in %.1fs", what, _short(e), wait)
             time.sleep(wait)
@@ -412,7 +429,8 @@ def retry_on_disconnect(fn: Callable[[], Any], attempts: int = 5, what: str = "d
     return None  # unreachable
 
 
-def _is_disconnect(e: sa.exc.DBAPIError) -> bool:
+def is_disconnect(e: sa.exc.DBAPIError) -> bool:
+    """A dropped connection, a killed session, a restart or a lock timeout: worth a retry."""
     if getattr(e, "connection_invalidated", False):
         return True
     text = str(getattr(e, "orig", e)).lower()

@@ -181,7 +181,7 @@ class Worker:
             out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
                                       self.backend.dimensions)
         except sa.exc.DBAPIError as e:
-            if db._is_disconnect(e):  # the same test retry_on_disconnect uses
+            if db.is_disconnect(e):  # the same test retry_on_disconnect uses
                 raise  # the database stayed away: run() waits; the leases expire meanwhile
             # The database refused the write (a value it rejects, say): count the attempt,
             # so that such comments end up failed instead of being claimed forever.

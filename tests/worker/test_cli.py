@@ -53,8 +53,9 @@ def test_once_drains_and_exits_0_with_a_structured_summary(engine, db_url):
 def test_a_database_without_schema_exits_2_saying_what_to_run(tmp_path):
     r = run(f"sqlite:///{tmp_path / 'empty.db'}", "--backend", "null", "--once")
     assert r.returncode == 2
-    assert "has no schema" in r.stderr and "llm_worker.db migrate" in r.stderr
+    assert "no such database file" in r.stderr and "llm_worker.db migrate" in r.stderr
     assert "Traceback" not in r.stderr
+    assert not (tmp_path / "empty.db").exists(), "a service never creates a database"
 
 
 def test_an_unreachable_database_exits_2(tmp_path):
