@@ -26,7 +26,7 @@ from typing import Any
 
 from llm_worker import datasets as ds
 from llm_worker import quality_metrics as qm
-from llm_worker.backends.base import ScoreInput
+from llm_worker.backends.base import ScoreInput, sources_of
 from llm_worker.config import ConfigError, load_config
 from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
 
@@ -194,7 +194,7 @@ def evaluate(backend: Any, task: str, files: list[ds.Dataset], batch_size: int,
     doc = {
         "backend": getattr(backend, "name", "?"), "task": task, "dimension": dimension,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
-        "files": per_file, "pooled": _pooled(task, scored),
+        "sources": sources_of(backend), "files": per_file, "pooled": _pooled(task, scored),
         "timing": {"comments": total_n, "seconds": round(total_s, 4), "batch_size": batch_size,
                    "comments_per_second": round(total_n / total_s, 2) if total_s > 0 else None,
                    "ms_per_comment": round(1000 * total_s / total_n, 4) if total_n else None},
@@ -230,6 +230,11 @@ def print_summary(doc: dict[str, Any]) -> None:
           f"comments/s, {_fmt(t['ms_per_comment'])} ms per comment (batch {t['batch_size']})")
     if "note" in doc:
         print(f"  note: {doc['note']}")
+    by_source: dict[str, list[str]] = {}
+    for d, src in doc.get("sources", {}).items():
+        by_source.setdefault(src, []).append(d)
+    for src, dims in by_source.items():
+        print(f"  {', '.join(dims)} from: {src}")
 
 
 def write_report(doc: dict[str, Any], matrices: list[tuple[str, dict[str, Any]]], out: Path,
@@ -282,6 +287,10 @@ def write_report(doc: dict[str, Any], matrices: list[tuple[str, dict[str, Any]]]
         fig.savefig(png, dpi=100)
         plt.close(fig)
         lines += [f"![{name}]({png.name})", ""]
+    if doc.get("sources"):
+        lines += ["## Where this backend's scores come from", "",
+                  *[f"- `{d}`{' (evaluated here)' if d == doc['dimension'] else ''}: {s}"
+                    for d, s in doc["sources"].items()], ""]
     lines += ["## Caution", "",
               "These are research signals about text, not diagnoses of people. Results on the shared "
               "data are development results; the data sets are research-use only.", ""]

@@ -64,6 +64,22 @@ class Backend(Protocol):
         ...
 
 
+def sources_of(backend: object) -> dict[str, str]:
+    """Where each dimension's score comes from, for evaluation reports.
+
+    Covers the core dimensions and any others the backend scores. A backend may define
+    ``sources() -> {dimension or "*": description}`` ("*" for the rest); without it every
+    dimension is credited to the backend as a whole.
+    """
+    from llm_worker.rubric import CORE_DIMENSIONS
+
+    dims = list(dict.fromkeys([*CORE_DIMENSIONS, *getattr(backend, "dimensions", ())]))
+    own = getattr(backend, "sources", None)
+    got = own() if callable(own) else {}
+    fallback = got.get("*", str(getattr(backend, "name", "?")))
+    return {d: got.get(d, fallback) for d in dims}
+
+
 def validate_result(result: ScoreResult, dimensions: tuple[str, ...]) -> ScoreResult:
     """Turn a result with a missing dimension or an out-of-range value into an error result."""
     if result.error is not None:

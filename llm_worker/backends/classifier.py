@@ -65,6 +65,13 @@ class ClassifierBackend:
         self.explain = explain
         self._extended = any(d not in CORE_DIMENSIONS for d in self.dimensions)
 
+    def sources(self) -> dict[str, str]:
+        out = {"*": "lexicon (hand-written cue lists, untrained)",
+               "suicide_risk": "trained model (n-gram and cue ensemble; levels inside its high/low band)"}
+        if self.positivity is not None:
+            out["positivity"] = "trained emotion head blended 50/50 with the lexicon"
+        return out
+
     @classmethod
     def from_config(cls, cfg, **overrides: Any) -> ClassifierBackend:
         from llm_worker.rubric import dimensions_for

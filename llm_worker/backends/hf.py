@@ -307,6 +307,9 @@ class TransformersBackend:
             return rows_a + rows_b, notes_a + notes_b
         return rows, notes
 
+    def sources(self) -> dict[str, str]:
+        return {"*": f"the language model {self.model_id} answering the rubric prompt"}
+
     def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
         """One result per item; a failing batch gives transient error results, never an exception."""
         if not items:

@@ -231,6 +231,9 @@ class LexiconBackend:
         for domain in ("suicide", "mood", "substance", "sentiment", "icd10"):
             matcher(domain)  # load and compile once, up front
 
+    def sources(self) -> dict[str, str]:
+        return {"*": "lexicon (hand-written cue lists in llm_worker/lexicons, untrained)"}
+
     @classmethod
     def from_config(cls, cfg, **overrides) -> LexiconBackend:
         from llm_worker.rubric import dimensions_for

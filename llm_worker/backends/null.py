@@ -36,6 +36,9 @@ class NullBackend:
             delay = float(os.environ.get("LLM_WORKER_NULL_DELAY", "0") or 0)
         return cls(tuple(dims), delay_seconds=float(delay))
 
+    def sources(self) -> dict[str, str]:
+        return {"*": "constant (null backend, for load tests)"}
+
     def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
         if self.delay_seconds:
             time.sleep(self.delay_seconds)

@@ -344,6 +344,9 @@ class OpenAIBackend:
             log.exception("unexpected error scoring one comment")
             return ScoreResult(error=f"{type(e).__name__}: {e}"[:500], final=False)
 
+    def sources(self) -> dict[str, str]:
+        return {"*": f"the language model {self.model} answering the rubric prompt"}
+
     def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
         """Score up to ``concurrency`` comments at a time; results in input order."""
         return list(self._pool.map(self.score_one, items))

@@ -33,6 +33,15 @@ def test_suicide_task_on_level_and_binary_files(tmp_path, capsys):
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "research signals" in report and "![sos_level.tsv]" in report
     assert len(list((tmp_path / "rep").glob("matrix_*.png"))) == 2
+    assert "- `suicide_risk` (evaluated here): lexicon" in report
+    assert "- `positivity`: lexicon" in report
+
+
+def test_the_report_says_where_every_score_comes_from(capsys):
+    code, out, _ = run(capsys, "--backend", "lexicon", "--task", "positivity", "--quiet",
+                       "--data", DATA / "emotion_list.json")
+    assert code == 0
+    assert "positivity, mood_disorder, substance_use, suicide_risk from: lexicon" in out
 
 
 def test_positivity_task_on_both_emotion_formats(tmp_path, capsys):
@@ -111,3 +120,14 @@ def test_failed_items_are_counted_and_left_out_of_the_metrics():
     f = doc["files"][0]
     assert f["failed"] == 22 and f["first_error"] == "model said nonsense"
     assert f["metrics"]["n"] == 22
+
+
+def test_a_backend_without_sources_is_credited_as_a_whole():
+    from llm_worker.backends.base import sources_of
+
+    class Plain:
+        name = "plain:v0"
+        dimensions = ("suicide_risk",)
+
+    assert set(sources_of(Plain()).values()) == {"plain:v0"}
+    assert "positivity" in sources_of(Plain())   # the core dimensions are always listed

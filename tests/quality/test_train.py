@@ -86,6 +86,10 @@ def test_evaluate_runs_the_trained_classifier(model_path, tmp_path, capsys):
     doc = json.loads((tmp_path / "m.json").read_text())
     assert doc["backend"].startswith("classifier:")
     assert doc["files"][0]["metrics"]["binary_f1"] > 0.8   # it has seen these sentences
+    src = doc["sources"]
+    assert src["suicide_risk"].startswith("trained model")
+    assert src["positivity"].startswith("trained emotion head")   # the model has one
+    assert src["mood_disorder"].startswith("lexicon") and src["substance_use"].startswith("lexicon")
 
 
 def test_cross_validation_uses_one_fold_per_level_file(tmp_path, capsys):
