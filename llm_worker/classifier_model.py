@@ -12,9 +12,17 @@ NB-weighted logistic regression, a sigmoid-calibrated linear SVM, and gradient
 boosting on the lexicon cue features alone. Its decision threshold is chosen by an
 inner 4-fold cross-validation on the training rows (never on the data scored later). Level head: a calibrated linear SVM
 with balanced class weights.
+
+Optionally a fine-tuned pretrained encoder (``encoder_model.EncoderClassifier``) joins in: its
+P(high) is averaged with the ensemble's (equal weights), and the decision threshold becomes the
+same average of the two members' own thresholds (the ensemble's inner-CV one, 0.5 for the
+encoder, whose loss is class-balanced). Inside the chosen band the level is the argmax of the
+SVM's and the encoder's level probabilities, averaged.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -29,6 +37,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 from llm_worker.features import CueFeatures, FeatureConfig, _Normalise, build_vectoriser
 from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from llm_worker.encoder_model import EncoderClassifier
+
 INNER_FOLDS = 4  # inner CV for the decision threshold (fixed a priori: the outer CV trains on four folds)
 
 
@@ -42,10 +55,15 @@ class SuicideModel:
     """Fit on texts with levels (and binary labels when available); predict levels 0-10."""
 
     def __init__(self, features: FeatureConfig | None = None, threshold: float | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, encoder: EncoderClassifier | None = None) -> None:
         self.features = features or FeatureConfig()
         self.threshold = threshold
         self.seed = seed
+        self.encoder = encoder
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("encoder", None)  # models saved before the encoder existed
+        self.__dict__.update(state)
 
     # -- features --------------------------------------------------------------------------
     def _matrices(self, texts: list[str], fit: bool = False) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -108,7 +126,8 @@ class SuicideModel:
         self.inner_f1_ = float(f1.max())
         return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
 
-    def fit(self, texts: list[str], levels: list[int], binary: list[int] | None = None) -> SuicideModel:
+    def fit(self, texts: list[str], levels: list[int], binary: list[int] | None = None,
+            log: Callable[[str], None] | None = None) -> SuicideModel:
         y_lvl = np.asarray(levels, dtype=int)
         y_bin = np.asarray(binary, dtype=int) if binary is not None else (y_lvl >= HIGH_RISK_LEVEL).astype(int)
         if len(set(y_bin.tolist())) < 2:
@@ -128,12 +147,18 @@ class SuicideModel:
             self.lvl_ = CalibratedClassifierCV(LinearSVC(C=1.0, class_weight="balanced", max_iter=5000), cv=lvl_cv).fit(x, y_lvl)
         else:  # tiny data: one class per level at most; plain logistic regression still gives probabilities
             self.lvl_ = LogisticRegression(C=10, max_iter=2000, class_weight="balanced").fit(x, y_lvl)
+        self.ngram_threshold_ = self.threshold_
+        if self.encoder is not None:
+            if log:
+                log(f"fine-tuning the encoder {self.encoder.encoder} ({self.encoder.epochs} epochs)")
+            self.encoder.fit(texts, y_lvl.tolist(), y_bin.tolist(), log=log)
+            if self.threshold is None:
+                self.threshold_ = 0.5 * self.ngram_threshold_ + 0.5 * 0.5
         return self
 
     # -- prediction ------------------------------------------------------------------------
     def p_high(self, texts: list[str]) -> np.ndarray:
-        t, c = self._matrices(texts)
-        return self._p_high_of(self.binary_, t, c)
+        return self.predict(texts)[2]
 
     def _p_high_of(self, m: dict, t: sparse.csr_matrix, c: np.ndarray) -> np.ndarray:
         x = self._joined(t, c)
@@ -154,12 +179,19 @@ class SuicideModel:
         x = self._joined(t, c)
         ph = self._p_high_of(self.binary_, t, c)
         pl = self.level_proba(x)
-        high = ph >= self.threshold_
         d = np.full((x.shape[0], len(LEVELS)), -np.inf)
-        dec = self.lvl_svc_.decision_function(x)
-        if dec.ndim == 1:  # two levels only in training
-            dec = np.column_stack([-dec, dec])
-        d[:, self.lvl_svc_.classes_.astype(int)] = dec
+        if self.encoder is not None:
+            ph_enc, pl_enc = self.encoder.predict_proba(texts)
+            ph = 0.5 * ph + 0.5 * ph_enc
+            pl = 0.5 * pl + 0.5 * pl_enc
+            seen = self.lvl_svc_.classes_.astype(int)
+            d[:, seen] = pl[:, seen]
+        else:
+            dec = self.lvl_svc_.decision_function(x)
+            if dec.ndim == 1:  # two levels only in training
+                dec = np.column_stack([-dec, dec])
+            d[:, self.lvl_svc_.classes_.astype(int)] = dec
+        high = ph >= self.threshold_
         levels = np.where(high, HIGH_RISK_LEVEL + d[:, HIGH_RISK_LEVEL:].argmax(1),
                           d[:, :HIGH_RISK_LEVEL].argmax(1))
         # A band with no level seen in training: fall back to its edge level.

@@ -118,6 +118,29 @@ def build_tiny_glm(out_dir: str | Path, arch: str = "glm4", seed: int = 0, split
     return out
 
 
+def build_tiny_bert(out_dir: str | Path, texts: list[str], seed: int = 0, hidden_size: int = 32,
+                    layers: int = 2) -> Path:
+    """Write a tiny random BERT encoder whose vocabulary is the characters of ``texts``.
+
+    The stand-in for a pretrained Chinese encoder (m3e-small) in tests: it loads with
+    ``AutoTokenizer`` / ``AutoModel`` from local files like a real checkpoint.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    chars = sorted({c for t in texts for c in t if not c.isspace()} | set(string.ascii_lowercase + string.digits))
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
+    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizer(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=2 * hidden_size, max_position_embeddings=256)
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m llm_worker.tiny_model",
                                  description="Write a tiny random GLM-4-family model and tokenizer "

@@ -1,7 +1,7 @@
 """``classifier``: the scikit-learn model trained by ``python -m llm_worker.train``, on the CPU.
 
 suicide_risk comes from the trained model (its confidence is the model's probability
-of the chosen level). positivity comes from the trained positivity head blended with
+of the chosen level); a model trained with ``--encoder`` needs torch and transformers. positivity comes from the trained positivity head blended with
 the lexicon when the model has one, otherwise from the lexicon; mood_disorder,
 substance_use and the extended ICD-10 blocks come from the lexicon. The model file is
 a joblib pickle: load only models you trained yourself.
@@ -66,8 +66,10 @@ class ClassifierBackend:
         self._extended = any(d not in CORE_DIMENSIONS for d in self.dimensions)
 
     def sources(self) -> dict[str, str]:
+        encoder = getattr(self.model, "encoder", None)
+        also = f", averaged with the fine-tuned encoder {encoder.encoder}" if encoder is not None else ""
         out = {"*": "lexicon (hand-written cue lists, untrained)",
-               "suicide_risk": "trained model (n-gram and cue ensemble; levels inside its high/low band)"}
+               "suicide_risk": f"trained model (n-gram and cue ensemble{also}; levels inside its high/low band)"}
         if self.positivity is not None:
             out["positivity"] = "trained emotion head blended 50/50 with the lexicon"
         return out

