@@ -105,7 +105,7 @@ def main() -> int:
         pos_files = [f for f in (smp, clue) if f.exists()]
         for name, model in (("lexicon", None), *((n, f"{tmp}/fold5-{n}.joblib") for n in trained)):
             if pos_files:
-                doc = run_eval(name, "positivity", pos_files, model=model)
+                doc = run_eval("lexicon" if model is None else "classifier", "positivity", pos_files, model=model)
                 results[name]["positivity_auc"] = {Path(f["file"]).parent.name + "/" + Path(f["file"]).name:
                                                    f["metrics"]["roc_auc"] for f in doc["files"]}
         if not a.skip_tiny:
