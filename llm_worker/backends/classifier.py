@@ -31,6 +31,9 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"classifier: no trained model at {p}; {TRAIN_HINT}")
     try:
         bundle = joblib.load(p)
+    except ImportError as e:  # a model trained with --encoder needs torch and transformers to load
+        raise ConfigError(f"classifier: {p} needs the Python package {e.name or e}, which is not "
+                          "installed (models trained with --encoder need torch and transformers)") from None
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
         raise ConfigError(f"classifier: {p} is not a model saved by llm_worker.train ({type(e).__name__})") from None
     if not isinstance(bundle, dict) or "suicide" not in bundle or "meta" not in bundle:

@@ -130,3 +130,16 @@ def test_the_real_m3e_small_fine_tunes_offline(tmp_path, capsys):
     assert code == 0
     levels, _conf, _ph = joblib.load(out)["suicide"].predict(["我不想活了", "今天天气很好"])
     assert len(levels) == 2
+
+
+def test_an_encoder_model_without_torch_installed_says_what_is_missing(model_path):
+    import subprocess
+    import sys
+
+    # A fresh interpreter in which torch cannot be imported, as on a machine without it.
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from llm_worker.backends.classifier import load_model\n"
+            "from llm_worker.config import ConfigError\n"
+            f"try:\n    load_model({str(model_path)!r})\nexcept ConfigError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "needs the Python package torch" in out and "--encoder" in out
