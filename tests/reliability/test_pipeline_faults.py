@@ -52,6 +52,20 @@ def all_scored_once(url: str, scorer_count: int = 1) -> None:
     assert table_counts(url)["scores"] == N_COMMENTS * 4 * scorer_count
 
 
+def wait_for_leases_to_expire(url: str, timeout: float = 30) -> None:
+    """Until the queue's own clock (whole seconds) is past every lease: a fixed sleep is not enough,
+    because times are stored to the second and a lease of 2 s can look unexpired 2.9 s later."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            until = conn.execute(sa.select(sa.func.max(db.comments.c.lease_until))).scalar()
+    finally:
+        engine.dispose()
+    deadline = time.monotonic() + timeout
+    while until is not None and db.now() <= until and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 @pytest.mark.mysql
 @pytest.mark.slow
 def test_killed_database_sessions_mid_crawl_and_mid_scoring_lose_nothing(mysql_url, tmp_path):
@@ -81,7 +95,7 @@ def test_a_worker_killed_mid_batch_is_rescored_exactly_once(db_url, tmp_path):
             time.sleep(0.2)
         assert scoring_summary(db_url)["status"].get("claimed") == 16
         doomed.send_signal(signal.SIGKILL)
-    time.sleep(2.5)  # the dead worker's lease runs out
+    wait_for_leases_to_expire(db_url)
     out = run(worker_cmd(db_url, "--backend", "null", "--once", "--worker-id", "heir"))
     assert out.returncode == 0, out.stdout + out.stderr
     all_scored_once(db_url)
