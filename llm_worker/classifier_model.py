@@ -157,9 +157,6 @@ class SuicideModel:
         return self
 
     # -- prediction ------------------------------------------------------------------------
-    def p_high(self, texts: list[str]) -> np.ndarray:
-        return self.predict(texts)[2]
-
     def _p_high_of(self, m: dict, t: sparse.csr_matrix, c: np.ndarray) -> np.ndarray:
         x = self._joined(t, c)
         parts = [m["lr"].predict_proba(x)[:, 1], m["nb"].predict_proba(self._nb(t, c, m["nb_r"]))[:, 1],

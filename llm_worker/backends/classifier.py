@@ -1,10 +1,11 @@
 """``classifier``: the scikit-learn model trained by ``python -m llm_worker.train``, on the CPU.
 
 suicide_risk comes from the trained model (its confidence is the model's probability
-of the chosen level); a model trained with ``--encoder`` needs torch and transformers. positivity comes from the trained positivity head blended with
+of the chosen level). positivity comes from the trained positivity head blended with
 the lexicon when the model has one, otherwise from the lexicon; mood_disorder,
 substance_use and the extended ICD-10 blocks come from the lexicon. The model file is
-a joblib pickle: load only models you trained yourself.
+a joblib pickle: load only models you trained yourself. A model trained with
+``--encoder`` needs torch and transformers to load.
 """
 
 from __future__ import annotations

@@ -143,3 +143,10 @@ def test_an_encoder_model_without_torch_installed_says_what_is_missing(model_pat
             f"try:\n    load_model({str(model_path)!r})\nexcept ConfigError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
     assert "needs the Python package torch" in out and "--encoder" in out
+
+
+def test_encoder_epochs_without_an_encoder_is_refused(tmp_path, capsys):
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder-epochs", "3",
+                       "--out", str(tmp_path / "m.joblib")])
+    assert code == 2
+    assert "--encoder-epochs needs --encoder" in capsys.readouterr().err
