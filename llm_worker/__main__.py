@@ -217,7 +217,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     port = w.metrics_port if a.metrics_port is None else a.metrics_port
     worker = Worker(queue, backend, batch_size=a.batch_size or w.batch_size, max_chars=w.max_chars,
                     max_items=a.max_items or 0, once=a.once, idle_max=w.idle_sleep_max_seconds,
-                    metrics=metrics, progress=Progress())
+                    max_batch_seconds=w.max_batch_seconds, metrics=metrics, progress=Progress())
     worker.install_signal_handlers()
     log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
              "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,

@@ -107,7 +107,10 @@ SPEC: dict[str, dict[str, Key]] = {
         "backend": _k(str, "lexicon", "Scorer: lexicon (CPU default), classifier, transformers or openai.",
                       choices=("lexicon", "classifier", "transformers", "openai", "null")),
         "batch_size": _k(int, 16, "Comments claimed and scored together."),
-        "lease_seconds": _k(int, 600, "A claim expires after this; another worker may then take it."),
+        "lease_seconds": _k(int, 600, "A claim not renewed for this long (its worker died) may be "
+                            "taken over by another worker; a live worker renews it while it scores."),
+        "max_batch_seconds": _k(float, 3600.0, "Stop renewing a batch's claims after this (a hung "
+                                "backend); 0: renew for as long as the backend runs."),
         "max_attempts": _k(int, 3, "After this many failed attempts a comment becomes failed."),
         "idle_sleep_max_seconds": _k(float, 60.0, "Longest wait between polls of an empty queue."),
         "max_chars": _k(int, 512, "Comment text is truncated to this many characters (recorded)."),

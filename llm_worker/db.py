@@ -319,7 +319,7 @@ def check_schema(engine: Engine) -> None:
         have = current_version(engine)
     except sa.exc.OperationalError as e:
         raise SchemaError(f"cannot connect to {mask(str(engine.url.render_as_string(hide_password=False)))}: "
-                          f"{_short(e)}") from None
+                          f"{short_error(e)}") from None
     if have < SCHEMA_VERSION:
         what = "has no schema" if have == 0 else f"has schema version {have}"
         raise SchemaError(
@@ -329,7 +329,8 @@ def check_schema(engine: Engine) -> None:
         raise SchemaError(f"database schema version {have} is newer than this code ({SCHEMA_VERSION})")
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """The first line of a (driver) error, for one-line log events and messages."""
     text = str(getattr(exc, "orig", exc)) or type(exc).__name__
     return text.splitlines()[0][:300]
 
@@ -423,7 +424,7 @@ def retry_on_disconnect(fn: Callable[[], Any], attempts: int = 5, what: str = "d
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
             if i == attempts - 1 or not is_disconnect(e):
                 raise
-            log.warning("%s: connection lost (%s); retrying in %.1fs", what, _short(e), wait)
+            log.warning("%s: connection lost (%s); retrying in %.1fs", what, short_error(e), wait)
             time.sleep(wait)
             wait = min(wait * 2, 30)
     return None  # unreachable
@@ -516,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except sa.exc.SQLAlchemyError as e:
-        print(f"error: cannot use database {mask(url)}: {_short(e)}", file=sys.stderr)
+        print(f"error: cannot use database {mask(url)}: {short_error(e)}", file=sys.stderr)
         return 2
 
 

@@ -166,6 +166,12 @@ class EncoderClassifier:
             return np.zeros(0), np.zeros((0, len(LEVELS)))
         return np.concatenate(p_high).astype(float), np.vstack(p_lvl).astype(float)
 
+    def cut(self, texts: list[str]) -> list[bool]:
+        """Which texts are longer than the encoder reads (``max_length`` tokens), so that the
+        score can say it saw only the start of them."""
+        lengths = self.tokenizer_(texts, truncation=False, add_special_tokens=True)["input_ids"]
+        return [len(ids) > self.max_length for ids in lengths]
+
     # -- saving: the weights, config and tokenizer travel inside the model file --------------
     def __getstate__(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if not k.endswith("_")}

@@ -196,6 +196,28 @@ class Queue:
                         attempts=int(r.attempts))
                 for i in ids if (r := by_id.get(i)) is not None]
 
+    # ------------------------------------------------------------------ lease renewal
+
+    def renew(self, ids: Sequence[str]) -> int:
+        """Push the lease of those of ``ids`` this worker still holds a full lease ahead.
+
+        Called by the worker's heartbeat thread while the backend is busy, so it uses a
+        connection of its own (the worker's is not shared between threads) and makes one
+        attempt only: a heartbeat that fails is simply tried again at the next beat.
+        Returns how many claims are still held.
+        """
+        if not ids:
+            return 0
+        t = db.now()
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                return int(conn.execute(
+                    sa.update(db.comments)
+                    .where(c.id.in_(list(ids)), c.claimed_by == self.worker_id,
+                           c.score_status == "claimed")
+                    .values(lease_until=t + timedelta(seconds=self.lease_seconds))).rowcount)
+
     # ------------------------------------------------------------------ write-back
 
     def complete(self, items: Sequence[Claimed], results: Sequence[ScoreResult], scorer: str,

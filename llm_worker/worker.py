@@ -3,7 +3,9 @@
 Shutdown is graceful: the first SIGTERM or Ctrl-C lets the batch in hand finish and be
 written back; a second one while the backend is still busy releases the batch (its
 attempt is not counted) and stops. A worker killed outright leaves only a lease
-behind, which expires and lets another worker claim the comments again.
+behind, which expires and lets another worker claim the comments again. While the
+backend scores, a heartbeat thread keeps the batch's leases alive (``heartbeat``), so a
+slow batch is not taken over; a backend that hangs loses them after max_batch_seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 
 from llm_worker import db
 from llm_worker.backends.base import Backend, ScoreInput, ScoreResult, validate_result
+from llm_worker.heartbeat import Heartbeat
 from llm_worker.metrics import Metrics
 from llm_worker.progress import Progress, Stats
 from llm_worker.queue import Claimed, Queue
@@ -49,6 +52,7 @@ def default_worker_id() -> str:
 class Worker:
     def __init__(self, queue: Queue, backend: Backend, *, batch_size: int = 16, max_chars: int = 512,
                  max_items: int = 0, once: bool = False, idle_max: float = 60.0,
+                 max_batch_seconds: float = 3600.0,
                  metrics: Metrics | None = None, progress: Progress | None = None,
                  rubric_version: str = RUBRIC_VERSION) -> None:
         self.queue = queue
@@ -58,6 +62,7 @@ class Worker:
         self.max_items = max_items
         self.once = once
         self.idle_max = max(idle_max, IDLE_FIRST_WAIT)
+        self.max_batch_seconds = max_batch_seconds
         self.metrics = metrics or Metrics(backend.name)
         self.progress = progress or Progress()
         self.rubric_version = rubric_version
@@ -65,7 +70,6 @@ class Worker:
         self._stop = threading.Event()
         self._scoring = False
         self._backoff = 0.0
-        self._warned_lease = False
         self._backlog_at = -BACKLOG_EVERY
         #: Why a --once run stopped early (None: it did not).
         self.gave_up: str | None = None
@@ -115,10 +119,10 @@ class Worker:
                     # A --once run (cron, CI) gives up instead of waiting forever.
                     db_failures += 1
                     if self.once and db_failures >= ONCE_DB_FAILURES:
-                        self.gave_up = f"database unavailable: {_short(e)}"
+                        self.gave_up = f"database unavailable: {db.short_error(e)}"
                         log.error("event=give_up reason=%r", self.gave_up)
                         break
-                    self._error_pause(f"database unavailable: {_short(e)}")
+                    self._error_pause(f"database unavailable: {db.short_error(e)}")
                     continue
                 db_failures = 0
                 if n:
@@ -148,7 +152,8 @@ class Worker:
         t0 = time.monotonic()
         try:
             self._scoring = True  # inside the try: a second signal from here on releases
-            results = self.backend.score_batch(inputs)
+            with Heartbeat(self.queue, [i.id for i in items], self.max_batch_seconds):
+                results = self.backend.score_batch(inputs)
             if len(results) != len(items):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(items)} items")
         except Interrupted:
@@ -171,11 +176,6 @@ class Worker:
             self._scoring = False
         elapsed = time.monotonic() - t0
         self.metrics.observe_batch(elapsed, len(items))
-        if elapsed > self.queue.lease_seconds / 2 and not self._warned_lease:
-            self._warned_lease = True
-            log.warning("event=slow_batch seconds=%.0f lease_seconds=%d hint='a batch takes more than "
-                        "half the lease: raise worker.lease_seconds or lower the batch size, or other "
-                        "workers will take these comments over'", elapsed, self.queue.lease_seconds)
         results = [self._check(r, was_cut) for r, was_cut in zip(results, cut, strict=True)]
         try:
             out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
@@ -185,7 +185,7 @@ class Worker:
                 raise  # the database stayed away: run() waits; the leases expire meanwhile
             # The database refused the write (a value it rejects, say): count the attempt,
             # so that such comments end up failed instead of being claimed forever.
-            out = self.queue.release(items, error=f"write-back refused: {_short(e)}")
+            out = self.queue.release(items, error=f"write-back refused: {db.short_error(e)}")
             log.exception("event=write_back_error comments=%d retried=%d failed=%d",
                           len(items), out.retry, out.failed)
         self._count(out)
@@ -211,7 +211,7 @@ class Worker:
         try:
             counts = self.queue.backlog()
         except sa.exc.DBAPIError as e:  # only informative: the claim that follows will retry
-            log.debug("event=backlog_unavailable error=%r", _short(e))
+            log.debug("event=backlog_unavailable error=%r", db.short_error(e))
             return
         self.stats.pending = counts["pending"]
         for state, n in counts.items():
@@ -247,7 +247,3 @@ class Worker:
         self.progress.clear()
         log.warning("event=backoff reason=%r seconds=%.1f", why, self._backoff)
         self._stop.wait(self._backoff)
-
-
-def _short(e: BaseException) -> str:
-    return (str(getattr(e, "orig", e)) or type(e).__name__).splitlines()[0][:200]

@@ -91,6 +91,9 @@ class ClassifierBackend:
         truncated = [self.max_chars > 0 and len(t) > self.max_chars for t in texts]
         texts = [t[: self.max_chars] if cut else t for t, cut in zip(texts, truncated, strict=True)]
         levels, conf, p_high = self.model.predict(texts)
+        encoder = getattr(self.model, "encoder", None)
+        if encoder is not None:  # the encoder reads a fixed number of tokens: say when it read less
+            truncated = [a or b for a, b in zip(truncated, encoder.cut(texts), strict=True)]
         p_happy = self.positivity.proba(texts) if self.positivity is not None else None
         out = []
         for i, text in enumerate(texts):

@@ -77,6 +77,16 @@ def test_the_classifier_backend_scores_with_the_encoder(model_path):
     assert "fine-tuned encoder" in b.sources()["suicide_risk"]
 
 
+def test_a_comment_longer_than_the_encoder_reads_is_marked_truncated(model_path):
+    from llm_worker.backends.classifier import ClassifierBackend
+
+    b = ClassifierBackend(model_path, max_chars=512)
+    assert b.model.encoder.max_length == 160
+    long_text = "今天很开心，" * 50  # 300 characters: under max_chars, over 160 tokens
+    short, long_ = b.score_batch([ScoreInput("话题", "今天很开心"), ScoreInput("话题", long_text)])
+    assert (short.truncated, long_.truncated) == (False, True)
+
+
 def test_evaluate_runs_the_encoder_model(model_path, tmp_path):
     code = evaluate.main(["--backend", "classifier", "--model", str(model_path), "--task", "suicide",
                           "--quiet", "--data", str(BINARY), "--json", str(tmp_path / "m.json")])

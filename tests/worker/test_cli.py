@@ -154,6 +154,25 @@ def test_a_killed_worker_leaves_leases_that_expire_and_are_claimed_again(engine,
     assert len(score_rows(engine)) == 10 * 4
 
 
+@pytest.mark.slow
+def test_a_live_worker_slower_than_its_lease_keeps_its_batch(engine, db_url):
+    """Its heartbeat renews the 1 s lease through a 5 s batch, so a rival process finds nothing."""
+    seed(engine, 4)
+    p = start(db_url, "--backend", "null", "--batch-size", "4", "--lease-seconds", "1", "--once",
+              "--worker-id", "slow", LLM_WORKER_NULL_DELAY="5")
+    wait_for(engine, "claimed", 4)
+    time.sleep(2.5)  # more than two leases
+    rival = run(db_url, "--backend", "null", "--once", "--worker-id", "rival")
+    assert rival.returncode == 0, rival.stderr
+    assert "event=summary claimed=0 " in rival.stderr
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "event=summary claimed=4 scored=4 failed=0" in err
+    st = states(engine)
+    assert {(s["score_status"], s["claimed_by"], s["attempts"]) for s in st.values()} == {("done", "slow", 1)}
+    assert len(score_rows(engine)) == 4 * 4
+
+
 def test_metrics_are_served_by_the_running_worker(sqlite_url):
     import socket
     import urllib.request
