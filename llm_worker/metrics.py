@@ -30,6 +30,9 @@ class Metrics:
                                lbl, registry=r).labels(scorer)
         self.lost = Counter("llm_worker_lost", "Claims taken over by another worker before "
                             "write-back (nothing written)", lbl, registry=r).labels(scorer)
+        self.lease_renewal_failures = Counter(
+            "llm_worker_lease_renewal_failures", "Lease renewals that could not reach the database "
+            "(tried again at the next beat)", lbl, registry=r).labels(scorer)
         self.batch_errors = Counter("llm_worker_batch_errors", "Batches the backend raised on",
                                     lbl, registry=r).labels(scorer)
         self.batch_seconds = Histogram("llm_worker_batch_seconds", "Backend time per batch",

@@ -150,9 +150,10 @@ class Worker:
         self.metrics.claimed.inc(len(items))
         inputs, cut = self._inputs(items)
         t0 = time.monotonic()
+        heartbeat = Heartbeat(self.queue, [i.id for i in items], self.max_batch_seconds)
         try:
             self._scoring = True  # inside the try: a second signal from here on releases
-            with Heartbeat(self.queue, [i.id for i in items], self.max_batch_seconds):
+            with heartbeat:
                 results = self.backend.score_batch(inputs)
             if len(results) != len(items):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(items)} items")
@@ -174,6 +175,7 @@ class Worker:
             return len(items)
         finally:
             self._scoring = False
+            self.metrics.lease_renewal_failures.inc(heartbeat.failures)
         elapsed = time.monotonic() - t0
         self.metrics.observe_batch(elapsed, len(items))
         results = [self._check(r, was_cut) for r, was_cut in zip(results, cut, strict=True)]

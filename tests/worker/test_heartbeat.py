@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from llm_worker import db
@@ -116,3 +117,30 @@ def test_a_heartbeat_that_cannot_reach_the_database_says_so_and_keeps_beating(ca
     engine.dispose()
     assert hb.failures >= 2 and hb.renewals == 0
     assert caplog.text.count("event=lease_renewal_failed") == hb.failures
+
+
+@pytest.mark.mysql
+def test_a_database_outage_during_a_slow_batch_is_counted_and_the_beat_resumes(mysql_url, caplog):
+    from .tcp_proxy import TcpProxy
+
+    url = sa.make_url(mysql_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 3306)).start()
+    eng = db.make_engine(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False))
+    ids = seed(eng, 4)
+
+    class OutageWhileScoring(Slow):
+        def score_batch(self, items):
+            proxy.stop()
+            threading.Timer(1.5, proxy.start).start()
+            return super().score_batch(items)
+
+    caplog.set_level(logging.WARNING, "llm_worker")
+    worker = make_worker(eng, OutageWhileScoring(4.0), lease_seconds=1, batch_size=4)
+    stats = worker.run()
+    assert (stats.scored, stats.lost) == (4, 0)
+    failures = worker.metrics.registry.get_sample_value("llm_worker_lease_renewal_failures_total",
+                                                        {"scorer": "slow:v1"})
+    assert failures >= 1 and caplog.text.count("event=lease_renewal_failed") == failures
+    assert {s["score_status"] for s in states(eng).values()} == {"done"}
+    assert sorted(states(eng)) == ids
+    eng.dispose()
