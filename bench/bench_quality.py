@@ -1,7 +1,7 @@
 """Scoring quality on the shared research data: SOS-1K 5-fold CV, positivity AUC, the tiny-model path.
 
     .venv/bin/python bench/bench_quality.py [--shared ../shared/datasets] [--json OUT] [--skip-tiny]
-                                            [--encoder m3e-small|DIR]
+                                            [--encoder m3e-small|DIR [--adapt]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.train``
@@ -9,7 +9,8 @@ fold, and the classifier is trained on the other four with ``python -m llm_worke
 ``python -m llm_worker.evaluate``'s code through the backend registry. Positivity AUC is
 measured on SMP2020 usual_eval_labeled and CLUEmotion valid for each backend. With
 ``--encoder``, a third row trains the classifier with that encoder fine-tuned too (about
-6 minutes a fold on 2 cores). Finally
+6 minutes a fold on 2 cores); ``--adapt`` first adapts the encoder on the SocialCD-3K posts
+(``python -m llm_worker.adapt``, about 10 minutes). Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
 """
@@ -61,7 +62,12 @@ def main() -> int:
     ap.add_argument("--skip-tiny", action="store_true", help="leave out the tiny transformers run")
     ap.add_argument("--encoder", metavar="m3e-small|DIR",
                     help="also cross-validate the classifier trained with this encoder (slow)")
+    ap.add_argument("--adapt", action="store_true",
+                    help="with --encoder: first adapt it on the SocialCD-3K posts (python -m "
+                         "llm_worker.adapt; same Weibo tree hole as SOS-1K, no shared text), once")
     a = ap.parse_args()
+    if a.adapt and not a.encoder:
+        ap.error("--adapt needs --encoder")
     sos = a.shared / "sos1k"
     if not sos.is_dir():
         print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
@@ -77,6 +83,17 @@ def main() -> int:
         results[name] = {"folds": [], "encoder": a.encoder}
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        encoder = a.encoder
+        if a.adapt:
+            from llm_worker import adapt
+
+            t0 = time.perf_counter()
+            encoder = f"{tmp}/adapted"
+            if adapt.main(["--encoder", a.encoder, "--data", str(a.shared / "socialcd3k" / "train.tsv"),
+                           "--out", encoder]) != 0:
+                return 1
+            results["classifier+encoder"]["adapted_on"] = "socialcd3k/train.tsv"
+            results["classifier+encoder"]["adapt_seconds"] = round(time.perf_counter() - t0, 1)
         for k in range(1, 6):
             test = [sos / f"fold{k}_level.tsv", sos / f"fold{k}_binary.tsv"]
             results["lexicon"]["folds"].append(fold_row(run_eval("lexicon", "suicide", test)))
@@ -89,7 +106,7 @@ def main() -> int:
             print(f"fold {k}: lexicon {results['lexicon']['folds'][-1]}", file=sys.stderr)
             for name in trained:
                 model = f"{tmp}/fold{k}-{name}.joblib"
-                extra = ["--encoder", a.encoder] if name != "classifier" else []
+                extra = ["--encoder", encoder] if name != "classifier" else []
                 t0 = time.perf_counter()
                 if train.main([*args, "--out", model, *extra]) != 0:
                     print(f"training fold {k} ({name}) failed", file=sys.stderr)
