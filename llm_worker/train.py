@@ -12,8 +12,10 @@ fold per level file (train on the others, test on it) and prints the metrics.
 
 ``--encoder DIR`` (a local BERT-family checkpoint directory, or ``m3e-small``) also
 fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble (see
-``encoder_model``). With m3e-small this is not more accurate (BENCHMARKS.md); it takes
-about 6 minutes per 800 texts on 2 cores, and the model file grows to about 90 MB.
+``encoder_model``). With m3e-small as it comes this is not more accurate; adapted first with
+``python -m llm_worker.adapt`` it lifts the 11-level weighted F1 by about 2.6 points
+(BENCHMARKS.md). It takes about 6-10 minutes per 800 texts on 2 cores, and the model file
+grows to about 90 MB.
 
 The saved model holds metadata (task, training files' names and hashes, library
 versions, feature configuration). It is trained on research-use data: never commit it.
