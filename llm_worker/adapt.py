@@ -42,6 +42,22 @@ MASK_PROBABILITY = 0.15
 MAX_LENGTH = 160
 
 
+def _load_masked_lm(source: Path) -> tuple[Any, Any]:
+    """Tokenizer and masked-LM model; the missing-head report is expected, so it is not shown."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return (AutoTokenizer.from_pretrained(source, local_files_only=True),
+                BertForMaskedLM.from_pretrained(source, local_files_only=True))
+    except (OSError, ValueError, KeyError) as e:
+        raise EncoderError(f"{source}: cannot load a BERT-family encoder from it ({type(e).__name__}: {e})") from None
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, seed: int = 0,
           log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Masked-LM training of the encoder at ``source`` on ``texts``; writes the encoder to ``out``.
@@ -51,17 +67,10 @@ def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, se
     to the word embeddings, and is not saved: only the encoder is.
     """
     import torch
-    from transformers import AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling
-    from transformers.utils import logging as hf_logging
+    from transformers import DataCollatorForLanguageModeling
 
-    hf_logging.set_verbosity_error()  # the missing masked-LM head is expected, not news
-    hf_logging.disable_progress_bar()
-    torch.manual_seed(seed)
-    try:
-        tok = AutoTokenizer.from_pretrained(source, local_files_only=True)
-        model = BertForMaskedLM.from_pretrained(source, local_files_only=True)
-    except (OSError, ValueError, KeyError) as e:
-        raise EncoderError(f"{source}: cannot load a BERT-family encoder from it ({type(e).__name__}: {e})") from None
+    torch.manual_seed(seed)  # before loading: the new head's initial weights come from it too
+    tok, model = _load_masked_lm(source)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     collate = DataCollatorForLanguageModeling(tok, mlm_probability=MASK_PROBABILITY)

@@ -39,7 +39,6 @@ class Heartbeat:
         self.renewals = 0
         self.held = len(self.ids)
         self.failures = 0
-        self.gave_up = False
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-heartbeat", daemon=True)
 
@@ -57,7 +56,6 @@ class Heartbeat:
         while not self._done.wait(self.every):
             elapsed = time.monotonic() - self._started
             if self.max_seconds and elapsed > self.max_seconds:
-                self.gave_up = True
                 log.warning("event=lease_renewal_stopped seconds=%.0f max_batch_seconds=%g comments=%d "
                             "hint='the backend has been busy longer than worker.max_batch_seconds; its "
                             "leases now run out and other workers may take these comments over'",
