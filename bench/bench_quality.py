@@ -65,9 +65,13 @@ def main() -> int:
     ap.add_argument("--adapt", action="store_true",
                     help="with --encoder: first adapt it on the SocialCD-3K posts (python -m "
                          "llm_worker.adapt; same Weibo tree hole as SOS-1K, no shared text), once")
+    ap.add_argument("--members", type=int, default=1, metavar="N",
+                    help="with --encoder: average N fine-tuned copies (train --encoder-members N)")
     a = ap.parse_args()
     if a.adapt and not a.encoder:
         ap.error("--adapt needs --encoder")
+    if a.members != 1 and not a.encoder:
+        ap.error("--members needs --encoder")
     sos = a.shared / "sos1k"
     if not sos.is_dir():
         print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
@@ -80,7 +84,7 @@ def main() -> int:
     results: dict = {"lexicon": {"folds": []}, "classifier": {"folds": []}}
     trained = ["classifier"] + (["classifier+encoder"] if a.encoder else [])
     for name in trained[1:]:
-        results[name] = {"folds": [], "encoder": a.encoder}
+        results[name] = {"folds": [], "encoder": a.encoder, "members": a.members}
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = a.encoder
@@ -106,7 +110,8 @@ def main() -> int:
             print(f"fold {k}: lexicon {results['lexicon']['folds'][-1]}", file=sys.stderr)
             for name in trained:
                 model = f"{tmp}/fold{k}-{name}.joblib"
-                extra = ["--encoder", encoder] if name != "classifier" else []
+                extra = (["--encoder", encoder, "--encoder-members", str(a.members)]
+                         if name != "classifier" else [])
                 t0 = time.perf_counter()
                 if train.main([*args, "--out", model, *extra]) != 0:
                     print(f"training fold {k} ({name}) failed", file=sys.stderr)

