@@ -29,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SHARED = ROOT.parent / "shared" / "datasets"
+FIRST = "classifier+encoder, member 1 alone"
 
 
 def run_eval(backend: str, task: str, files: list[Path], model: str | None = None,
@@ -85,6 +86,8 @@ def main() -> int:
     trained = ["classifier"] + (["classifier+encoder"] if a.encoder else [])
     for name in trained[1:]:
         results[name] = {"folds": [], "encoder": a.encoder, "members": a.members}
+    if a.encoder and a.members > 1:  # the same run's first member alone: what averaging adds
+        results[FIRST] = {"folds": []}
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = a.encoder
@@ -120,7 +123,11 @@ def main() -> int:
                 row["train_seconds"] = round(time.perf_counter() - t0, 1)
                 results[name]["folds"].append(row)
                 print(f"        {name} {row}", file=sys.stderr)
-        for name in ("lexicon", *trained):
+                if name != "classifier" and FIRST in results:
+                    row = fold_row(run_eval("classifier", "suicide", test, model=first_member(model)))
+                    results[FIRST]["folds"].append(row)
+                    print(f"        {FIRST} {row}", file=sys.stderr)
+        for name in [n for n in results if n not in ("seconds", "tiny")]:
             folds = results[name]["folds"]
             results[name]["mean"] = {m: statistics.mean(f[m] for f in folds)
                                      for m in ("binary_f1", "weighted_f1", "macro_f1", "mae")}
@@ -139,6 +146,18 @@ def main() -> int:
     return 0
 
 
+def first_member(path: str) -> str:
+    """A copy of an encoder model that keeps only its first fine-tuned member."""
+    import joblib
+
+    bundle = joblib.load(path)
+    enc = bundle["suicide"].encoder
+    enc.nets_, enc.members = enc.nets_[:1], 1
+    out = path.replace(".joblib", "-member1.joblib")
+    joblib.dump(bundle, out)
+    return out
+
+
 def tiny_run(sos: Path, tmp: Path) -> dict | None:
     """The tiny random GLM through evaluate: proves the path, says nothing about accuracy."""
     try:
@@ -153,7 +172,7 @@ def tiny_run(sos: Path, tmp: Path) -> dict | None:
 
 def markdown(r: dict) -> str:
     out = ["| backend | fold | binary F1 | weighted F1 | macro F1 | MAE |", "|---|---|---|---|---|---|"]
-    names = [n for n in ("lexicon", "classifier", "classifier+encoder") if n in r]
+    names = [n for n in ("lexicon", "classifier", "classifier+encoder", FIRST) if n in r]
     for name in names:
         for i, f in enumerate(r[name]["folds"], 1):
             out.append(f"| {name} | {i} | {100 * f['binary_f1']:.2f} | {100 * f['weighted_f1']:.2f} | "
@@ -162,7 +181,7 @@ def markdown(r: dict) -> str:
         out.append(f"| **{name}** | **mean** | **{100 * m['binary_f1']:.2f}** | **{100 * m['weighted_f1']:.2f}** | "
                    f"**{100 * m['macro_f1']:.2f}** | **{m['mae']:.3f}** |")
     out.append("")
-    for name in names[1:]:
+    for name in [n for n in names[1:] if n != FIRST]:
         folds = r[name]["folds"]
         out.append(f"- {name}: training {statistics.mean(f['train_seconds'] for f in folds):.0f} s a fold, "
                    f"scoring {statistics.mean(f['comments_per_second'] for f in folds):.0f} comments/s")
