@@ -42,20 +42,36 @@ MASK_PROBABILITY = 0.15
 MAX_LENGTH = 160
 
 
-def _load_masked_lm(source: Path) -> tuple[Any, Any]:
-    """Tokenizer and masked-LM model; the missing-head report is expected, so it is not shown."""
-    from transformers import AutoTokenizer, BertForMaskedLM
+def _quietly(load: Callable[[], Any], source: Path) -> Any:
+    """Load with transformers' missing-weights report hidden: the missing heads are expected."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        return (AutoTokenizer.from_pretrained(source, local_files_only=True),
-                BertForMaskedLM.from_pretrained(source, local_files_only=True))
+        return load()
     except (OSError, ValueError, KeyError) as e:
         raise EncoderError(f"{source}: cannot load a BERT-family encoder from it ({type(e).__name__}: {e})") from None
     finally:
         hf_logging.set_verbosity(level)
+
+
+def _load_masked_lm(source: Path) -> tuple[Any, Any]:
+    """Tokenizer and masked-LM model (whose head, missing from embedding checkpoints, starts fresh)."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    return _quietly(lambda: (AutoTokenizer.from_pretrained(source, local_files_only=True),
+                             BertForMaskedLM.from_pretrained(source, local_files_only=True)), source)
+
+
+def _save_encoder(model: Any, source: Path, out: Path) -> None:
+    """The adapted encoder with the source's pooler, which masked-LM training neither has nor
+    changes: so the checkpoint loads without a missing-weights report."""
+    from transformers import BertModel
+
+    full = _quietly(lambda: BertModel.from_pretrained(source, local_files_only=True), source)
+    full.load_state_dict(model.bert.state_dict(), strict=False)
+    full.save_pretrained(out)
 
 
 def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, seed: int = 0,
@@ -100,7 +116,7 @@ def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, se
             log(f"  epoch {epoch + 1}/{epochs}: masked-LM loss {losses[-1]:.3f} "
                 f"({time.perf_counter() - t0:.0f} s)")
     model.eval()
-    model.bert.save_pretrained(out)
+    _save_encoder(model, source, out)
     tok.save_pretrained(out)
     info = {"source": str(source), "texts": len(texts), "epochs": epochs, "seed": seed,
             "learning_rate": LEARNING_RATE, "batch_size": BATCH_SIZE,

@@ -132,8 +132,9 @@ def build_tiny_bert(out_dir: str | Path, texts: list[str], seed: int = 0, hidden
     out.mkdir(parents=True, exist_ok=True)
     chars = sorted({c for t in texts for c in t if not c.isspace()} | set(string.ascii_lowercase + string.digits))
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
-    (out / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizer(vocab_file=str(out / "vocab.txt")).save_pretrained(out)
+    # ``vocab=`` (transformers 5 ignores the old ``vocab_file=`` and would map every character
+    # to [UNK]); tests check that the characters come out as themselves.
+    BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(out)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=2 * hidden_size, max_position_embeddings=256)
     torch.manual_seed(seed)

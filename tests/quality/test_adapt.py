@@ -38,6 +38,11 @@ def test_the_adapted_encoder_is_a_checkpoint_that_train_accepts(tiny_bert, tmp_p
     before, after = weights(tiny_bert), weights(out)
     assert before.keys() == after.keys()
     assert any((before[k] != after[k]).any() for k in before), "adaptation changed nothing"
+    from transformers import BertModel
+
+    _, loading = BertModel.from_pretrained(out, local_files_only=True, output_loading_info=True)
+    assert loading["missing_keys"] == [] or loading["missing_keys"] == set()  # it loads whole, pooler too
+    assert all((before[k] == after[k]).all() for k in before if k.startswith("pooler."))  # MLM never sees it
     model = tmp_path / "m.joblib"
     assert train.main(["--task", "suicide", "--data", str(LEVEL), "--encoder", str(out),
                        "--encoder-epochs", "1", "--out", str(model)]) == 0

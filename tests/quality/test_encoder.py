@@ -35,6 +35,14 @@ def model_path(tiny_bert, tmp_path_factory) -> Path:
     return out
 
 
+def test_the_tiny_bert_reads_its_characters_not_unknown_tokens(tiny_bert):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert, local_files_only=True)
+    assert tok.tokenize("今天很开心") == list("今天很开心")
+    assert tok.unk_token_id not in tok("今天很开心")["input_ids"]
+
+
 def test_training_with_an_encoder_records_it(model_path, tiny_bert, capsys):
     meta = joblib.load(model_path)["meta"]
     assert meta["encoder"] == {"encoder": str(tiny_bert), "epochs": 2, "members": 1}
