@@ -1,7 +1,7 @@
 """Scoring quality on the shared research data: SOS-1K 5-fold CV, positivity AUC, the tiny-model path.
 
     .venv/bin/python bench/bench_quality.py [--shared ../shared/datasets] [--json OUT] [--skip-tiny]
-                                            [--encoder m3e-small|DIR [--adapt]]
+                                            [--encoder m3e-small|DIR [--adapt] [--members N]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.train``
@@ -9,8 +9,9 @@ fold, and the classifier is trained on the other four with ``python -m llm_worke
 ``python -m llm_worker.evaluate``'s code through the backend registry. Positivity AUC is
 measured on SMP2020 usual_eval_labeled and CLUEmotion valid for each backend. With
 ``--encoder``, a third row trains the classifier with that encoder fine-tuned too (about
-6 minutes a fold on 2 cores); ``--adapt`` first adapts the encoder on the SocialCD-3K posts
-(``python -m llm_worker.adapt``, about 10 minutes). Finally
+4 minutes a fold on 2 cores); ``--adapt`` first adapts the encoder on the SocialCD-3K posts
+(``python -m llm_worker.adapt``, about 10 minutes); ``--members N`` averages N fine-tuned
+copies (N times the time) and adds a row for the same models' first member alone. Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
 """

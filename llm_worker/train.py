@@ -14,8 +14,9 @@ fold per level file (train on the others, test on it) and prints the metrics.
 fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble (see
 ``encoder_model``). With m3e-small as it comes this is not more accurate; adapted first with
 ``python -m llm_worker.adapt`` it lifts the 11-level weighted F1 by about 2.6 points
-(BENCHMARKS.md). It takes about 6-10 minutes per 800 texts on 2 cores, and the model file
-grows to about 90 MB.
+(BENCHMARKS.md). It takes about 4-5 minutes per 800 texts on 2 cores, and the model file
+grows to about 90 MB. ``--encoder-members N`` fine-tunes N copies from different seeds and
+averages them, at N times the training time, scoring time and file size.
 
 The saved model holds metadata (task, training files' names and hashes, library
 versions, feature configuration). It is trained on research-use data: never commit it.

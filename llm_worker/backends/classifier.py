@@ -71,7 +71,10 @@ class ClassifierBackend:
 
     def sources(self) -> dict[str, str]:
         encoder = getattr(self.model, "encoder", None)
-        also = f", averaged with the fine-tuned encoder {encoder.encoder}" if encoder is not None else ""
+        also = ""
+        if encoder is not None:
+            copies = f" ({encoder.members} seeds averaged)" if getattr(encoder, "members", 1) > 1 else ""
+            also = f", averaged with the fine-tuned encoder {encoder.encoder}{copies}"
         out = {"*": "lexicon (hand-written cue lists, untrained)",
                "suicide_risk": f"trained model (n-gram and cue ensemble{also}; levels inside its high/low band)"}
         if self.positivity is not None:

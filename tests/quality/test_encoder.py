@@ -130,6 +130,16 @@ def test_members_are_fine_tuned_from_successive_seeds_and_averaged(tiny_bert):
     np.testing.assert_array_equal(p_pair, reloaded.predict_proba(texts)[0])
 
 
+def test_the_backend_says_how_many_encoder_seeds_it_averages(tiny_bert, tmp_path):
+    from llm_worker.backends.classifier import ClassifierBackend
+
+    out = tmp_path / "m.joblib"
+    assert train.main(["--task", "suicide", "--data", str(LEVEL), "--data", str(BINARY), "--encoder", str(tiny_bert),
+                       "--encoder-epochs", "1", "--encoder-members", "2", "--out", str(out)]) == 0
+    assert joblib.load(out)["meta"]["encoder"]["members"] == 2
+    assert "(2 seeds averaged)" in ClassifierBackend(out).sources()["suicide_risk"]
+
+
 def test_a_model_saved_before_members_existed_still_loads(tiny_bert):
     texts = ds.load(LEVEL).texts
     one = EncoderClassifier(tiny_bert, epochs=1).fit(texts, [int(x) for x in ds.load(LEVEL).labels],
