@@ -148,6 +148,7 @@ class EncoderClassifier:
     def fit(self, texts: list[str], levels: list[int], binary: list[int],
             log: Callable[[str], None] | None = None) -> EncoderClassifier:
         source = resolve_encoder(self.encoder)
+        self.__dict__.pop("tokenizer_", None)  # a refit loads the encoder's own tokenizer afresh
         self.nets_ = []
         for k in range(self.members):
             if log and self.members > 1:
