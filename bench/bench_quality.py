@@ -74,6 +74,8 @@ def main() -> int:
         ap.error("--adapt needs --encoder")
     if a.members != 1 and not a.encoder:
         ap.error("--members needs --encoder")
+    if a.members < 1:
+        ap.error("--members must be at least 1")
     sos = a.shared / "sos1k"
     if not sos.is_dir():
         print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
