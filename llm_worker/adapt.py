@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from llm_worker import datasets as ds
-from llm_worker.encoder_model import EncoderError, length_batches, resolve_encoder
+from llm_worker.encoder_model import EncoderError, length_batches, load_local, resolve_encoder
 
 EPOCHS = 6
 LEARNING_RATE = 5e-5
@@ -42,26 +42,12 @@ MASK_PROBABILITY = 0.15
 MAX_LENGTH = 160
 
 
-def _quietly(load: Callable[[], Any], source: Path) -> Any:
-    """Load with transformers' missing-weights report hidden: the missing heads are expected."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        return load()
-    except (OSError, ValueError, KeyError) as e:
-        raise EncoderError(f"{source}: cannot load a BERT-family encoder from it ({type(e).__name__}: {e})") from None
-    finally:
-        hf_logging.set_verbosity(level)
-
-
 def _load_masked_lm(source: Path) -> tuple[Any, Any]:
     """Tokenizer and masked-LM model (whose head, missing from embedding checkpoints, starts fresh)."""
     from transformers import AutoTokenizer, BertForMaskedLM
 
-    return _quietly(lambda: (AutoTokenizer.from_pretrained(source, local_files_only=True),
-                             BertForMaskedLM.from_pretrained(source, local_files_only=True)), source)
+    return load_local(lambda: (AutoTokenizer.from_pretrained(source, local_files_only=True),
+                               BertForMaskedLM.from_pretrained(source, local_files_only=True)), source, quiet=True)
 
 
 def _save_encoder(model: Any, source: Path, out: Path) -> None:
@@ -69,7 +55,7 @@ def _save_encoder(model: Any, source: Path, out: Path) -> None:
     changes: so the checkpoint loads without a missing-weights report."""
     from transformers import BertModel
 
-    full = _quietly(lambda: BertModel.from_pretrained(source, local_files_only=True), source)
+    full = load_local(lambda: BertModel.from_pretrained(source, local_files_only=True), source, quiet=True)
     full.load_state_dict(model.bert.state_dict(), strict=False)
     full.save_pretrained(out)
 
@@ -80,7 +66,7 @@ def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, se
 
     Returns what it did (also written to ``out/adapted.json``). The masked-LM head, which
     sentence-embedding checkpoints such as m3e-small do not carry, starts from scratch, tied
-    to the word embeddings, and is not saved: only the encoder is.
+    to the word embeddings, and is not saved: only the encoder is, with the source's pooler.
     """
     import torch
     from transformers import DataCollatorForLanguageModeling

