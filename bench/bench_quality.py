@@ -1,7 +1,8 @@
 """Scoring quality on the shared research data: SOS-1K 5-fold CV, positivity AUC, the tiny-model path.
 
     .venv/bin/python bench/bench_quality.py [--shared ../shared/datasets] [--json OUT] [--skip-tiny]
-                                            [--encoder m3e-small|DIR [--adapt] [--members N]]
+                                            [--encoder m3e-small|DIR [--members N]
+                                             [--adapt [--adapt-data FILE …] [--adapt-epochs N]]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.train``
@@ -10,7 +11,8 @@ fold, and the classifier is trained on the other four with ``python -m llm_worke
 measured on SMP2020 usual_eval_labeled and CLUEmotion valid for each backend. With
 ``--encoder``, a third row trains the classifier with that encoder fine-tuned too (about
 4 minutes a fold on 2 cores); ``--adapt`` first adapts the encoder on the SocialCD-3K posts
-(``python -m llm_worker.adapt``, about 10 minutes); ``--members N`` averages N fine-tuned
+(``python -m llm_worker.adapt``, about 10 minutes), or on the ``--adapt-data`` files (paths
+under --shared; never SOS-1K, which is the test data); ``--members N`` averages N fine-tuned
 copies (N times the time) and adds a row for the same models' first member alone. Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
@@ -67,11 +69,20 @@ def main() -> int:
     ap.add_argument("--adapt", action="store_true",
                     help="with --encoder: first adapt it on the SocialCD-3K posts (python -m "
                          "llm_worker.adapt; same Weibo tree hole as SOS-1K, no shared text), once")
+    ap.add_argument("--adapt-data", action="append", metavar="FILE",
+                    help="with --adapt: adapt on this file under --shared instead (repeat), e.g. "
+                         "smp2020_ewect/virus_train.txt; default socialcd3k/train.tsv")
+    ap.add_argument("--adapt-epochs", type=int, metavar="N",
+                    help="with --adapt: masked-LM epochs (default: adapt's own)")
     ap.add_argument("--members", type=int, default=1, metavar="N",
                     help="with --encoder: average N fine-tuned copies (train --encoder-members N)")
     a = ap.parse_args()
     if a.adapt and not a.encoder:
         ap.error("--adapt needs --encoder")
+    if (a.adapt_data or a.adapt_epochs is not None) and not a.adapt:
+        ap.error("--adapt-data and --adapt-epochs need --adapt")
+    if any(Path(f).parts[:1] == ("sos1k",) for f in a.adapt_data or []):
+        ap.error("--adapt-data must not include SOS-1K: it is the test data")
     if a.members != 1 and not a.encoder:
         ap.error("--members needs --encoder")
     if a.members < 1:
@@ -99,10 +110,18 @@ def main() -> int:
 
             t0 = time.perf_counter()
             encoder = f"{tmp}/adapted"
-            if adapt.main(["--encoder", a.encoder, "--data", str(a.shared / "socialcd3k" / "train.tsv"),
-                           "--out", encoder]) != 0:
+            adapt_on = a.adapt_data or ["socialcd3k/train.tsv"]
+            args = ["--encoder", a.encoder, "--out", encoder]
+            for f in adapt_on:
+                args += ["--data", str(a.shared / f)]
+            if a.adapt_epochs is not None:
+                args += ["--epochs", str(a.adapt_epochs)]
+            if adapt.main(args) != 0:
                 return 1
-            results["classifier+encoder"]["adapted_on"] = "socialcd3k/train.tsv"
+            info = json.loads(Path(encoder, "adapted.json").read_text(encoding="utf-8"))
+            results["classifier+encoder"]["adapted_on"] = adapt_on
+            results["classifier+encoder"]["adapt_epochs"] = info["epochs"]
+            results["classifier+encoder"]["adapt_texts"] = info["texts"]
             results["classifier+encoder"]["adapt_seconds"] = round(time.perf_counter() - t0, 1)
         for k in range(1, 6):
             test = [sos / f"fold{k}_level.tsv", sos / f"fold{k}_binary.tsv"]
@@ -188,6 +207,10 @@ def markdown(r: dict) -> str:
         folds = r[name]["folds"]
         out.append(f"- {name}: training {statistics.mean(f['train_seconds'] for f in folds):.0f} s a fold, "
                    f"scoring {statistics.mean(f['comments_per_second'] for f in folds):.0f} comments/s")
+        if r[name].get("adapted_on"):
+            out.append(f"- {name}: encoder first adapted on {', '.join(r[name]['adapted_on'])} "
+                       f"({r[name]['adapt_texts']} texts, {r[name]['adapt_epochs']} epochs, "
+                       f"{r[name]['adapt_seconds']:.0f} s)")
     out += ["", "| backend | positivity ROC AUC |", "|---|---|"]
     for name in names:
         for f, auc in r[name].get("positivity_auc", {}).items():
