@@ -40,6 +40,7 @@ LEARNING_RATE = 5e-5
 BATCH_SIZE = 32
 MASK_PROBABILITY = 0.15
 MAX_LENGTH = 160
+PROGRESS_SECONDS = 60.0  # a line this often inside an epoch: a big corpus takes minutes an epoch
 
 
 def _load_masked_lm(source: Path) -> tuple[Any, Any]:
@@ -83,7 +84,13 @@ def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, se
     losses = []
     for epoch in range(epochs):
         t0, total, n = time.perf_counter(), 0.0, 0
-        for idx in length_batches([len(x) for x in ids], BATCH_SIZE, rng):
+        batches = length_batches([len(x) for x in ids], BATCH_SIZE, rng)
+        shown = t0
+        for b, idx in enumerate(batches, 1):
+            if log and time.perf_counter() - shown >= PROGRESS_SECONDS:
+                shown = time.perf_counter()
+                log(f"  epoch {epoch + 1}/{epochs}: batch {b}/{len(batches)}, "
+                    f"loss so far {total / max(n, 1):.3f} ({shown - t0:.0f} s)")
             batch = collate([{"input_ids": ids[i]} for i in idx]).to(device)
             hidden = model.bert(input_ids=batch["input_ids"],
                                 attention_mask=batch["attention_mask"]).last_hidden_state

@@ -54,6 +54,13 @@ def test_adapting_twice_gives_the_same_encoder(tiny_bert, tmp_path):
     assert all((runs[0][k] == runs[1][k]).all() for k in runs[0])
 
 
+def test_a_long_epoch_reports_its_progress(tiny_bert, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(adapt, "PROGRESS_SECONDS", 0.0)  # every batch, instead of once a minute
+    assert adapt.main(["--encoder", str(tiny_bert), "--data", str(LEVEL), "--out",
+                       str(tmp_path / "o"), "--epochs", "1"]) == 0
+    assert "epoch 1/1: batch 2/" in capsys.readouterr().err
+
+
 def test_an_existing_output_directory_is_not_overwritten(tiny_bert, tmp_path, capsys):
     out = tmp_path / "taken"
     out.mkdir()
