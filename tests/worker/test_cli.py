@@ -98,11 +98,22 @@ def test_requeue_failed_and_status_from_the_command_line(engine, db_url):
     assert "most common errors" not in r.stdout
 
 
+def read_until(p: subprocess.Popen, text: str) -> str:
+    """The worker's stderr up to the line holding ``text`` (a fixed sleep flaked under load)."""
+    seen = ""
+    while text not in seen:
+        line = p.stderr.readline()
+        assert line, f"the worker ended before logging {text!r}:\n{seen}"
+        seen += line
+    return seen
+
+
 def test_sigterm_while_idle_exits_0(sqlite_url):
     p = start(sqlite_url, "--backend", "null")
-    time.sleep(2)
+    head = read_until(p, "event=start")  # logged once the signal handlers are in place
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=30)
+    err = head + err
     assert p.returncode == 0, err
     assert "event=stopping reason=SIGTERM" in err and "event=summary" in err
 
