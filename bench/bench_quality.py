@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_quality.py [--shared ../shared/datasets] [--json OUT] [--skip-tiny]
                                             [--encoder m3e-small|DIR [--members N]
-                                             [--adapt [--adapt-data FILE …] [--adapt-epochs N]]]
+                                             [--adapt [--adapt-data FILE …] [--adapt-epochs N]]
+                                             [--task-adapt-epochs N]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.train``
@@ -13,7 +14,10 @@ measured on SMP2020 usual_eval_labeled and CLUEmotion valid for each backend. Wi
 4 minutes a fold on 2 cores); ``--adapt`` first adapts the encoder on the SocialCD-3K posts
 (``python -m llm_worker.adapt``, about 10 minutes), or on the ``--adapt-data`` files (paths
 under --shared; never SOS-1K, which is the test data); ``--members N`` averages N fine-tuned
-copies (N times the time) and adds a row for the same models' first member alone. Finally
+copies (N times the time) and adds a row for the same models' first member alone;
+``--task-adapt-epochs N`` adapts the encoder further, for each fold, on that fold's own
+training comments (the other four folds' texts, labels unused; never the test fold) before
+fine-tuning it: task-adaptive pretraining, after Gururangan et al. 2020. Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
 """
@@ -74,6 +78,9 @@ def main() -> int:
                          "smp2020_ewect/virus_train.txt; default socialcd3k/train.tsv")
     ap.add_argument("--adapt-epochs", type=int, metavar="N",
                     help="with --adapt: masked-LM epochs (default: adapt's own)")
+    ap.add_argument("--task-adapt-epochs", type=int, metavar="N",
+                    help="with --encoder: for each fold, first adapt the encoder on that fold's "
+                         "training comments for N masked-LM epochs (never on the test fold)")
     ap.add_argument("--members", type=int, default=1, metavar="N",
                     help="with --encoder: average N fine-tuned copies (train --encoder-members N)")
     a = ap.parse_args()
@@ -83,6 +90,10 @@ def main() -> int:
         ap.error("--adapt-data and --adapt-epochs need --adapt")
     if any(Path(f).parts[:1] == ("sos1k",) for f in a.adapt_data or []):
         ap.error("--adapt-data must not include SOS-1K: it is the test data")
+    if a.task_adapt_epochs is not None and not a.encoder:
+        ap.error("--task-adapt-epochs needs --encoder")
+    if a.task_adapt_epochs is not None and a.task_adapt_epochs < 1:
+        ap.error("--task-adapt-epochs must be at least 1")
     if a.members != 1 and not a.encoder:
         ap.error("--members needs --encoder")
     if a.members < 1:
@@ -130,12 +141,25 @@ def main() -> int:
             for j in range(1, 6):
                 if j != k:
                     args += ["--data", str(sos / f"fold{j}_level.tsv"), "--data", str(sos / f"fold{j}_binary.tsv")]
+            fold_encoder = encoder
+            if a.task_adapt_epochs is not None:  # on this fold's training comments only
+                from llm_worker import adapt
+
+                t0 = time.perf_counter()
+                fold_encoder = f"{tmp}/task-adapted-{k}"
+                train_files = [x for j in range(1, 6) if j != k for x in ("--data", str(sos / f"fold{j}_level.tsv"))]
+                if adapt.main(["--encoder", encoder, *train_files, "--out", fold_encoder,
+                               "--epochs", str(a.task_adapt_epochs)]) != 0:
+                    return 1
+                results["classifier+encoder"].setdefault("task_adapt_seconds", []).append(
+                    round(time.perf_counter() - t0, 1))
+                results["classifier+encoder"]["task_adapt_epochs"] = a.task_adapt_epochs
             if virus.exists():
                 args += ["--data", str(virus)]
             print(f"fold {k}: lexicon {results['lexicon']['folds'][-1]}", file=sys.stderr)
             for name in trained:
                 model = f"{tmp}/fold{k}-{name}.joblib"
-                extra = (["--encoder", encoder, "--encoder-members", str(a.members)]
+                extra = (["--encoder", fold_encoder, "--encoder-members", str(a.members)]
                          if name != "classifier" else [])
                 t0 = time.perf_counter()
                 if train.main([*args, "--out", model, *extra]) != 0:
@@ -211,6 +235,10 @@ def markdown(r: dict) -> str:
             out.append(f"- {name}: encoder first adapted on {', '.join(r[name]['adapted_on'])} "
                        f"({r[name]['adapt_texts']} texts, {r[name]['adapt_epochs']} epochs, "
                        f"{r[name]['adapt_seconds']:.0f} s)")
+        if r[name].get("task_adapt_epochs"):
+            out.append(f"- {name}: then, for each fold, adapted on that fold's training comments "
+                       f"({r[name]['task_adapt_epochs']} epochs, "
+                       f"{statistics.mean(r[name]['task_adapt_seconds']):.0f} s a fold)")
     out += ["", "| backend | positivity ROC AUC |", "|---|---|"]
     for name in names:
         for f, auc in r[name].get("positivity_auc", {}).items():
