@@ -102,7 +102,7 @@ def main() -> int:
     if not sos.is_dir():
         print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
         return 0
-    from llm_worker import train
+    from llm_worker import adapt, train
 
     smp = a.shared / "smp2020_ewect" / "usual_eval_labeled.txt"
     clue = a.shared / "clue_emotion2020" / "valid.txt"
@@ -111,14 +111,14 @@ def main() -> int:
     trained = ["classifier"] + (["classifier+encoder"] if a.encoder else [])
     for name in trained[1:]:
         results[name] = {"folds": [], "encoder": a.encoder, "members": a.members}
+        if a.task_adapt_epochs is not None:
+            results[name].update(task_adapt_epochs=a.task_adapt_epochs, task_adapt_seconds=[])
     if a.encoder and a.members > 1:  # the same run's first member alone: what averaging adds
         results[FIRST] = {"folds": []}
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = a.encoder
         if a.adapt:
-            from llm_worker import adapt
-
             t0 = time.perf_counter()
             encoder = f"{tmp}/adapted"
             adapt_on = a.adapt_data or ["socialcd3k/train.tsv"]
@@ -143,17 +143,15 @@ def main() -> int:
                     args += ["--data", str(sos / f"fold{j}_level.tsv"), "--data", str(sos / f"fold{j}_binary.tsv")]
             fold_encoder = encoder
             if a.task_adapt_epochs is not None:  # on this fold's training comments only
-                from llm_worker import adapt
-
                 t0 = time.perf_counter()
                 fold_encoder = f"{tmp}/task-adapted-{k}"
+                # The level files alone: a fold's binary file lists the same texts.
                 train_files = [x for j in range(1, 6) if j != k for x in ("--data", str(sos / f"fold{j}_level.tsv"))]
                 if adapt.main(["--encoder", encoder, *train_files, "--out", fold_encoder,
                                "--epochs", str(a.task_adapt_epochs)]) != 0:
+                    print(f"adapting the encoder on fold {k}'s training comments failed", file=sys.stderr)
                     return 1
-                results["classifier+encoder"].setdefault("task_adapt_seconds", []).append(
-                    round(time.perf_counter() - t0, 1))
-                results["classifier+encoder"]["task_adapt_epochs"] = a.task_adapt_epochs
+                results["classifier+encoder"]["task_adapt_seconds"].append(round(time.perf_counter() - t0, 1))
             if virus.exists():
                 args += ["--data", str(virus)]
             print(f"fold {k}: lexicon {results['lexicon']['folds'][-1]}", file=sys.stderr)

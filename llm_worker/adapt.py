@@ -89,7 +89,7 @@ def adapt(source: Path, texts: list[str], out: Path, *, epochs: int = EPOCHS, se
         for b, idx in enumerate(batches, 1):
             if log and time.perf_counter() - shown >= PROGRESS_SECONDS:
                 shown = time.perf_counter()
-                log(f"  epoch {epoch + 1}/{epochs}: batch {b}/{len(batches)}, "
+                log(f"  epoch {epoch + 1}/{epochs}: {b - 1}/{len(batches)} batches done, "
                     f"loss so far {total / max(n, 1):.3f} ({shown - t0:.0f} s)")
             batch = collate([{"input_ids": ids[i]} for i in idx]).to(device)
             hidden = model.bert(input_ids=batch["input_ids"],
