@@ -10,7 +10,7 @@ help:
 	@echo "make test   - create .venv if missing, install requirements, run the whole test suite"
 	@echo "make demo   - run the whole pipeline on the embedded default (SQLite, lexicon scorer)"
 	@echo "make lint   - ruff"
-	@echo "make schema - regenerate sql/schema.sql from llm_worker/db.py"
+	@echo "make schema - regenerate sql/schema.sql from weibo_mh/db.py"
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-encoder.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 schema: $(STAMP)
-	$(BIN)/python -m llm_worker.db ddl > sql/schema.sql
+	$(BIN)/python -m weibo_mh.db ddl > sql/schema.sql
 
 DEMO_CONFIG ?= configs/demo.toml
 DEMO_PORT   ?= 8765
@@ -58,14 +58,14 @@ demo-run:
 	  sleep 0.2; \
 	done; \
 	echo "== 2/5 creating or upgrading the database"; \
-	$(BIN)/python -m llm_worker.db migrate --config $(DEMO_CONFIG); \
+	$(BIN)/python -m weibo_mh.db migrate --config $(DEMO_CONFIG); \
 	echo "== 3/5 one crawl through the real scheduler (--once)"; \
 	$(BIN)/python Weibo_Spider/default_schedule.py --config $(DEMO_CONFIG) --once; \
 	echo "== 4/5 scoring every pending comment with the lexicon scorer"; \
 	$(BIN)/python -m llm_worker --config $(DEMO_CONFIG) --backend lexicon --once; \
 	echo "== 5/5 writing the analysis report"; \
 	$(BIN)/python -m analysis.report --config $(DEMO_CONFIG) --out $(DEMO_REPORT); \
-	$(BIN)/python -m llm_worker.db status --config $(DEMO_CONFIG); \
+	$(BIN)/python -m weibo_mh.db status --config $(DEMO_CONFIG); \
 	echo; \
 	echo "Done. Open $(DEMO_REPORT)/index.html (charts, alert table, counts)."; \
 	echo "Run 'make demo' again to re-crawl: nothing is duplicated, nothing is scored twice."

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from filelock import FileLock, Timeout
 from weibo.status import EXIT_CONFIG, EXIT_HELP, EXIT_LOCKED, exit_code
 
-from llm_worker import db
-from llm_worker.config import ConfigError, load_or_exit, resolve_sqlite_url
-from llm_worker.privacy import pseudonymiser_from
+from weibo_mh import db
+from weibo_mh.config import ConfigError, load_or_exit, resolve_sqlite_url
+from weibo_mh.privacy import pseudonymiser_from
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("weibo.schedule")
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             status = sched.run_once()
         except sa.exc.SQLAlchemyError as e:
-            print(f"error: database {db.mask(url)}: {db._short(e)}", file=sys.stderr)
+            print(f"error: database {db.mask(url)}: {db.short_error(e)}", file=sys.stderr)
             return exit_code("failed")
         return EXIT_LOCKED if status == "locked" else exit_code(status)
     return sched.forever(cfg.schedule.times, cfg.schedule.every_minutes)

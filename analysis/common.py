@@ -23,8 +23,9 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from llm_worker import db
-from llm_worker.config import load_or_exit, mask_url
+from analysis.window import Window
+from weibo_mh import db
+from weibo_mh.config import load_or_exit, mask_url
 
 
 class UsageError(Exception):
@@ -145,26 +146,6 @@ positive = _positive
 
 
 @dataclass
-class Window:
-    """Which comments a script looks at: a time span and an optional topic filter."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    topic: str | None = None
-
-    def describe(self) -> str:
-        a = self.since.strftime("%Y-%m-%d %H:%M") if self.since else "start"
-        if self.until is None:
-            b = "now"
-        elif self.until.time() == datetime.min.time():  # --until DAY: through the end of DAY
-            b = f"end of {self.until - timedelta(days=1):%Y-%m-%d}"
-        else:
-            b = self.until.strftime("%Y-%m-%d %H:%M")
-        s = f"{a} to {b} (Asia/Shanghai)"
-        return s + (f", topics containing {self.topic!r}" if self.topic else "")
-
-
-@dataclass
 class Context:
     """Everything a chart builder needs: an engine, the window, the scorer, where to write."""
 
@@ -255,7 +236,7 @@ def build_context(args: argparse.Namespace) -> Context:
     cfg = load_or_exit(args.config)
     url = args.db or cfg.database.url
     if args.db:
-        from llm_worker.config import resolve_sqlite_url
+        from weibo_mh.config import resolve_sqlite_url
 
         url = resolve_sqlite_url(args.db, Path.cwd())
     if args.since and args.until and args.since >= args.until:

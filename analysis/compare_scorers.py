@@ -21,7 +21,7 @@ from matplotlib.colors import LogNorm
 from analysis import queries
 from analysis.common import Context, UsageError, build_context, make_parser, report_written, run
 from analysis.plotting import dim_label, new_figure, no_data_figure, save
-from llm_worker.rubric import LEVELS
+from weibo_mh.rubric import LEVELS
 
 
 def weighted_kappa(matrix: np.ndarray, weights: str = "quadratic") -> float:

@@ -28,7 +28,7 @@ from analysis.common import (
     run,
 )
 from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
-from llm_worker.rubric import LEVELS
+from weibo_mh.rubric import LEVELS
 
 TOP_DEFAULT = 15
 

@@ -23,13 +23,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from analysis.common import Window
-from llm_worker.db import comments as C
-from llm_worker.db import post_topics as PT
-from llm_worker.db import scores as S
-from llm_worker.db import topic_snapshots as TS
-from llm_worker.db import topics as T
-from llm_worker.rubric import CORE_DIMENSIONS
+from analysis.window import Window
+from weibo_mh.db import comments as C
+from weibo_mh.db import post_topics as PT
+from weibo_mh.db import scores as S
+from weibo_mh.db import topic_snapshots as TS
+from weibo_mh.db import topics as T
+from weibo_mh.rubric import CORE_DIMENSIONS
 
 RISK = "suicide_risk"
 

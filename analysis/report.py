@@ -30,7 +30,7 @@ from analysis.common import (
     report_written,
     run,
 )
-from llm_worker import db
+from weibo_mh import db
 
 CSS = """
 body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em auto;max-width:1400px;

@@ -49,7 +49,7 @@ def generate(path: Path, n_comments: int, days: int = 90, n_topics: int = 50, se
     """Write a migrated SQLite database with synthetic topics, posts, comments and scores."""
     import sqlalchemy as sa
 
-    from llm_worker import db
+    from weibo_mh import db
 
     path.unlink(missing_ok=True)
     eng = db.make_engine(f"sqlite:///{path}")
@@ -196,7 +196,7 @@ def copy_to_mysql(sqlite_path: Path, server_url: str) -> str:
     """Copy the generated database into a fresh MySQL/MariaDB database; returns its URL."""
     import sqlalchemy as sa
 
-    from llm_worker import db
+    from weibo_mh import db
 
     name = f"bench_analysis_{int(time.time())}"
     server = sa.make_url(db.normalise_url(server_url))

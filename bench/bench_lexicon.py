@@ -20,7 +20,7 @@ OWN = ROOT / "tests" / "quality" / "data"
 
 
 def texts(n: int) -> tuple[list[str], str]:
-    from llm_worker import datasets as ds
+    from llm_worker.training import datasets as ds
 
     files = [SHARED / "sos1k" / "fold1_level.tsv", SHARED / "clue_emotion2020" / "valid.txt",
              SHARED / "smp2020_ewect" / "usual_eval_labeled.txt"]
@@ -46,9 +46,9 @@ def main() -> int:
     ap.add_argument("--model", help="trained classifier model (default: train a small one on the test sentences)")
     ap.add_argument("--n", type=int, default=20000, help="comments for the lexicon (classifier: n/10)")
     a = ap.parse_args()
-    from llm_worker.backends.base import ScoreInput
-    from llm_worker.backends.classifier import ClassifierBackend
-    from llm_worker.backends.lexicon import LexiconBackend
+    from llm_worker.scoring.backends.base import ScoreInput
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
+    from llm_worker.scoring.backends.lexicon import LexiconBackend
 
     corpus, desc = texts(a.n)
     items = [ScoreInput("热搜话题", t) for t in corpus]
@@ -59,7 +59,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = a.model
         if not model:
-            from llm_worker import train
+            from llm_worker.training import train
 
             model = f"{tmp}/bench.joblib"
             train.main(["--task", "suicide", "--data", str(OWN / "sos_level.tsv"),

@@ -38,7 +38,7 @@ JSON_ANSWER_TOKENS = 30
 
 
 def comments(n: int):
-    from llm_worker.backends.base import ScoreInput
+    from llm_worker.scoring.backends.base import ScoreInput
 
     return [ScoreInput(f"热搜话题{i % 7}", SENTENCES[i % len(SENTENCES)] + ("，" + SENTENCES[(i * 5) % len(SENTENCES)]) * (i % 3))
             for i in range(n)]
@@ -59,7 +59,7 @@ def run_no_sharing(b, items, batch: int) -> None:
     """Every dimension's full prompt run from scratch (no prefix cache)."""
     import torch
 
-    from llm_worker import prompt
+    from llm_worker.scoring import prompt
 
     value_ids = torch.tensor([ids[0] for ids in b._value_ids])
     with torch.inference_mode():
@@ -80,7 +80,7 @@ def run_json_generation(b, items, batch: int) -> None:
     """Greedy generation of a JSON answer of JSON_ANSWER_TOKENS tokens (forced length: the model is random)."""
     import torch
 
-    from llm_worker import prompt
+    from llm_worker.scoring import prompt
 
     with torch.inference_mode():
         for i in range(0, len(items), batch):
@@ -95,7 +95,7 @@ def run_json_generation(b, items, batch: int) -> None:
 def bench_openai_client(n: int) -> dict[int, float]:
     """Comments/s of the openai backend against the fake server (no model time): the client's ceiling."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from llm_worker.backends.openai_compat import OpenAIBackend
+    from llm_worker.scoring.backends.openai_compat import OpenAIBackend
     from tests.worker_llm.fake_openai import FakeOpenAI
 
     srv = FakeOpenAI()
@@ -115,8 +115,8 @@ def bench_openai_client(n: int) -> dict[int, float]:
 
 
 def prompt_sizes() -> dict[str, int]:
-    from llm_worker import prompt
-    from llm_worker.rubric import CORE_DIMENSIONS
+    from llm_worker.scoring import prompt
+    from weibo_mh.rubric import CORE_DIMENSIONS
 
     sysp = prompt.system_prompt(CORE_DIMENSIONS)
     block = prompt.data_block("某个热搜话题标题", "")
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from llm_worker.backends.hf import TransformersBackend
-    from llm_worker.tiny_model import build_tiny_glm
+    from llm_worker.scoring.backends.hf import TransformersBackend
+    from llm_worker.scoring.tiny_model import build_tiny_glm
 
     torch.set_num_threads(max(1, a.threads))
     tmp = tempfile.TemporaryDirectory()

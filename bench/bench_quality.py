@@ -6,13 +6,13 @@
                                              [--task-adapt-epochs N]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
-fold, and the classifier is trained on the other four with ``python -m llm_worker.train``
+fold, and the classifier is trained on the other four with ``python -m llm_worker.training.train``
 (plus SMP2020 virus_train for its positivity head) and evaluated on the fold with
-``python -m llm_worker.evaluate``'s code through the backend registry. Positivity AUC is
+``python -m llm_worker.training.evaluate``'s code through the backend registry. Positivity AUC is
 measured on SMP2020 usual_eval_labeled and CLUEmotion valid for each backend. With
 ``--encoder``, a third row trains the classifier with that encoder fine-tuned too (about
 4 minutes a fold on 2 cores); ``--adapt`` first adapts the encoder on the SocialCD-3K posts
-(``python -m llm_worker.adapt``, about 10 minutes), or on the ``--adapt-data`` files (paths
+(``python -m llm_worker.training.adapt``, about 10 minutes), or on the ``--adapt-data`` files (paths
 under --shared; never SOS-1K, which is the test data); ``--members N`` averages N fine-tuned
 copies (N times the time) and adds a row for the same models' first member alone;
 ``--task-adapt-epochs N`` adapts the encoder further, for each fold, on that fold's own
@@ -41,8 +41,8 @@ FIRST = "classifier+encoder, member 1 alone"
 
 def run_eval(backend: str, task: str, files: list[Path], model: str | None = None,
              limit: int | None = None, batch: int = 64) -> dict:
-    from llm_worker import datasets as ds
-    from llm_worker.evaluate import TASK_DIMENSION, build_backend, evaluate
+    from llm_worker.training import datasets as ds
+    from llm_worker.training.evaluate import TASK_DIMENSION, build_backend, evaluate
 
     data = [ds.load(f) for f in files]
     if limit:
@@ -72,7 +72,7 @@ def main() -> int:
                     help="also cross-validate the classifier trained with this encoder (slow)")
     ap.add_argument("--adapt", action="store_true",
                     help="with --encoder: first adapt it on the SocialCD-3K posts (python -m "
-                         "llm_worker.adapt; same Weibo tree hole as SOS-1K, no shared text), once")
+                         "llm_worker.training.adapt; same Weibo tree hole as SOS-1K, no shared text), once")
     ap.add_argument("--adapt-data", action="append", metavar="FILE",
                     help="with --adapt: adapt on this file under --shared instead (repeat), e.g. "
                          "smp2020_ewect/virus_train.txt; default socialcd3k/train.tsv")
@@ -102,7 +102,7 @@ def main() -> int:
     if not sos.is_dir():
         print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
         return 0
-    from llm_worker import adapt, train
+    from llm_worker.training import adapt, train
 
     smp = a.shared / "smp2020_ewect" / "usual_eval_labeled.txt"
     clue = a.shared / "clue_emotion2020" / "valid.txt"
@@ -205,7 +205,7 @@ def first_member(path: str) -> str:
 def tiny_run(sos: Path, tmp: Path) -> dict | None:
     """The tiny random GLM through evaluate: proves the path, says nothing about accuracy."""
     try:
-        from llm_worker.tiny_model import build_tiny_glm
+        from llm_worker.scoring.tiny_model import build_tiny_glm
     except ImportError:
         return None
     path = build_tiny_glm(tmp / "tiny-glm")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from llm_worker import db
+from weibo_mh import db
 
 DEFAULT_MYSQL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
@@ -53,11 +53,11 @@ def seed(url: str, rows: int) -> None:
 def _worker(url: str, wid: str, batch: int, go: mp.Event, out: mp.Queue) -> None:
     import io
 
-    from llm_worker.backends.null import NullBackend
-    from llm_worker.progress import Progress
     from llm_worker.queue import Queue
-    from llm_worker.rubric import CORE_DIMENSIONS
+    from llm_worker.scoring.backends.null import NullBackend
     from llm_worker.worker import Worker
+    from weibo_mh.progress import Progress
+    from weibo_mh.rubric import CORE_DIMENSIONS
 
     eng = db.make_engine(url)
     w = Worker(Queue(eng, wid), NullBackend(CORE_DIMENSIONS), batch_size=batch, once=True,

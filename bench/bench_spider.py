@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from weibo.localsite import LocalSite, expected_counts, scale_corpus  # noqa: E402
 
-from llm_worker import db  # noqa: E402
+from weibo_mh import db  # noqa: E402
 
 SPIDER_DIR = ROOT / "Weibo_Spider"
 MYSQL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")

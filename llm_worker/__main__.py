@@ -17,8 +17,8 @@ import sys
 
 import sqlalchemy as sa
 
-from llm_worker import db
-from llm_worker.config import Config, ConfigError, load_config, mask_url
+from weibo_mh import db
+from weibo_mh.config import Config, ConfigError, load_config, mask_url
 
 log = logging.getLogger("llm_worker")
 
@@ -37,7 +37,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    from llm_worker.backends import REGISTRY
+    from llm_worker.scoring.backends import REGISTRY
 
     p = argparse.ArgumentParser(
         prog="python -m llm_worker", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -184,12 +184,12 @@ def _status(engine: sa.Engine) -> int:
 
 
 def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
-    from llm_worker.backends import make_backend
     from llm_worker.metrics import Metrics
-    from llm_worker.progress import Progress
     from llm_worker.queue import Queue
-    from llm_worker.rubric import dimensions_for
+    from llm_worker.scoring.backends import make_backend
     from llm_worker.worker import Worker, default_worker_id
+    from weibo_mh.progress import Progress
+    from weibo_mh.rubric import dimensions_for
 
     w = cfg.worker
     if not (a.lease_seconds or w.lease_seconds):

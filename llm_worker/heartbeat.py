@@ -19,8 +19,8 @@ from types import TracebackType
 
 import sqlalchemy as sa
 
-from llm_worker import db
 from llm_worker.queue import Queue
+from weibo_mh import db
 
 log = logging.getLogger("llm_worker")
 

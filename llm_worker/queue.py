@@ -29,9 +29,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from llm_worker import db
-from llm_worker.backends.base import ScoreResult
-from llm_worker.sanitize import clean_text, for_db
+from llm_worker.scoring.backends.base import ScoreResult
+from weibo_mh import db
+from weibo_mh.sanitize import clean_text, for_db
 
 log = logging.getLogger(__name__)
 

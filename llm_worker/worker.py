@@ -20,14 +20,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from llm_worker import db
-from llm_worker.backends.base import Backend, ScoreInput, ScoreResult, validate_result
 from llm_worker.heartbeat import Heartbeat
 from llm_worker.metrics import Metrics
-from llm_worker.progress import Progress, Stats
 from llm_worker.queue import Claimed, Queue
-from llm_worker.rubric import RUBRIC_VERSION
-from llm_worker.sanitize import truncate
+from llm_worker.scoring.backends.base import Backend, ScoreInput, ScoreResult, validate_result
+from weibo_mh import db
+from weibo_mh.progress import Progress, Stats
+from weibo_mh.rubric import RUBRIC_VERSION
+from weibo_mh.sanitize import truncate
 
 log = logging.getLogger("llm_worker")
 

@@ -1,7 +1,7 @@
 -- weibo-mental-health schema, MySQL 8 / MariaDB 10.6+ (InnoDB, utf8mb4).
--- GENERATED from llm_worker/db.py: python -m llm_worker.db ddl > sql/schema.sql
+-- GENERATED from weibo_mh/db.py: python -m weibo_mh.db ddl > sql/schema.sql
 -- Do not edit by hand; tests/test_schema.py fails when this file drifts.
--- Prefer `python -m llm_worker.db migrate --db URL`, which also records schema_version.
+-- Prefer `python -m weibo_mh.db migrate --db URL`, which also records schema_version.
 
 CREATE TABLE crawl_runs (
 	id BIGINT NOT NULL AUTO_INCREMENT,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from llm_worker import db
+from weibo_mh import db
 
 # No test ever fetches model weights or data from a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

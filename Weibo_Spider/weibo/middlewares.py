@@ -25,8 +25,8 @@ from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import task
 
-from llm_worker.config import cookie_from, load_config
 from weibo.parsing import is_login_url
+from weibo_mh.config import cookie_from, load_config
 
 log = logging.getLogger(__name__)
 

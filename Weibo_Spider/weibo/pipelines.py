@@ -17,11 +17,11 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from twisted.internet import task
 
-from llm_worker import db
-from llm_worker.config import load_config
-from llm_worker.privacy import pseudonymiser_from
 from weibo.items import CommentItem, PostItem, TopicItem
 from weibo.status import status_for_close
+from weibo_mh import db
+from weibo_mh.config import load_config
+from weibo_mh.privacy import pseudonymiser_from
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class DatabasePipeline:
         except Exception as e:  # noqa: BLE001 - the database is away: keep the rows, keep crawling
             self.crawler.stats.inc_value("weibo/db_errors")
             log.error("database write failed (%s); %d rows kept for the next attempt",
-                      db._short(e), self.store.pending())
+                      db.short_error(e), self.store.pending())
 
     def process_item(self, item: Any) -> Any:
         scraped = db.now()
@@ -215,7 +215,7 @@ class DatabasePipeline:
         try:
             self.store.finish(status, counts, detail, error)
         except Exception as e:  # noqa: BLE001
-            log.error("could not record the end of crawl run %d: %s", self.store.run_id, db._short(e))
+            log.error("could not record the end of crawl run %d: %s", self.store.run_id, db.short_error(e))
             status = "failed"
         stats.set_value("weibo/status", status)
         log.info("crawl run %d %s: %d topics, posts %d new / %d updated, comments %d new / %d updated, "

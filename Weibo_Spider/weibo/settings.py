@@ -10,7 +10,7 @@ shows them (DATABASE_URL and REDIS_URL are not Scrapy settings it prints).
 
 import os
 
-from llm_worker.config import load_or_exit
+from weibo_mh.config import load_or_exit
 
 _cfg = load_or_exit(os.environ.get("WEIBO_MH_CONFIG"))
 _sp = _cfg.spider

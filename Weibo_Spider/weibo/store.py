@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from llm_worker import db
+from weibo_mh import db
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Store:
         try:
             return db.retry_on_disconnect(lambda: self._read(go), what="read comment ids")
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
-            log.warning("cannot check stored comments (%s); paging on", db._short(e))
+            log.warning("cannot check stored comments (%s); paging on", db.short_error(e))
             return set()
 
     def _read(self, fn: Callable[[Connection], Any]) -> Any:
@@ -141,7 +141,7 @@ class Store:
                                                       batch[2] + self.comments)
             raise
         except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.StatementError) as e:
-            log.error("batch of %d rows rejected (%s); writing them one by one", n, db._short(e))
+            log.error("batch of %d rows rejected (%s); writing them one by one", n, db.short_error(e))
             result = self._write_one_by_one(*batch)
         self._merge(result)
         self.rows_written += n
@@ -157,7 +157,7 @@ class Store:
                 r = self._tx(lambda conn, part=part: self._write(conn, *part), "write one row")
             except sa.exc.SQLAlchemyError as e:
                 self.db_errors += 1
-                log.error("row rejected by the database, dropped: %s", db._short(e))
+                log.error("row rejected by the database, dropped: %s", db.short_error(e))
                 continue
             merged["post_new"].update(r["post_new"])
             merged["comment_new"].update(r["comment_new"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from llm_worker.db import SHANGHAI
+from weibo_mh.db import SHANGHAI
 
 _SPACES = re.compile(r"[\s\u00a0\u3000]+")
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [

@@ -24,7 +24,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from llm_worker import db
+from weibo_mh import db
 
 T1, T2, T3 = "高考加油", "失眠的夜晚", "周末出游"
 A, B = "lexicon:v1", "classifier:v1"

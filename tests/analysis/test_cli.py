@@ -44,7 +44,7 @@ def test_help(script):
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory) -> str:
-    from llm_worker import db
+    from weibo_mh import db
 
     path = tmp_path_factory.mktemp("cli") / "seeded.db"
     url = f"sqlite:///{path}"

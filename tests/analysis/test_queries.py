@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sklearn.metrics import cohen_kappa_score
 
 from analysis import queries as q
-from analysis.common import Window
 from analysis.compare_scorers import matrices, summary, weighted_kappa
-from llm_worker import db
+from analysis.window import Window
 from tests.analysis.seed import T1, T2, T3, A, B, seed
+from weibo_mh import db
 
 ALL = Window()
 

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 from weibo.localsite.demo_corpus import build_corpus
 
-from llm_worker import db
 from tests.conftest import ROOT
+from weibo_mh import db
 
 CORPUS = build_corpus()
 N_COMMENTS = sum(len(p["comments_list"]) for t in CORPUS["topics"] for p in t["posts"])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker.config import (
+from tests.conftest import ROOT
+from weibo_mh.config import (
     CONFIG_DIR,
     ConfigError,
     cookie_from,
@@ -16,7 +17,6 @@ from llm_worker.config import (
     mask_url,
     reference_markdown,
 )
-from tests.conftest import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -69,7 +69,7 @@ def test_missing_file(tmp_path):
 
 def test_bad_config_exits_2_without_traceback(tmp_path):
     path = write(tmp_path, "[worker]\nbatch_size = -1\n")
-    out = subprocess.run([sys.executable, "-m", "llm_worker.config", "--config", str(path)],
+    out = subprocess.run([sys.executable, "-m", "weibo_mh.config", "--config", str(path)],
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "worker.batch_size" in out.stderr and str(path) in out.stderr
@@ -78,7 +78,7 @@ def test_bad_config_exits_2_without_traceback(tmp_path):
 
 def test_printed_config_masks_secrets(tmp_path):
     path = write(tmp_path, "[database]\nurl = 'mysql+pymysql://u:hunter2secret@h/db'\n")
-    out = subprocess.run([sys.executable, "-m", "llm_worker.config", "--config", str(path)],
+    out = subprocess.run([sys.executable, "-m", "weibo_mh.config", "--config", str(path)],
                          capture_output=True, text=True, check=True)
     assert "hunter2secret" not in out.stdout
     assert "mysql+pymysql://u:***@h/db" in out.stdout

@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from llm_worker import privacy
-from llm_worker.config import CONFIG_DIR, ConfigError, load_config
+from weibo_mh import privacy
+from weibo_mh.config import CONFIG_DIR, ConfigError, load_config
 
 
 def test_no_salt_refuses_to_start():

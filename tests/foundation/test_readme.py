@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib.util
 import re
 
-from llm_worker.config import reference_markdown
 from tests.conftest import ROOT
+from weibo_mh.config import reference_markdown
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -15,7 +15,7 @@ def test_config_reference_matches_the_code():
     block = re.search(r"<!-- config-reference:start -->\n(.*?)\n<!-- config-reference:end -->", README, re.S)
     assert block, "README lost its config-reference markers"
     assert block.group(1).strip() == reference_markdown().strip(), (
-        "README's configuration reference drifted: paste `python -m llm_worker.config --reference`")
+        "README's configuration reference drifted: paste `python -m weibo_mh.config --reference`")
 
 
 def test_the_two_setup_commands_are_documented():

@@ -9,17 +9,17 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from llm_worker import db
 from tests.conftest import ROOT
+from weibo_mh import db
 
 TABLES = {"schema_version", "crawl_runs", "topics", "topic_snapshots", "posts", "post_topics",
           "comments", "scores"}
 
 
 def test_schema_sql_matches_the_code():
-    """sql/schema.sql is generated from llm_worker/db.py; regenerate with `make schema`."""
+    """sql/schema.sql is generated from weibo_mh/db.py; regenerate with `make schema`."""
     on_disk = (ROOT / "sql" / "schema.sql").read_text(encoding="utf-8")
-    assert on_disk == db.mysql_ddl(), "sql/schema.sql drifted from llm_worker/db.py: run `make schema`"
+    assert on_disk == db.mysql_ddl(), "sql/schema.sql drifted from weibo_mh/db.py: run `make schema`"
 
 
 def test_schema_sql_runs_on_mariadb(mysql_server):
@@ -73,7 +73,7 @@ def test_migrate_twice_does_nothing(engine):
 
 def test_migrate_cli_is_idempotent(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    cmd = [sys.executable, "-m", "llm_worker.db", "migrate", "--db", url]
+    cmd = [sys.executable, "-m", "weibo_mh.db", "migrate", "--db", url]
     first = subprocess.run(cmd, capture_output=True, text=True, check=True)
     second = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "migrated" in first.stdout
@@ -94,7 +94,7 @@ def test_services_refuse_an_older_schema(tmp_path):
 
 
 def test_bad_url_is_a_clear_error():
-    out = subprocess.run([sys.executable, "-m", "llm_worker.db", "status", "--db", "nosuch://x"],
+    out = subprocess.run([sys.executable, "-m", "weibo_mh.db", "status", "--db", "nosuch://x"],
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr

@@ -1,4 +1,4 @@
-"""Masked-LM adaptation of an encoder (``python -m llm_worker.adapt``), on a tiny random BERT."""
+"""Masked-LM adaptation of an encoder (``python -m llm_worker.training.adapt``), on a tiny random BERT."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from transformers import AutoModel, BertModel
 
-from llm_worker import adapt, train
-from llm_worker import datasets as ds
-from llm_worker.tiny_model import build_tiny_bert
+from llm_worker.scoring.tiny_model import build_tiny_bert
+from llm_worker.training import adapt, train
+from llm_worker.training import datasets as ds
 
 DATA = Path(__file__).parent / "data"
 LEVEL, BINARY = DATA / "sos_level.tsv", DATA / "sos_binary.tsv"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker import datasets as ds
+from llm_worker.training import datasets as ds
 
 DATA = Path(__file__).parent / "data"
 

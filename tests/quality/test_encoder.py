@@ -10,12 +10,16 @@ import joblib
 import numpy as np
 import pytest
 
-from llm_worker import datasets as ds
-from llm_worker import evaluate, train
-from llm_worker.backends.base import ScoreInput, validate_result
-from llm_worker.encoder_model import EncoderClassifier, find_packaged_encoder, length_batches
-from llm_worker.rubric import CORE_DIMENSIONS
-from llm_worker.tiny_model import build_tiny_bert
+from llm_worker.scoring.backends.base import ScoreInput, validate_result
+from llm_worker.scoring.encoder_model import (
+    EncoderClassifier,
+    find_packaged_encoder,
+    length_batches,
+)
+from llm_worker.scoring.tiny_model import build_tiny_bert
+from llm_worker.training import datasets as ds
+from llm_worker.training import evaluate, train
+from weibo_mh.rubric import CORE_DIMENSIONS
 
 DATA = Path(__file__).parent / "data"
 LEVEL, BINARY = DATA / "sos_level.tsv", DATA / "sos_binary.tsv"
@@ -75,7 +79,7 @@ def test_levels_agree_with_the_blended_binary_decision(model_path):
 
 
 def test_the_classifier_backend_scores_with_the_encoder(model_path):
-    from llm_worker.backends.classifier import ClassifierBackend
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
 
     b = ClassifierBackend(model_path)
     items = [ScoreInput("话题", t) for t in ["今天很开心", "我不想活了，药已经准备好了", ""]]
@@ -86,7 +90,7 @@ def test_the_classifier_backend_scores_with_the_encoder(model_path):
 
 
 def test_a_comment_longer_than_the_encoder_reads_is_marked_truncated(model_path):
-    from llm_worker.backends.classifier import ClassifierBackend
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
 
     b = ClassifierBackend(model_path, max_chars=512)
     assert b.model.encoder.max_length == 160
@@ -131,7 +135,7 @@ def test_members_are_fine_tuned_from_successive_seeds_and_averaged(tiny_bert):
 
 
 def test_the_backend_says_how_many_encoder_seeds_it_averages(tiny_bert, tmp_path):
-    from llm_worker.backends.classifier import ClassifierBackend
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
 
     out = tmp_path / "m.joblib"
     assert train.main(["--task", "suicide", "--data", str(LEVEL), "--data", str(BINARY), "--encoder", str(tiny_bert),
@@ -203,8 +207,8 @@ def test_an_encoder_model_without_torch_installed_says_what_is_missing(model_pat
 
     # A fresh interpreter in which torch cannot be imported, as on a machine without it.
     code = ("import sys; sys.modules['torch'] = None\n"
-            "from llm_worker.backends.classifier import load_model\n"
-            "from llm_worker.config import ConfigError\n"
+            "from llm_worker.scoring.backends.classifier import load_model\n"
+            "from weibo_mh.config import ConfigError\n"
             f"try:\n    load_model({str(model_path)!r})\nexcept ConfigError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
     assert "needs the Python package torch" in out and "--encoder" in out

@@ -1,4 +1,4 @@
-"""python -m llm_worker.evaluate on the project's own labelled files, through the backend registry."""
+"""python -m llm_worker.training.evaluate on the project's own labelled files, through the backend registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker import evaluate
+from llm_worker.training import evaluate
 
 DATA = Path(__file__).parent / "data"
 
@@ -93,7 +93,7 @@ def test_an_unknown_backend_is_refused(capsys):
 def test_the_classifier_without_a_model_says_how_to_train(tmp_path, capsys):
     code, _, err = run(capsys, "--backend", "classifier", "--model", tmp_path / "none.joblib",
                        "--task", "suicide", "--data", DATA / "sos_level.tsv")
-    assert code == 2 and "llm_worker.train" in err
+    assert code == 2 and "llm_worker.training.train" in err
 
 
 class _HalfBroken:
@@ -103,7 +103,7 @@ class _HalfBroken:
     dimensions = ("suicide_risk",)
 
     def score_batch(self, items):
-        from llm_worker.backends.base import DimensionScore, ScoreResult
+        from llm_worker.scoring.backends.base import DimensionScore, ScoreResult
 
         return [ScoreResult(scores={"suicide_risk": DimensionScore(7)}) if i % 2 == 0
                 else ScoreResult(error="model said nonsense") for i, _ in enumerate(items)]
@@ -113,7 +113,7 @@ class _HalfBroken:
 
 
 def test_failed_items_are_counted_and_left_out_of_the_metrics():
-    from llm_worker import datasets as ds
+    from llm_worker.training import datasets as ds
 
     data = ds.load(DATA / "sos_level.tsv")
     doc, _ = evaluate.evaluate(_HalfBroken(), "suicide", [data], batch_size=4, progress=False)
@@ -123,7 +123,7 @@ def test_failed_items_are_counted_and_left_out_of_the_metrics():
 
 
 def test_a_backend_without_sources_is_credited_as_a_whole():
-    from llm_worker.backends.base import sources_of
+    from llm_worker.scoring.backends.base import sources_of
 
     class Plain:
         name = "plain:v0"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from llm_worker.backends.base import Backend, ScoreInput, validate_result
-from llm_worker.backends.lexicon import LexiconBackend, analyse
-from llm_worker.config import load_config
-from llm_worker.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, HIGH_RISK_LEVEL
+from llm_worker.scoring.backends.base import Backend, ScoreInput, validate_result
+from llm_worker.scoring.backends.lexicon import LexiconBackend, analyse
+from weibo_mh.config import load_config
+from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, HIGH_RISK_LEVEL
 
 
 def level(text: str) -> int:
@@ -177,7 +177,7 @@ def test_from_config_reads_the_rubric_and_the_budget():
 
 
 def test_the_registry_builds_it():
-    from llm_worker.backends import make_backend
+    from llm_worker.scoring.backends import make_backend
 
     b = make_backend("lexicon", load_config())
     assert b.name == "lexicon:v1"

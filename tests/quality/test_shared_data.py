@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llm_worker import datasets as ds
-from llm_worker import quality_metrics as qm
-from llm_worker.backends.lexicon import LexiconBackend
-from llm_worker.evaluate import evaluate
+from llm_worker.scoring.backends.lexicon import LexiconBackend
+from llm_worker.training import datasets as ds
+from llm_worker.training import quality_metrics as qm
+from llm_worker.training.evaluate import evaluate
 from tests.conftest import require_shared
 
 
@@ -37,7 +37,7 @@ def test_lexicon_positivity_auc_is_at_least_080(parts):
 
 @pytest.mark.slow
 def test_classifier_trained_on_four_folds_beats_the_lexicon_on_the_fifth():
-    from llm_worker.train import Fold, train_suicide
+    from llm_worker.training.train import Fold, train_suicide
 
     folds = _folds()
     model = train_suicide([Fold(lv, b) for lv, b in folds[:4]])
@@ -53,6 +53,6 @@ def test_classifier_trained_on_four_folds_beats_the_lexicon_on_the_fifth():
 
 
 def ds_input(text: str):
-    from llm_worker.backends.base import ScoreInput
+    from llm_worker.scoring.backends.base import ScoreInput
 
     return ScoreInput("", text)

@@ -1,4 +1,4 @@
-"""python -m llm_worker.train on the project's own sentences, and the classifier backend it feeds."""
+"""python -m llm_worker.training.train on the project's own sentences, and the classifier backend it feeds."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 import joblib
 import pytest
 
-from llm_worker import evaluate, train
-from llm_worker.backends import make_backend
-from llm_worker.backends.base import Backend, ScoreInput, validate_result
-from llm_worker.config import load_config
-from llm_worker.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
+from llm_worker.scoring.backends import make_backend
+from llm_worker.scoring.backends.base import Backend, ScoreInput, validate_result
+from llm_worker.training import evaluate, train
+from weibo_mh.config import load_config
+from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
 
 DATA = Path(__file__).parent / "data"
 
@@ -40,7 +40,7 @@ def test_the_saved_model_carries_its_metadata(model_path):
 
 def test_the_decision_threshold_is_chosen_by_inner_cross_validation():
     """Enough rows: the threshold comes from out-of-fold probabilities on the training rows."""
-    from llm_worker.classifier_model import SuicideModel
+    from llm_worker.scoring.classifier_model import SuicideModel
 
     rows = [line.split("\t") for line in (DATA / "sos_level.tsv").read_text(encoding="utf-8").splitlines()[1:]]
     texts, levels = [r[0] for r in rows] * 2, [int(r[1]) for r in rows] * 2
@@ -62,7 +62,7 @@ def test_the_registry_builds_the_classifier_from_the_model(model_path):
 
 
 def test_the_classifier_scores_the_extended_rubric_and_explains(model_path):
-    from llm_worker.backends.classifier import ClassifierBackend
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
 
     b = ClassifierBackend(model_path, dimensions=EXTENDED_DIMENSIONS, explain=True)
     (r,) = b.score_batch([ScoreInput("t", "每天喝酒，已经上瘾，还总是幻听")])
@@ -71,7 +71,7 @@ def test_the_classifier_scores_the_extended_rubric_and_explains(model_path):
 
 
 def test_the_classifier_is_deterministic(model_path):
-    from llm_worker.backends.classifier import ClassifierBackend
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
 
     items = [ScoreInput("t", t) for t in ("想死", "好开心", "计划好了月底烧炭")]
     a = [r.scores["suicide_risk"].value for r in ClassifierBackend(model_path).score_batch(items)]

@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from llm_worker import db
 from tests.conftest import ROOT
+from weibo_mh import db
 
 PY = sys.executable
 

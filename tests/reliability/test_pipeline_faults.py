@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from weibo.localsite import LocalSite
 from weibo.localsite.demo_corpus import build_corpus
 
-from llm_worker import db
 from tests.reliability.faults import (
     SessionKiller,
     popen,
@@ -27,6 +26,7 @@ from tests.reliability.faults import (
     worker_cmd,
 )
 from tests.spider.helpers import counts, run_crawl, runs, write_config
+from weibo_mh import db
 
 CORPUS = build_corpus()
 CRAWLED = [t for t in CORPUS["topics"] if not t["is_ad"]]

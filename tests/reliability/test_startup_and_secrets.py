@@ -22,7 +22,7 @@ ENTRY_POINTS = {
     "spider": ([PY, "-m", "scrapy", "crawl", "hot_topics"], SPIDER),
     "worker": ([PY, "-m", "llm_worker", "--once"], ROOT),
     "analysis": ([PY, "-m", "analysis.report", "--out", "{tmp}/report"], ROOT),
-    "db": ([PY, "-m", "llm_worker.db", "status"], ROOT),
+    "db": ([PY, "-m", "weibo_mh.db", "status"], ROOT),
 }
 CLEAN_ENV = {"WEIBO_COOKIE": "", "WEIBO_COOKIE_FILE": "", "WEIBO_MH_SALT": "", "WEIBO_MH_SALT_FILE": "",
              "DATABASE_URL": "", "WEIBO_MH_CONFIG": ""}

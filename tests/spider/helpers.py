@@ -16,8 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from weibo.localsite import LocalSite
 
-from llm_worker import db
 from tests.conftest import ROOT, TEST_SALT
+from weibo_mh import db
 
 SPIDER_DIR = ROOT / "Weibo_Spider"
 PY = sys.executable

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from weibo.localsite import LocalSite, expected_counts, small_corpus
 
-from llm_worker import db
 from tests.conftest import TEST_SALT
 from tests.spider.helpers import counts, run_crawl, runs, write_config
+from weibo_mh import db
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from weibo import parsing
 
-from llm_worker.db import SHANGHAI
+from weibo_mh.db import SHANGHAI
 
 PAGES = Path(__file__).parent / "pages"
 CRAWL = datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI)

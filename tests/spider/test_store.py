@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from weibo.store import Store
 
-from llm_worker import db
+from weibo_mh import db
 
 
 def rows(n: int, mid: str = "Mkill01") -> tuple[dict, list[dict]]:

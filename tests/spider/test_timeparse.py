@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from weibo.timeparse import parse_weibo_time, split_time_source
 
-from llm_worker import db
+from weibo_mh import db
 
 SH = db.SHANGHAI
 CRAWL = datetime(2026, 11, 24, 22, 30, 15, tzinfo=SH)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
 from llm_worker.metrics import Metrics
-from llm_worker.progress import Progress
 from llm_worker.queue import Queue
-from llm_worker.rubric import CORE_DIMENSIONS
+from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
 from llm_worker.worker import Worker
+from weibo_mh.progress import Progress
+from weibo_mh.rubric import CORE_DIMENSIONS
 
 
 class Recording:

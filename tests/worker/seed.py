@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from llm_worker import db
+from weibo_mh import db
 
 #: Short comments written for these tests (not taken from any dataset).
 SAMPLE_TEXTS = (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_worker import db
+from weibo_mh import db
 
 from .seed import score_rows, seed, states
 
@@ -53,7 +53,7 @@ def test_once_drains_and_exits_0_with_a_structured_summary(engine, db_url):
 def test_a_database_without_schema_exits_2_saying_what_to_run(tmp_path):
     r = run(f"sqlite:///{tmp_path / 'empty.db'}", "--backend", "null", "--once")
     assert r.returncode == 2
-    assert "no such database file" in r.stderr and "llm_worker.db migrate" in r.stderr
+    assert "no such database file" in r.stderr and "weibo_mh.db migrate" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "empty.db").exists(), "a service never creates a database"
 

@@ -14,9 +14,9 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from llm_worker import db
 from llm_worker.heartbeat import Heartbeat
 from llm_worker.queue import Queue
+from weibo_mh import db
 
 from .helpers import Recording, make_worker
 from .seed import score_rows, seed, states

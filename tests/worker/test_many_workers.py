@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from llm_worker import db
+from weibo_mh import db
 
 from .seed import seed, states
 from .test_cli import start

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from llm_worker import db
-from llm_worker.backends.base import DimensionScore, ScoreResult
 from llm_worker.queue import MAX_OUTPUT_CHARS, Queue, requeue_done, requeue_failed
-from llm_worker.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
+from llm_worker.scoring.backends.base import DimensionScore, ScoreResult
+from weibo_mh import db
+from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
 
 from .seed import score_rows, seed, states
 

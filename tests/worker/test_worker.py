@@ -9,13 +9,13 @@ import urllib.request
 import pytest
 import sqlalchemy as sa
 
-from llm_worker import db
-from llm_worker.backends import REGISTRY, backend_class, make_backend
-from llm_worker.backends.base import Backend
-from llm_worker.config import SPEC, ConfigError, load_config
 from llm_worker.metrics import Metrics
-from llm_worker.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
-from llm_worker.sanitize import clean_text
+from llm_worker.scoring.backends import REGISTRY, backend_class, make_backend
+from llm_worker.scoring.backends.base import Backend
+from weibo_mh import db
+from weibo_mh.config import SPEC, ConfigError, load_config
+from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
+from weibo_mh.sanitize import clean_text
 
 from .helpers import Picky, Raising, Recording, make_worker
 from .seed import score_rows, seed, states
@@ -201,7 +201,7 @@ def test_progress_is_one_updating_line_on_a_terminal_and_key_values_otherwise(ca
     import io
     import logging
 
-    from llm_worker.progress import Progress, Stats
+    from weibo_mh.progress import Progress, Stats
 
     stats = Stats(claimed=32, scored=30, failed=2)
     term = io.StringIO()
@@ -291,7 +291,7 @@ def test_a_database_restart_mid_scoring_loses_and_doubles_nothing(mysql_url, cap
                 threading.Timer(2.0, proxy.start).start()
             return super().score_batch(items)
 
-    with caplog.at_level("WARNING", logger="llm_worker.db"):
+    with caplog.at_level("WARNING", logger="weibo_mh.db"):
         stats = make_worker(eng, RestartDuringFirstBatch(), batch_size=10).run()
     assert "write back scores: connection lost" in caplog.text
     assert (stats.scored, stats.lost, stats.failed) == (30, 0, 0)

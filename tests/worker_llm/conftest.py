@@ -31,7 +31,7 @@ def one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def tiny_glm4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Glm4ForCausalLM (as GLM-4-9B-0414) with a GLM-4-shaped tokenizer."""
-    from llm_worker.tiny_model import build_tiny_glm
+    from llm_worker.scoring.tiny_model import build_tiny_glm
 
     return build_tiny_glm(tmp_path_factory.mktemp("tiny") / "glm4", arch="glm4")
 
@@ -39,7 +39,7 @@ def tiny_glm4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_glm_split_ten(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny GlmForCausalLM (as glm-4-9b-chat-hf) whose tokenizer spells "10" with two tokens."""
-    from llm_worker.tiny_model import build_tiny_glm
+    from llm_worker.scoring.tiny_model import build_tiny_glm
 
     return build_tiny_glm(tmp_path_factory.mktemp("tiny") / "glm-split", arch="glm", split_ten=True)
 
@@ -47,7 +47,7 @@ def tiny_glm_split_ten(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def glm4_backend(tiny_glm4: Path):
     """The real transformers backend on CPU with the core rubric (shared: loading costs time)."""
-    from llm_worker.backends.hf import TransformersBackend
+    from llm_worker.scoring.backends.hf import TransformersBackend
 
     b = TransformersBackend(str(tiny_glm4), device="cpu", local_files_only=True)
     yield b

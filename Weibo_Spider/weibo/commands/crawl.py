@@ -16,9 +16,9 @@ from scrapy.commands.crawl import Command as ScrapyCrawl
 from scrapy.exceptions import UsageError
 from scrapy.settings import BaseSettings
 
-from llm_worker.config import ConfigError, load_config
-from llm_worker.db import SchemaError, mask, open_checked
 from weibo.status import EXIT_CONFIG, EXIT_HELP, exit_code
+from weibo_mh.config import ConfigError, load_config
+from weibo_mh.db import SchemaError, mask, open_checked
 
 
 class _RawHelp(argparse.RawDescriptionHelpFormatter, ScrapyHelpFormatter):
@@ -27,8 +27,8 @@ class _RawHelp(argparse.RawDescriptionHelpFormatter, ScrapyHelpFormatter):
 
 def preflight(settings: BaseSettings) -> str | None:
     """Everything a crawl needs before its first request; an error message or None."""
-    from llm_worker.config import cookie_from
-    from llm_worker.privacy import pseudonymiser_from
+    from weibo_mh.config import cookie_from
+    from weibo_mh.privacy import pseudonymiser_from
 
     try:
         cfg = load_config(settings.get("WEIBO_MH_CONFIG") or None)

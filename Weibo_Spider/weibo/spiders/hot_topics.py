@@ -22,10 +22,10 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from llm_worker.db import SHANGHAI
 from weibo import parsing
 from weibo.items import CommentItem, PostItem, TopicItem
 from weibo.middlewares import request_close
+from weibo_mh.db import SHANGHAI
 
 log = logging.getLogger(__name__)
 

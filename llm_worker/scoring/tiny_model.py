@@ -14,7 +14,7 @@ GLM-4-9B. This writes a directory that loads exactly like a hub checkpoint:
 
 The scores it gives are meaningless; it exists to test plumbing and measure cost.
 
-    python -m llm_worker.tiny_model --out data/models/tiny-glm4
+    python -m llm_worker.scoring.tiny_model --out data/models/tiny-glm4
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ CHAT_TEMPLATE = (
 
 def _prompt_characters() -> set[str]:
     """Every character the rubric prompts can contain, so prompts tokenise one char per token."""
-    from llm_worker import prompt
-    from llm_worker.rubric import EXTENDED_DIMENSIONS
+    from llm_worker.scoring import prompt
+    from weibo_mh.rubric import EXTENDED_DIMENSIONS
 
     texts = [prompt.system_prompt(EXTENDED_DIMENSIONS), prompt.data_block("", ""),
              prompt.ANSWER_PREFIX,
@@ -143,7 +143,7 @@ def build_tiny_bert(out_dir: str | Path, texts: list[str], seed: int = 0, hidden
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m llm_worker.tiny_model",
+    ap = argparse.ArgumentParser(prog="python -m llm_worker.scoring.tiny_model",
                                  description="Write a tiny random GLM-4-family model and tokenizer "
                                              "(offline; for tests and benchmarks, scores are meaningless).")
     ap.add_argument("--out", required=True, help="output directory")

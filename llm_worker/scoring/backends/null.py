@@ -13,9 +13,9 @@ import os
 import time
 from typing import Any
 
-from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
-from llm_worker.config import Config
-from llm_worker.rubric import dimensions_for
+from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
+from weibo_mh.config import Config
+from weibo_mh.rubric import dimensions_for
 
 #: Neutral valence, no sign of anything else.
 FIXED = {"positivity": 5}

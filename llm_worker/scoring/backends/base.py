@@ -71,7 +71,7 @@ def sources_of(backend: object) -> dict[str, str]:
     ``sources() -> {dimension or "*": description}`` ("*" for the rest); without it every
     dimension is credited to the backend as a whole.
     """
-    from llm_worker.rubric import CORE_DIMENSIONS
+    from weibo_mh.rubric import CORE_DIMENSIONS
 
     dims = list(dict.fromkeys([*CORE_DIMENSIONS, *getattr(backend, "dimensions", ())]))
     own = getattr(backend, "sources", None)

@@ -43,9 +43,9 @@ from typing import Any
 
 import requests
 
-from llm_worker import prompt
-from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
-from llm_worker.rubric import CORE_DIMENSIONS, LEVELS, dimensions_for
+from llm_worker.scoring import prompt
+from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
+from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS, dimensions_for
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ Two shapes of prompt exist:
 
 from __future__ import annotations
 
-from llm_worker.rubric import EXTENDED_DIMENSIONS, ICD10_BLOCKS, RUBRIC_VERSION
+from weibo_mh.rubric import EXTENDED_DIMENSIONS, ICD10_BLOCKS, RUBRIC_VERSION
 
 #: Appended after the chat template's assistant header; the next token is the score.
 ANSWER_PREFIX = "分数："

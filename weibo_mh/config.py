@@ -146,7 +146,7 @@ SPEC: dict[str, dict[str, Key]] = {
     },
     "classifier": {
         "model_path": _k(str, "data/models/classifier.joblib",
-                         "Trained model from python -m llm_worker.train.", path=True),
+                         "Trained model from python -m llm_worker.training.train.", path=True),
     },
     "analysis": {
         "out_dir": _k(str, "reports", "Where plots and reports go.", path=True),
@@ -372,10 +372,10 @@ def reference_markdown() -> str:
     return "\n".join(out)
 
 
-if __name__ == "__main__":  # python -m llm_worker.config [--config F] [--reference]
+if __name__ == "__main__":  # python -m weibo_mh.config [--config F] [--reference]
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m llm_worker.config",
+    ap = argparse.ArgumentParser(prog="python -m weibo_mh.config",
                                  description="Validate a config file and print the effective "
                                              "configuration (secrets masked).")
     ap.add_argument("--config", help="TOML file (default: $WEIBO_MH_CONFIG or configs/default.toml)")

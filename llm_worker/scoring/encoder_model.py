@@ -4,7 +4,7 @@ Why: bag-of-n-gram models stop near 84 binary F1 on SOS-1K's 800 training commen
 they only know the words they have seen; the SOS-1K paper's 88 came from fine-tuning a
 pretrained Chinese MentalBERT. This lets the classifier fine-tune any local BERT-family
 encoder and average it with the n-grams. The small m3e-small as it comes does not help;
-adapted to tree-hole posts first (``llm_worker.adapt``) it lifts the level F1 (BENCHMARKS.md).
+adapted to tree-hole posts first (``llm_worker.training.adapt``) it lifts the level F1 (BENCHMARKS.md).
 It is also the way in for a stronger encoder that a user has.
 
 The encoder is any local BERT-family checkpoint directory (``AutoModel``). The one we
@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from llm_worker.rubric import LEVELS
+from weibo_mh.rubric import LEVELS
 
 T = TypeVar("T")
 

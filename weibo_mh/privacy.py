@@ -15,7 +15,7 @@ import os
 import secrets
 from pathlib import Path
 
-from llm_worker.config import PROJECT_ROOT, Config, ConfigError, read_secret_file
+from weibo_mh.config import PROJECT_ROOT, Config, ConfigError, read_secret_file
 
 DEMO_SALT_FILE = PROJECT_ROOT / "data" / "demo.salt"
 MIN_SALT_CHARS = 16
@@ -35,7 +35,7 @@ def load_salt(cfg: Config, env: dict[str, str] | None = None) -> bytes:
     else:
         raise ConfigError(
             f"{cfg.source}: no salt for pseudonymising user ids. Set WEIBO_MH_SALT_FILE to a file "
-            "outside the repository (create one with: python -m llm_worker.privacy new-salt > FILE), "
+            "outside the repository (create one with: python -m weibo_mh.privacy new-salt > FILE), "
             "or set WEIBO_MH_SALT, or privacy.salt_file in the config.")
     if len(salt) < MIN_SALT_CHARS:
         raise ConfigError(f"the salt from {origin} is too short: use at least {MIN_SALT_CHARS} characters")
@@ -87,7 +87,7 @@ def pseudonymiser_from(cfg: Config) -> Pseudonymiser:
 if __name__ == "__main__":
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m llm_worker.privacy",
+    ap = argparse.ArgumentParser(prog="python -m weibo_mh.privacy",
                                  description="Salt helpers for pseudonymising Weibo user ids.")
     ap.add_argument("command", choices=["new-salt"], help="new-salt: print a fresh random salt")
     ap.parse_args()

@@ -10,16 +10,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from llm_worker.backends.base import Backend
-from llm_worker.config import Config, ConfigError
+from llm_worker.scoring.backends.base import Backend
+from weibo_mh.config import Config, ConfigError
 
 #: name -> "module:Class". Every class has ``from_config(cls, cfg, **overrides)``.
 REGISTRY: dict[str, str] = {
-    "lexicon": "llm_worker.backends.lexicon:LexiconBackend",
-    "classifier": "llm_worker.backends.classifier:ClassifierBackend",
-    "transformers": "llm_worker.backends.hf:TransformersBackend",
-    "openai": "llm_worker.backends.openai_compat:OpenAIBackend",
-    "null": "llm_worker.backends.null:NullBackend",
+    "lexicon": "llm_worker.scoring.backends.lexicon:LexiconBackend",
+    "classifier": "llm_worker.scoring.backends.classifier:ClassifierBackend",
+    "transformers": "llm_worker.scoring.backends.hf:TransformersBackend",
+    "openai": "llm_worker.scoring.backends.openai_compat:OpenAIBackend",
+    "null": "llm_worker.scoring.backends.null:NullBackend",
 }
 
 

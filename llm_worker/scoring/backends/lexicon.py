@@ -15,9 +15,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
-from llm_worker.lexicons import Hit, contains_any, matcher, modifiers
-from llm_worker.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, ICD10_BLOCKS
+from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
+from llm_worker.scoring.lexicons import Hit, contains_any, matcher, modifiers
+from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, ICD10_BLOCKS
 
 VERSION = "v1"
 
@@ -236,7 +236,7 @@ class LexiconBackend:
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> LexiconBackend:
-        from llm_worker.rubric import dimensions_for
+        from weibo_mh.rubric import dimensions_for
 
         dims = overrides.pop("dimensions", None) or dimensions_for(cfg.worker.rubric)
         max_chars = overrides.pop("max_chars", None) or cfg.worker.max_chars

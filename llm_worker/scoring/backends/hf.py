@@ -29,9 +29,14 @@ import logging
 import time
 from typing import Any
 
-from llm_worker import prompt
-from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult, validate_result
-from llm_worker.rubric import CORE_DIMENSIONS, LEVELS, dimensions_for
+from llm_worker.scoring import prompt
+from llm_worker.scoring.backends.base import (
+    DimensionScore,
+    ScoreInput,
+    ScoreResult,
+    validate_result,
+)
+from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS, dimensions_for
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,7 @@ class TransformersBackend:
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> TransformersBackend:
         """Build from ``cfg.transformers`` / ``cfg.worker.rubric``; overrides: model, explain, dimensions, device."""
-        from llm_worker.config import ConfigError
+        from weibo_mh.config import ConfigError
 
         t = cfg.transformers
         dims = overrides.get("dimensions") or dimensions_for(cfg.worker.rubric)

@@ -1,7 +1,7 @@
 """The database contract between the services: tables, migrations, engines, upserts.
 
 The SQLAlchemy Core metadata below is the single source of truth. ``sql/schema.sql``
-is generated from it (``python -m llm_worker.db ddl``) and a test fails when the two
+is generated from it (``python -m weibo_mh.db ddl``) and a test fails when the two
 drift apart. One set of queries runs on MySQL/MariaDB (pymysql or mysql-connector)
 and on SQLite.
 
@@ -27,7 +27,6 @@ from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out")
@@ -260,7 +259,7 @@ def ensure_sqlite_dir(url: str) -> None:
 
 
 def mask(url: str) -> str:
-    from llm_worker.config import mask_url
+    from weibo_mh.config import mask_url
 
     return mask_url(url)
 
@@ -274,14 +273,45 @@ def is_sqlite(bind: Engine | Connection) -> bool:
 Migration = Callable[[Connection], None]
 
 
+def sync_tables(conn: Connection, tables: Sequence[sa.Table]) -> None:
+    """Bring ``tables`` up to the metadata: create missing tables, columns and indexes.
+
+    Idempotent, so that one migration serves both a database created at version 1 (which
+    gets the ALTERs) and a fresh one (whose version-1 ``create_all`` already made today's
+    tables, so there is nothing left to do). Columns added this way must be nullable or
+    carry a server default.
+    """
+    from sqlalchemy.schema import CreateColumn
+
+    insp = sa.inspect(conn)
+    for table in tables:
+        if not insp.has_table(table.name):
+            table.create(conn)
+            continue
+        have = {c["name"] for c in insp.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have:
+                spec = CreateColumn(col).compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {spec}")
+        have_ix = {ix["name"] for ix in insp.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in have_ix:
+                index.create(conn)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
 #: version -> (description, function). Append, never edit, when the schema changes.
+#: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
+#: versions need not be contiguous (``migrate`` applies those above the database's, in order).
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("initial schema", _v1),
 }
+
+
+SCHEMA_VERSION = max(MIGRATIONS)
 
 
 def current_version(bind: Engine | Connection) -> int:
@@ -324,7 +354,7 @@ def check_schema(engine: Engine) -> None:
         what = "has no schema" if have == 0 else f"has schema version {have}"
         raise SchemaError(
             f"database {engine.url.render_as_string(hide_password=True)} {what}; this code needs "
-            f"version {SCHEMA_VERSION}. Run: python -m llm_worker.db migrate --db URL")
+            f"version {SCHEMA_VERSION}. Run: python -m weibo_mh.db migrate --db URL")
     if have > SCHEMA_VERSION:
         raise SchemaError(f"database schema version {have} is newer than this code ({SCHEMA_VERSION})")
 
@@ -353,7 +383,7 @@ def open_checked(url: str, echo: bool = False) -> Engine:
             raise SchemaError(f"{mask(url)}: give the path of a SQLite file")
         if not Path(path).is_file():
             raise SchemaError(f"no such database file: {path}; create it with: "
-                              f"python -m llm_worker.db migrate --db {mask(url)}")
+                              f"python -m weibo_mh.db migrate --db {mask(url)}")
     engine = make_engine(url, echo=echo)
     check_schema(engine)
     return engine
@@ -451,9 +481,9 @@ def mysql_ddl() -> str:
     dialect = mysql.dialect()
     parts = [
         "-- weibo-mental-health schema, MySQL 8 / MariaDB 10.6+ (InnoDB, utf8mb4).",
-        "-- GENERATED from llm_worker/db.py: python -m llm_worker.db ddl > sql/schema.sql",
+        "-- GENERATED from weibo_mh/db.py: python -m weibo_mh.db ddl > sql/schema.sql",
         "-- Do not edit by hand; tests/test_schema.py fails when this file drifts.",
-        "-- Prefer `python -m llm_worker.db migrate --db URL`, which also records schema_version.",
+        "-- Prefer `python -m weibo_mh.db migrate --db URL`, which also records schema_version.",
         "",
     ]
     for table in metadata.sorted_tables:
@@ -472,7 +502,7 @@ def mysql_ddl() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="python -m llm_worker.db",
+        prog="python -m weibo_mh.db",
         description="Create or upgrade the weibo-mental-health schema, or show its state.")
     sub = ap.add_subparsers(dest="command", required=True)
     for name, help_ in (("migrate", "create or upgrade the tables (idempotent)"),
@@ -488,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "ddl":
         sys.stdout.write(mysql_ddl())
         return 0
-    from llm_worker.config import load_or_exit
+    from weibo_mh.config import load_or_exit
 
     url = a.db or load_or_exit(a.config).database.url
     try:

@@ -1,4 +1,4 @@
-"""``classifier``: the scikit-learn model trained by ``python -m llm_worker.train``, on the CPU.
+"""``classifier``: the scikit-learn model trained by ``python -m llm_worker.training.train``, on the CPU.
 
 suicide_risk comes from the trained model (its confidence is the model's probability
 of the chosen level). positivity comes from the trained positivity head blended with
@@ -14,12 +14,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from llm_worker.backends.base import DimensionScore, ScoreInput, ScoreResult
-from llm_worker.backends.lexicon import analyse
-from llm_worker.config import ConfigError
-from llm_worker.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
+from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
+from llm_worker.scoring.backends.lexicon import analyse
+from weibo_mh.config import ConfigError
+from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
 
-TRAIN_HINT = ("train one with: python -m llm_worker.train --task suicide --data LEVEL.tsv "
+TRAIN_HINT = ("train one with: python -m llm_worker.training.train --task suicide --data LEVEL.tsv "
               "[--data BINARY.tsv …] --out PATH (see README, Evaluation)")
 
 
@@ -36,9 +36,9 @@ def load_model(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"classifier: {p} needs the Python package {e.name or e}, which is not "
                           "installed (models trained with --encoder need torch and transformers)") from None
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise ConfigError(f"classifier: {p} is not a model saved by llm_worker.train ({type(e).__name__})") from None
+        raise ConfigError(f"classifier: {p} is not a model saved by llm_worker.training.train ({type(e).__name__})") from None
     if not isinstance(bundle, dict) or "suicide" not in bundle or "meta" not in bundle:
-        raise ConfigError(f"classifier: {p} is not a model saved by llm_worker.train")
+        raise ConfigError(f"classifier: {p} is not a model saved by llm_worker.training.train")
     return bundle
 
 
@@ -83,7 +83,7 @@ class ClassifierBackend:
 
     @classmethod
     def from_config(cls, cfg, **overrides: Any) -> ClassifierBackend:
-        from llm_worker.rubric import dimensions_for
+        from weibo_mh.rubric import dimensions_for
 
         path = overrides.get("model_path") or overrides.get("model") or cfg.classifier.model_path
         dims = overrides.get("dimensions") or dimensions_for(cfg.worker.rubric)

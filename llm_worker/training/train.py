@@ -1,6 +1,6 @@
 """Train the CPU classifier from labelled files (scikit-learn, no GPU, no downloads).
 
-    python -m llm_worker.train --task suicide \\
+    python -m llm_worker.training.train --task suicide \\
         --data sos1k/fold1_level.tsv --data sos1k/fold1_binary.tsv … --out data/models/classifier.joblib
 
 Level files (``comment<TAB>myLabel``) train the 11-level head; binary files
@@ -13,7 +13,7 @@ fold per level file (train on the others, test on it) and prints the metrics.
 ``--encoder DIR`` (a local BERT-family checkpoint directory, or ``m3e-small``) also
 fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble (see
 ``encoder_model``). With m3e-small as it comes this is not more accurate; adapted first with
-``python -m llm_worker.adapt`` it lifts the 11-level weighted F1 by about 2.6 points
+``python -m llm_worker.training.adapt`` it lifts the 11-level weighted F1 by about 2.6 points
 (BENCHMARKS.md). It takes about 4-5 minutes per 800 texts on 2 cores, and the model file
 grows to about 90 MB. ``--encoder-members N`` fine-tunes N copies from different seeds and
 averages them, at N times the training time, scoring time and file size.
@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from llm_worker import datasets as ds
-from llm_worker import quality_metrics as qm
-from llm_worker.classifier_model import PositivityModel, SuicideModel
-from llm_worker.encoder_model import EncoderClassifier, EncoderError, resolve_encoder
-from llm_worker.features import FeatureConfig
+from llm_worker.scoring.classifier_model import PositivityModel, SuicideModel
+from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, resolve_encoder
+from llm_worker.scoring.features import FeatureConfig
+from llm_worker.training import datasets as ds
+from llm_worker.training import quality_metrics as qm
 
 MODEL_FORMAT = 1
 
@@ -164,7 +164,7 @@ def save(bundle: dict[str, Any], out: Path) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m llm_worker.train",
+    ap = argparse.ArgumentParser(prog="python -m llm_worker.training.train",
                                  description="Train the classifier backend's model from labelled files "
                                              "(formats detected from content).")
     ap.add_argument("--task", required=True, choices=("suicide",),

@@ -18,8 +18,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from llm_worker.backends.lexicon import analyse, grade_suicide
-from llm_worker.lexicons import matcher
+from llm_worker.scoring.backends.lexicon import analyse, grade_suicide
+from llm_worker.scoring.lexicons import matcher
 
 _URLS = re.compile(r"https?://\S+")
 _MENTIONS = re.compile(r"@[^\s:：，,]{1,30}")

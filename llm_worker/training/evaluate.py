@@ -1,6 +1,6 @@
 """Run any backend on labelled files and report how well it scores.
 
-    python -m llm_worker.evaluate --backend lexicon --task suicide \\
+    python -m llm_worker.training.evaluate --backend lexicon --task suicide \\
         --data ../shared/datasets/sos1k/fold1_level.tsv --data ../shared/datasets/sos1k/fold1_binary.tsv \\
         --json out.json --report reports/eval-lexicon
 
@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_worker import datasets as ds
-from llm_worker import quality_metrics as qm
-from llm_worker.backends.base import ScoreInput, sources_of
-from llm_worker.config import ConfigError, load_config
-from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
+from llm_worker.scoring.backends.base import ScoreInput, sources_of
+from llm_worker.training import datasets as ds
+from llm_worker.training import quality_metrics as qm
+from weibo_mh.config import ConfigError, load_config
+from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS
 
 TASKS = ("suicide", "positivity", "distortion")
 #: Which dimension each task reads.
@@ -151,7 +151,7 @@ def check_task(task: str, data: ds.Dataset) -> None:
 
 
 def build_backend(name: str, config: str | None, model: str | None, dimension: str) -> Any:
-    from llm_worker.backends import make_backend
+    from llm_worker.scoring.backends import make_backend
 
     cfg = load_config(config)
     overrides: dict[str, Any] = {"dimensions": (dimension,)}
@@ -300,7 +300,7 @@ def write_report(doc: dict[str, Any], matrices: list[tuple[str, dict[str, Any]]]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m llm_worker.evaluate",
+    ap = argparse.ArgumentParser(prog="python -m llm_worker.training.evaluate",
                                  description="Score labelled files with a backend and print the metrics "
                                              "(file formats are detected from their content).")
     ap.add_argument("--backend", required=True, help="lexicon, classifier, transformers, openai, …")
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         if backend is not None:
             backend.close()
     print_summary(doc)
-    command = "python -m llm_worker.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m llm_worker.training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")

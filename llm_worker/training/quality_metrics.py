@@ -22,7 +22,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
+from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS
 
 
 def level_metrics(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:

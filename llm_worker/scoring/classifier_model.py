@@ -34,13 +34,13 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_sample_weight
 
-from llm_worker.features import CueFeatures, FeatureConfig, _Normalise, build_vectoriser
-from llm_worker.rubric import HIGH_RISK_LEVEL, LEVELS
+from llm_worker.scoring.features import CueFeatures, FeatureConfig, _Normalise, build_vectoriser
+from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from llm_worker.encoder_model import EncoderClassifier
+    from llm_worker.scoring.encoder_model import EncoderClassifier
 
 INNER_FOLDS = 4  # inner CV for the decision threshold (fixed a priori: the outer CV trains on four folds)
 
