@@ -176,10 +176,11 @@ class Context:
         caller of the same key waits for the first instead of querying again.
         """
         with self._lock:
-            fut = self.cache.get(key)
-            owner = fut is None
+            cached = self.cache.get(key)
+            owner = cached is None
+            fut: Future[Any] = Future() if cached is None else cached
             if owner:
-                fut = self.cache[key] = Future()
+                self.cache[key] = fut
         if owner:
             try:
                 with self.engine.connect() as conn:

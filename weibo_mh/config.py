@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -62,7 +63,7 @@ SPEC: dict[str, dict[str, Key]] = {
         "demo_salt": _k(bool, False, "Demo only: create a random salt in data/ on first use "
                         "instead of refusing to start without one."),
         "keep_raw_ids": _k(bool, False, "Also store raw Weibo user ids next to their hashes. "
-                           "Off by default; see README, Data protection."),
+                           "Off by default; see docs/deploying.md, Data protection."),
     },
     "spider": {
         "hotsearch_url": _k(str, "https://weibo.com/ajax/side/hotSearch", "Hot-search JSON endpoint."),
@@ -229,7 +230,9 @@ def _check_type(value: Any, key: Key) -> bool:
 
 def _type_name(t: type | tuple[type, ...]) -> str:
     names = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list"}
-    return names.get(t, getattr(t, "__name__", str(t)))  # type: ignore[arg-type]
+    if isinstance(t, type) and t in names:
+        return names[t]
+    return getattr(t, "__name__", str(t))
 
 
 def resolve_path(value: str) -> str:
@@ -250,7 +253,7 @@ def resolve_sqlite_url(url: str, base: Path = PROJECT_ROOT) -> str:
     return url
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read the TOML file (or the built-in defaults), validate it, apply environment overrides.
 
     ``path`` None means ``$WEIBO_MH_CONFIG`` or ``configs/default.toml``.
@@ -345,20 +348,20 @@ def read_secret_file(path: str, what: str) -> str:
     return text
 
 
-def cookie_from(cfg: Config, env: dict[str, str] | None = None) -> str:
+def cookie_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
     """The weibo.cn Cookie header, from WEIBO_COOKIE, WEIBO_COOKIE_FILE or spider.cookie_file ('' if none)."""
-    env = os.environ if env is None else env
-    if env.get("WEIBO_COOKIE"):
-        return env["WEIBO_COOKIE"].strip()
-    if env.get("WEIBO_COOKIE_FILE"):
-        return read_secret_file(env["WEIBO_COOKIE_FILE"], "WEIBO_COOKIE_FILE")
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("WEIBO_COOKIE"):
+        return environ["WEIBO_COOKIE"].strip()
+    if environ.get("WEIBO_COOKIE_FILE"):
+        return read_secret_file(environ["WEIBO_COOKIE_FILE"], "WEIBO_COOKIE_FILE")
     if cfg.spider.cookie_file:
         return read_secret_file(cfg.spider.cookie_file, "spider.cookie_file")
     return ""
 
 
 def reference_markdown() -> str:
-    """The configuration reference for the README, generated from SPEC."""
+    """The configuration reference for docs/configuration.md, generated from SPEC."""
     out = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for sec, keys in SPEC.items():
         for name, key in keys.items():

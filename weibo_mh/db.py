@@ -409,6 +409,7 @@ def upsert(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
     rows = list(uniq.values())
     existing = _existing_keys(conn, table, keys, list(uniq))
     update = list(update)
+    stmt: Any
     if conn.dialect.name == "sqlite":
         stmt = sqlite.insert(table)
         if update:

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from weibo_mh.config import PROJECT_ROOT, Config, ConfigError, read_secret_file
@@ -21,13 +22,13 @@ DEMO_SALT_FILE = PROJECT_ROOT / "data" / "demo.salt"
 MIN_SALT_CHARS = 16
 
 
-def load_salt(cfg: Config, env: dict[str, str] | None = None) -> bytes:
+def load_salt(cfg: Config, env: Mapping[str, str] | None = None) -> bytes:
     """The salt as bytes, or ConfigError explaining how to provide one."""
-    env = os.environ if env is None else env
-    if env.get("WEIBO_MH_SALT"):
-        salt, origin = env["WEIBO_MH_SALT"].strip(), "WEIBO_MH_SALT"
-    elif env.get("WEIBO_MH_SALT_FILE"):
-        salt, origin = read_secret_file(env["WEIBO_MH_SALT_FILE"], "WEIBO_MH_SALT_FILE"), "WEIBO_MH_SALT_FILE"
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("WEIBO_MH_SALT"):
+        salt, origin = environ["WEIBO_MH_SALT"].strip(), "WEIBO_MH_SALT"
+    elif environ.get("WEIBO_MH_SALT_FILE"):
+        salt, origin = read_secret_file(environ["WEIBO_MH_SALT_FILE"], "WEIBO_MH_SALT_FILE"), "WEIBO_MH_SALT_FILE"
     elif cfg.privacy.salt_file:
         salt, origin = read_secret_file(cfg.privacy.salt_file, "privacy.salt_file"), "privacy.salt_file"
     elif cfg.privacy.demo_salt:

@@ -20,7 +20,7 @@ from weibo_mh.config import ConfigError
 from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
 
 TRAIN_HINT = ("train one with: python -m llm_worker.training.train --task suicide --data LEVEL.tsv "
-              "[--data BINARY.tsv …] --out PATH (see README, Evaluation)")
+              "[--data BINARY.tsv …] --out PATH (see docs/quality.md)")
 
 
 def load_model(path: str | Path) -> dict[str, Any]:
