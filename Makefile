@@ -9,7 +9,7 @@ STAMP   := $(VENV)/.installed
 help:
 	@echo "make test   - create .venv if missing, install requirements, run the whole test suite"
 	@echo "make demo   - run the whole pipeline on the embedded default (SQLite, lexicon scorer)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and mypy (CI runs both)"
 	@echo "make schema - regenerate sql/schema.sql from weibo_mh/db.py"
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-encoder.txt pyproject.toml
@@ -29,6 +29,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 schema: $(STAMP)
 	$(BIN)/python -m weibo_mh.db ddl > sql/schema.sql

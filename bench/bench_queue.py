@@ -22,6 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -50,7 +51,7 @@ def seed(url: str, rows: int) -> None:
     eng.dispose()
 
 
-def _worker(url: str, wid: str, batch: int, go: mp.Event, out: mp.Queue) -> None:
+def _worker(url: str, wid: str, batch: int, go: Any, out: Any) -> None:
     import io
 
     from llm_worker.queue import Queue

@@ -101,6 +101,7 @@ def test_requeue_failed_and_status_from_the_command_line(engine, db_url):
 def read_until(p: subprocess.Popen, text: str) -> str:
     """The worker's stderr up to the line holding ``text`` (a fixed sleep flaked under load)."""
     seen = ""
+    assert p.stderr is not None
     while text not in seen:
         line = p.stderr.readline()
         assert line, f"the worker ended before logging {text!r}:\n{seen}"
