@@ -22,6 +22,7 @@ request (then ``mode`` for every later request). Actions:
   500, 503      server error
   429           rate limited, with Retry-After: 0
   401, 404      unauthorised, unknown model (permanent)
+  400, 422      a request the server refuses (permanent); 408: request timeout (transient)
   refuse_1301   HTTP 400 with Zhipu's content-filter error body (code 1301)
   refuse_text   a refusal sentence instead of JSON
   sensitive     HTTP 200 with finish_reason "sensitive" (Zhipu's filter cut the answer)
@@ -167,7 +168,7 @@ class FakeOpenAI:
             action = self.unguided
         with self._lock:
             self.actions.append(action)
-        if action in ("500", "503", "401", "404"):
+        if action in ("500", "503", "401", "404", "400", "408", "422"):
             return self._send(h, int(action), {"error": {"message": f"fake {action}"}})
         if action == "refuse_1301":
             return self._send(h, 400, {"error": {"code": "1301", "message": "系统检测到输入或生成内容可能包含"
