@@ -403,6 +403,10 @@ class OpenAIBackend:
             raise TooLong(f"the server rejected the prompt as too long (HTTP {r.status_code}: "
                           f"{text[:200]}); lower worker.max_chars")
         m = MAX_LOGPROBS.search(text)
+        if r.status_code in (400, 422) and m and int(m.group(1)) < 1:
+            raise PermanentBackendError(f"HTTP {r.status_code} from {self.url}: {text[:300]}. The server returns "
+                                        "no logprobs (vLLM --max-logprobs 0): start it with --max-logprobs 20, "
+                                        "or set openai.method = \"json\" and openai.logprobs = false")
         if r.status_code in (400, 422) and m and int(m.group(1)) < self.top_logprobs:
             with self._lock:
                 if int(m.group(1)) < self.top_logprobs:
