@@ -170,16 +170,13 @@ def build_tiny_glm(out_dir: str | Path, arch: str = "glm4", seed: int = 0, split
     ``template`` (one of ``TEMPLATES``) defaults to the one of ``arch``'s public checkpoint.
     """
     import torch
+    import transformers
     from transformers import GenerationConfig
 
-    if arch == "glm4":
-        from transformers import Glm4Config as Config
-        from transformers import Glm4ForCausalLM as Model
-    elif arch == "glm":
-        from transformers import GlmConfig as Config
-        from transformers import GlmForCausalLM as Model
-    else:
+    classes = {"glm4": ("Glm4Config", "Glm4ForCausalLM"), "glm": ("GlmConfig", "GlmForCausalLM")}
+    if arch not in classes:
         raise ValueError(f"arch must be glm4 or glm, not {arch!r}")
+    Config, Model = (getattr(transformers, name) for name in classes[arch])  # noqa: N806
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

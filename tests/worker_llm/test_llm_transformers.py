@@ -232,9 +232,12 @@ def values_of(result) -> dict[str, int]:
 
 # ----- the realistic tokenizer, the two GLM-4 formats, special tokens, answer mass ------------
 
-def test_the_glm_hf_tiny_model_uses_the_chat_hf_format(glm_hf_backend):
-    b = glm_hf_backend
-    assert type(b.model).__name__ == "GlmForCausalLM"
+def test_the_glm_hf_tiny_model_is_a_glm_for_causal_lm(glm_hf_backend):
+    assert type(glm_hf_backend.model).__name__ == "GlmForCausalLM"
+
+
+def test_both_formats_render_like_glm4_and_continue_the_final_message(llm_backend):
+    b = llm_backend
     msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
     assert b._render(msgs) == "[gMASK]<sop><|system|>\nS<|user|>\nU<|assistant|>"
     # vLLM's continue_final_message renders the prefilled answer the way the backend appends it
