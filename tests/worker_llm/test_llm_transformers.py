@@ -334,3 +334,16 @@ def test_the_floor_decides_what_is_uncertain(tiny_glm4):
     assert all(s.uncertain is False for r in a for s in r.scores.values())
     assert all(s.uncertain is True for r in b for s in r.scores.values())
     assert [values_of(r) for r in a] == [values_of(r) for r in b]  # the flag never changes a score
+
+
+def test_a_split_that_cuts_through_a_token_is_refused_at_load(tiny_glm4):
+    """The split-encoding check can fail: cut the prompt inside the word "话题" and it does."""
+    from llm_worker.scoring.backends.hf import TransformersBackend
+
+    class BadCut(TransformersBackend):
+        def _split(self, topic, text, dimension):
+            head, block, suffix = super()._split(topic, text, dimension)
+            return head + block[:1], block[1:], suffix
+
+    with pytest.raises(RuntimeError, match="merges across"):
+        BadCut(str(tiny_glm4), device="cpu", local_files_only=True)
