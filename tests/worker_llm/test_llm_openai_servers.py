@@ -205,6 +205,11 @@ def test_the_special_token_list_comes_from_the_config(fake_openai):
     assert b.score_batch([ScoreInput("t", "a<|my_turn|>b")])[0].ok
     assert "a<\u200b|my_turn|>b" in fake_openai.requests[-1]["messages"][1]["content"]
     assert not math.isnan(cfg.worker.answer_mass_floor)
+    from weibo_mh.config import ConfigError
+
+    cfg.openai.special_tokens = ["ok", 3]
+    with pytest.raises(ConfigError, match="special_tokens"):
+        OpenAIBackend.from_config(cfg)
 
 
 def test_a_server_without_any_logprobs_is_a_permanent_error_not_a_loop(fake_openai):

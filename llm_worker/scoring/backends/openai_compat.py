@@ -267,7 +267,7 @@ class OpenAIBackend:
         self._ignored_logged = False
         self._accepted_logged = False
         self.logprobs = logprobs
-        self.top_logprobs = max(1, min(int(top_logprobs), TOP_LOGPROBS))
+        self.top_logprobs = max(1, int(top_logprobs))  # more than 20 needs vLLM --max-logprobs
         self.special_tokens = tuple(special_tokens) or prompt.DEFAULT_SPECIAL_TOKENS
         self.answer_mass_floor = answer_mass_floor
         #: Token ids of "0".."10" for vLLM's ``logprob_token_ids`` (exact level logprobs):
@@ -285,8 +285,14 @@ class OpenAIBackend:
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> OpenAIBackend:
         """Build from ``cfg.openai``; the key is read from the env var named by ``api_key_env``."""
+        from weibo_mh.config import ConfigError
+
         o = cfg.openai
         dims = overrides.get("dimensions") or dimensions_for(cfg.worker.rubric)
+        if not all(isinstance(t, str) and t for t in o.special_tokens):
+            raise ConfigError("openai.special_tokens must be a list of non-empty strings")
+        if o.top_logprobs < 1:
+            raise ConfigError("openai.top_logprobs must be at least 1")
         key = os.environ.get(o.api_key_env) if o.api_key_env else None
         return cls(overrides.get("base_url") or o.base_url, overrides.get("model") or o.model,
                    dimensions=tuple(dims), api_key=key or None, concurrency=o.concurrency,
