@@ -123,6 +123,9 @@ def make_parser(prog: str, doc: str) -> Parser:
     g.add_argument("--scorer", metavar="NAME",
                    help="scorer to chart, e.g. lexicon:v1 (default: the config's analysis.scorer, "
                         "else the scorer with the most scores)")
+    g.add_argument("--exclude-uncertain", action="store_true",
+                   help="leave out LLM scores flagged uncertain: the model put little probability on "
+                        "the levels 0-10 (default: the config's analysis.exclude_uncertain)")
     g.add_argument("--format", choices=("png", "svg"), default="png", help="chart format (default png)")
     return ap
 
@@ -244,7 +247,9 @@ def build_context(args: argparse.Namespace) -> Context:
         raise UsageError(f"--since ({args.since:%Y-%m-%d %H:%M}) is not before --until "
                          f"({args.until:%Y-%m-%d %H:%M})")
     engine = open_database(url)
-    window = Window(args.since, args.until, (args.topic or "").strip() or None)
+    window = Window(args.since, args.until, (args.topic or "").strip() or None,
+                    exclude_uncertain=bool(getattr(args, "exclude_uncertain", False)
+                                           or cfg.analysis.exclude_uncertain))
     with engine.connect() as conn:
         if window.topic and not queries.topic_exists(conn, window.topic):
             raise UsageError(f"no topic word contains {window.topic!r}")

@@ -119,9 +119,13 @@ def _recent(win: Window | None) -> bool:
 
 def scorer_is(scorer: str, win: Window | None = None, table: Any = None) -> Any:
     """``scores.scorer = NAME``; with a start bound SQLite must not drive the join from the
-    scorer index, so that it walks the comments' time index instead (see ``scored_comments``)."""
-    col = (S if table is None else table).c.scorer
-    return (no_index(col) if _recent(win) else col) == scorer
+    scorer index, so that it walks the comments' time index instead (see ``scored_comments``).
+    With ``win.exclude_uncertain`` scores flagged uncertain are left out too."""
+    tbl = S if table is None else table
+    cond = (no_index(tbl.c.scorer) if _recent(win) else tbl.c.scorer) == scorer
+    if win is not None and win.exclude_uncertain:  # NULL: a scorer that never judges
+        cond = sa.and_(cond, sa.or_(tbl.c.uncertain.is_(None), tbl.c.uncertain == sa.false()))
+    return cond
 
 
 def comment_time() -> Any:

@@ -13,6 +13,8 @@ class Window:
     since: datetime | None = None
     until: datetime | None = None
     topic: str | None = None
+    #: Leave out scores flagged uncertain (answer mass below worker.answer_mass_floor).
+    exclude_uncertain: bool = False
 
     def describe(self) -> str:
         a = self.since.strftime("%Y-%m-%d %H:%M") if self.since else "start"
@@ -23,4 +25,5 @@ class Window:
         else:
             b = self.until.strftime("%Y-%m-%d %H:%M")
         s = f"{a} to {b} (Asia/Shanghai)"
-        return s + (f", topics containing {self.topic!r}" if self.topic else "")
+        s += f", topics containing {self.topic!r}" if self.topic else ""
+        return s + (", uncertain scores left out" if self.exclude_uncertain else "")

@@ -12,6 +12,13 @@ Compares, on the same comments and the same model:
 Reports forward passes and milliseconds per comment, and the ratios. The
 model is random, so only costs are meaningful. It also prints the prompt sizes
 used for the on-paper GLM-4-9B / H100 estimate in BENCHMARKS.md.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_llm.py --answer-mass [--comments 64]
+
+instead prints the distribution of the answer mass (the probability the model puts
+on "0".."10" together after "分数：") of the tiny models in both GLM-4 prompt
+formats, and the share below worker.answer_mass_floor: it shows the stored field
+working, and says nothing about quality (the weights are random). No timings.
 """
 
 from __future__ import annotations
@@ -114,6 +121,32 @@ def bench_openai_client(n: int) -> dict[int, float]:
     return out
 
 
+def answer_mass_report(n: int) -> None:
+    """Quantiles of the answer mass of the tiny random models (both formats), per dimension and overall."""
+    import statistics
+
+    from llm_worker.scoring.backends.hf import TransformersBackend
+    from llm_worker.scoring.tiny_model import build_tiny_glm
+    from weibo_mh.config import load_config
+
+    floor = load_config().worker.answer_mass_floor
+    items = comments(n)
+    print(f"# bench_llm --answer-mass: {n} comments x 4 dimensions per model; random weights, so the "
+          f"figures show that the field works and mean nothing about quality")
+    print(f"| model (prompt format) | vocabulary | min | 10 % | median | 90 % | max | below the floor {floor:g} |")
+    print("|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch, label in (("glm4", "Glm4ForCausalLM (GLM-4-0414)"), ("glm", "GlmForCausalLM (glm-4-9b-chat-hf)")):
+            b = TransformersBackend(str(build_tiny_glm(Path(tmp) / arch, arch=arch)), device="cpu",
+                                    local_files_only=True, answer_mass_floor=floor)
+            masses = [m for i in range(0, n, 16) for row in b.answer_masses(items[i:i + 16]) for m in row.values()]
+            q = statistics.quantiles(masses, n=10)
+            below = sum(m < floor for m in masses) / len(masses)
+            print(f"| {label} | {len(b.tokenizer)} BPE | {min(masses):.4f} | {q[0]:.4f} | "
+                  f"{statistics.median(masses):.4f} | {q[-1]:.4f} | {max(masses):.4f} | {100 * below:.0f} % |")
+            b.close()
+
+
 def prompt_sizes() -> dict[str, int]:
     from llm_worker.scoring import prompt
     from weibo_mh.rubric import CORE_DIMENSIONS
@@ -133,12 +166,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="model directory (default: build the tiny GLM-4 in a temp dir)")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: stable ratios on a shared machine)")
+    ap.add_argument("--answer-mass", action="store_true",
+                    help="only print the answer-mass distribution of the tiny models (no timings)")
     a = ap.parse_args(argv)
     if a.comments < 16 or a.rounds < 1:
         print("error: --comments must be >= 16 and --rounds >= 1", file=sys.stderr)
         return 2
 
     import torch
+
+    if a.answer_mass:
+        torch.set_num_threads(max(1, a.threads))
+        answer_mass_report(a.comments)
+        return 0
 
     from llm_worker.scoring.backends.hf import TransformersBackend
     from llm_worker.scoring.tiny_model import build_tiny_glm
@@ -168,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
 
     n = len(items)
-    print(f"# bench_llm: tiny random GLM-4 (hidden 64, 2 layers, char-level vocab {len(b.tokenizer)}), "
+    print(f"# bench_llm: tiny random GLM-4 (hidden 64, 2 layers, byte-level BPE vocab {len(b.tokenizer)}), "
           f"{n} comments, {len(b.dimensions)} dimensions, best of {a.rounds} rounds")
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} cores")

@@ -5,7 +5,8 @@
     python -m llm_worker status                                                  queue counts
 
 Exit status: 0 after a normal stop (including SIGTERM / Ctrl-C), 2 for a bad
-configuration, an unusable database or an older schema, 1 when a --once run gave up
+configuration, an unusable database, an older schema or a backend that refuses the
+configuration (a permanent HTTP 4xx from the LLM server), 1 when a --once run gave up
 on a database that stayed away, or for anything unexpected.
 """
 
@@ -235,6 +236,9 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
         backend.close()
         engine.dispose()
     log.info("event=exit worker=%s scored=%d failed=%d", worker_id, stats.scored, stats.failed)
+    if worker.fatal:
+        print(f"backend error (no comment's attempts were used): {worker.fatal}", file=sys.stderr)
+        return 2
     return 1 if worker.gave_up else 0
 
 

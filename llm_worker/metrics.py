@@ -26,6 +26,8 @@ class Metrics:
                               registry=r).labels(scorer)
         self.failed = Counter("llm_worker_failed", "Comments marked failed for good", lbl,
                               registry=r).labels(scorer)
+        self.refused = Counter("llm_worker_refused", "Comments the server's content filter refused "
+                               "(failed for good)", lbl, registry=r).labels(scorer)
         self.retried = Counter("llm_worker_retried", "Comments put back to pending after an error",
                                lbl, registry=r).labels(scorer)
         self.lost = Counter("llm_worker_lost", "Claims taken over by another worker before "

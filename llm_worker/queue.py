@@ -47,7 +47,8 @@ DB_RETRIES = 8
 DIED = ("lease expired on the last allowed attempt: the worker scoring it stopped without "
         "writing back (crash, kill or hang)")
 
-SCORE_UPDATE_COLS = ("value", "confidence", "rationale", "rubric_version", "truncated", "scored_at")
+SCORE_UPDATE_COLS = ("value", "confidence", "rationale", "rubric_version", "truncated", "scored_at",
+                     "answer_mass", "answer_mass_gap", "uncertain")
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,10 @@ class Queue:
                                      "value": int(s.value), "confidence": _confidence(s.confidence),
                                      "rationale": for_db(s.rationale, MAX_RATIONALE_CHARS),
                                      "rubric_version": rubric_version,
-                                     "truncated": bool(res.truncated), "scored_at": t})
+                                     "truncated": bool(res.truncated), "scored_at": t,
+                                     "answer_mass": _confidence(s.answer_mass),
+                                     "answer_mass_gap": _confidence(s.mass_gap),
+                                     "uncertain": None if s.uncertain is None else bool(s.uncertain)})
                     done.append(item.id)
                 elif res.final or item.attempts >= self.max_attempts:
                     self._set_failed(conn, item.id, res.error, res.raw_output)

@@ -23,7 +23,13 @@ import sqlalchemy as sa
 from llm_worker.heartbeat import Heartbeat
 from llm_worker.metrics import Metrics
 from llm_worker.queue import Claimed, Queue
-from llm_worker.scoring.backends.base import Backend, ScoreInput, ScoreResult, validate_result
+from llm_worker.scoring.backends.base import (
+    Backend,
+    PermanentBackendError,
+    ScoreInput,
+    ScoreResult,
+    validate_result,
+)
 from weibo_mh import db
 from weibo_mh.progress import Progress, Stats
 from weibo_mh.rubric import RUBRIC_VERSION
@@ -73,6 +79,8 @@ class Worker:
         self._backlog_at = -BACKLOG_EVERY
         #: Why a --once run stopped early (None: it did not).
         self.gave_up: str | None = None
+        #: Set when the backend reported a configuration mistake (exit status 2).
+        self.fatal: str | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -157,6 +165,16 @@ class Worker:
                 results = self.backend.score_batch(inputs)
             if len(results) != len(items):
                 raise RuntimeError(f"backend returned {len(results)} results for {len(items)} items")
+        except PermanentBackendError as e:
+            # A configuration mistake, not the comments' fault: give them back without
+            # counting the attempt, and stop (exit status 2).
+            self._scoring = False
+            self.queue.release(items)
+            self.fatal = str(e)
+            self.progress.clear()
+            log.error("event=fatal_backend_error comments_released=%d error=%r", len(items), self.fatal)
+            self._stop.set()
+            return len(items)
         except Interrupted:
             self._scoring = False
             out = self.queue.release(items)
@@ -191,6 +209,7 @@ class Worker:
             log.exception("event=write_back_error comments=%d retried=%d failed=%d",
                           len(items), out.retry, out.failed)
         self._count(out)
+        self.metrics.refused.inc(sum(1 for r in results if r.refused))
         self.stats.batches += 1
         self._backoff = 0.0
         for item, res in zip(items, results, strict=True):

@@ -123,6 +123,9 @@ CREATE TABLE scores (
 	rubric_version VARCHAR(32) NOT NULL,
 	truncated BOOL NOT NULL DEFAULT false,
 	scored_at DATETIME NOT NULL,
+	answer_mass FLOAT,
+	answer_mass_gap FLOAT,
+	uncertain BOOL,
 	PRIMARY KEY (comment_id, dimension, scorer),
 	CONSTRAINT ck_scores_value CHECK (value >= 0 AND value <= 10),
 	CONSTRAINT fk_scores_comment FOREIGN KEY(comment_id) REFERENCES comments (id)
@@ -130,4 +133,4 @@ CREATE TABLE scores (
 
 CREATE INDEX ix_scores_scorer_dim ON scores (scorer, dimension);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (1, NOW(), 'initial schema');
+INSERT INTO schema_version (version, applied_at, description) VALUES (4, NOW(), 'scores: answer_mass, answer_mass_gap, uncertain (likelihood scoring)');

@@ -119,6 +119,9 @@ SPEC: dict[str, dict[str, Key]] = {
                      choices=("core", "extended")),
         "metrics_port": _k(int, 0, "Serve Prometheus /metrics on this port (0: off)."),
         "metrics_host": _k(str, "127.0.0.1", "Address for the metrics endpoint."),
+        "answer_mass_floor": _k(float, 0.5, "Likelihood scoring: a score whose answer mass (the "
+                                "probability the model put on the levels 0-10 together) is below "
+                                "this is stored flagged uncertain (0: never flag)."),
     },
     "transformers": {
         "model": _k(str, "THUDM/glm-4-9b-chat-hf", "Hub id or local path of a GLM-4 chat model "
@@ -138,12 +141,17 @@ SPEC: dict[str, dict[str, Key]] = {
         "timeout_seconds": _k(float, 60.0, "Per-request timeout."),
         "max_retries": _k(int, 3, "Retries per request on timeouts, 5xx and 429, with back-off."),
         "backoff_seconds": _k(float, 1.0, "First back-off before a retry; doubles each time (capped at 60 s)."),
-        "guided_json": _k(bool, True, "Ask for JSON-schema-guided output (response_format)."),
+        "guided_json": _k(bool, True, "Ask for JSON-schema-guided output: structured_outputs (vLLM >= "
+                          "0.12), then response_format json_schema, then guided_json (vLLM < 0.12)."),
         "logprobs": _k(bool, True, "Ask for logprobs to derive confidences when offered."),
         "method": _k(str, "json", "json: all dimensions in one schema-guided JSON answer (any server); "
                      "likelihood: one request per dimension, the level read from the top logprobs of the "
                      "answer token, as the transformers backend does (needs a server with top_logprobs "
                      "and continue_final_message, e.g. vLLM or SGLang).", choices=("json", "likelihood")),
+        "top_logprobs": _k(int, 20, "Likelihood method: top logprobs asked for (lowered to the "
+                           "server's --max-logprobs when it says so)."),
+        "special_tokens": _k(list, [], "Special-token strings broken inside comments so that a comment "
+                             "cannot fake a chat turn (empty: the built-in GLM-4, Qwen and Llama list)."),
     },
     "classifier": {
         "model_path": _k(str, "data/models/classifier.joblib",
@@ -153,6 +161,8 @@ SPEC: dict[str, dict[str, Key]] = {
         "out_dir": _k(str, "reports", "Where plots and reports go.", path=True),
         "scorer": _k(str, "", "Scorer to chart by default (empty: the most used one)."),
         "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment is an alert."),
+        "exclude_uncertain": _k(bool, False, "Leave out scores flagged uncertain (likelihood scores whose "
+                                "answer mass was below worker.answer_mass_floor); --exclude-uncertain."),
         "top_topics": _k(int, 8, "Topics drawn separately in trend charts."),
         "crisis_resources": _k(str, "", "Crisis lines/resources your team passes on; printed under "
                                "every alert table (alerts.md, the report)."),

@@ -165,6 +165,12 @@ scores = sa.Table(
     sa.Column("rubric_version", sa.String(32), nullable=False),
     sa.Column("truncated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("scored_at", sa.DateTime, nullable=False),
+    # Likelihood scoring (migration 4): the probability put on the levels 0-10 together, the
+    # most the levels missing from a server's top-k logprobs may add (NULL: exact), and the
+    # flag for answer_mass < worker.answer_mass_floor (NULL: other scorers, never judged).
+    sa.Column("answer_mass", sa.Float),
+    sa.Column("answer_mass_gap", sa.Float),
+    sa.Column("uncertain", sa.Boolean),
     sa.CheckConstraint("value >= 0 AND value <= 10", name="ck_scores_value"),
     sa.Index("ix_scores_scorer_dim", "scorer", "dimension"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
@@ -308,6 +314,8 @@ def _v1(conn: Connection) -> None:
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("initial schema", _v1),
+    4: ("scores: answer_mass, answer_mass_gap, uncertain (likelihood scoring)",
+        lambda c: sync_tables(c, [scores])),
 }
 
 

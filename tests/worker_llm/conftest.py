@@ -45,6 +45,14 @@ def tiny_glm_split_ten(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_glm_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GlmForCausalLM with the glm-4-9b-chat-hf prompt format and the byte-level BPE."""
+    from llm_worker.scoring.tiny_model import build_tiny_glm
+
+    return build_tiny_glm(tmp_path_factory.mktemp("tiny") / "glm-hf", arch="glm", seed=1)
+
+
+@pytest.fixture(scope="session")
 def glm4_backend(tiny_glm4: Path):
     """The real transformers backend on CPU with the core rubric (shared: loading costs time)."""
     from llm_worker.scoring.backends.hf import TransformersBackend
@@ -52,6 +60,21 @@ def glm4_backend(tiny_glm4: Path):
     b = TransformersBackend(str(tiny_glm4), device="cpu", local_files_only=True)
     yield b
     b.close()
+
+
+@pytest.fixture(scope="session")
+def glm_hf_backend(tiny_glm_hf: Path):
+    from llm_worker.scoring.backends.hf import TransformersBackend
+
+    b = TransformersBackend(str(tiny_glm_hf), device="cpu", local_files_only=True)
+    yield b
+    b.close()
+
+
+@pytest.fixture(params=["glm-4-0414", "glm-4-9b-chat-hf"])
+def llm_backend(request: pytest.FixtureRequest):
+    """The backend on each of the two GLM-4 prompt formats (both end with "<|assistant|>")."""
+    return request.getfixturevalue("glm4_backend" if request.param == "glm-4-0414" else "glm_hf_backend")
 
 
 @pytest.fixture

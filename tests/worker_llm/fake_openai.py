@@ -21,11 +21,27 @@ request (then ``mode`` for every later request). Actions:
   timeout       sleeps ``sleep_seconds`` before answering (good)
   500, 503      server error
   429           rate limited, with Retry-After: 0
-  401           unauthorised
+  401, 404      unauthorised, unknown model (permanent)
+  400, 422      a request the server refuses (permanent); 408: request timeout (transient)
+  refuse_1301   HTTP 400 with Zhipu's content-filter error body (code 1301)
+  refuse_text   a refusal sentence instead of JSON
+  sensitive     HTTP 200 with finish_reason "sensitive" (Zhipu's filter cut the answer)
 
 Flags: ``reject_schema`` (400 when response_format is sent), ``reject_guided_json``
 (400 when vLLM's old guided_json is sent), ``offer_logprobs``,
 ``barrier`` (a threading.Barrier every request waits on: proves concurrency without timing).
+
+Server shapes (vLLM's, as of its docs and issues, 2026-12-01):
+``guides`` the guided-output fields it understands (default all three:
+structured_outputs, response_format, guided_json); ``unknown_fields`` what it does
+with the others: "ignore" (vLLM: HTTP 200, no guidance) or "reject" (HTTP 400);
+``unguided`` the action used when no guidance is honoured (None: the scripted one;
+"garbage": a model that writes prose unless guided); ``models`` the model names
+it serves (others: 404); ``max_logprobs`` (vLLM's --max-logprobs, default 20: more
+top_logprobs is a 400 with vLLM's message); ``rich_levels`` (likelihood answers
+spread mass over all eleven levels, so that top-k cuts some off); ``tokenize``
+(serves vLLM's /tokenize, "0".."10" as ids 1000..1010) and ``token_ids`` (honours
+``logprob_token_ids``).
 """
 
 from __future__ import annotations
@@ -62,6 +78,14 @@ class FakeOpenAI:
         self.offer_logprobs = True
         self.sleep_seconds = 2.0
         self.barrier: threading.Barrier | None = None
+        self.guides = {"structured_outputs", "response_format", "guided_json"}
+        self.unknown_fields = "ignore"
+        self.unguided: str | None = None
+        self.models: set[str] | None = None
+        self.max_logprobs = 20
+        self.rich_levels = False
+        self.tokenize = False
+        self.token_ids = False
         self.default_dimensions = list(dimensions)
         self.port = 0
         self.requests: list[dict[str, Any]] = []
@@ -105,6 +129,10 @@ class FakeOpenAI:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         raw = h.rfile.read(length)
+        if h.path.rstrip("/") == "/tokenize" and self.tokenize:
+            text = json.loads(raw).get("prompt", "")
+            ids = [1000 + int(text)] if text.isdigit() and int(text) <= 10 else [ord(c) for c in text]
+            return self._send(h, 200, {"count": len(ids), "max_model_len": 4096, "tokens": ids})
         if h.path.rstrip("/") != "/v1/chat/completions":
             return self._send(h, 404, {"error": {"message": "not found"}})
         try:
@@ -123,11 +151,32 @@ class FakeOpenAI:
             return self._send(h, 400, {"error": {"message": "response_format is not supported"}})
         if self.reject_guided_json and "guided_json" in body:
             return self._send(h, 400, {"error": {"message": "unknown parameter guided_json"}})
+        if self.models is not None and body.get("model") not in self.models:
+            return self._send(h, 404, {"error": {"message": f"The model `{body.get('model')}` does not exist.",
+                                                 "type": "NotFoundError", "code": 404}})
+        for field in ("structured_outputs", "response_format", "guided_json", "logprob_token_ids"):
+            known = field in self.guides or (field == "logprob_token_ids" and self.token_ids)
+            if field in body and not known and self.unknown_fields == "reject":
+                return self._send(h, 400, {"error": {"message": f"unknown field {field}"}})
+        if body.get("logprobs") and int(body.get("top_logprobs") or 0) > self.max_logprobs:
+            n = body["top_logprobs"]
+            return self._send(h, 400, {"error": {"message": f"Requested sample logprobs of {n}, which is "
+                                                 f"greater than max allowed: {self.max_logprobs}",
+                                                 "type": "BadRequestError", "code": 400}})
         action = self._next_action()
+        if self.unguided and not self._schema(body) and not body.get("continue_final_message"):
+            action = self.unguided
         with self._lock:
             self.actions.append(action)
-        if action in ("500", "503", "401"):
+        if action in ("500", "503", "401", "404", "400", "408", "422"):
             return self._send(h, int(action), {"error": {"message": f"fake {action}"}})
+        if action == "refuse_1301":
+            return self._send(h, 400, {"error": {"code": "1301", "message": "系统检测到输入或生成内容可能包含"
+                                                 "不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。"}})
+        if action == "sensitive":
+            return self._send(h, 200, {"id": "fake-3", "object": "chat.completion", "model": body.get("model"),
+                                       "choices": [{"index": 0, "finish_reason": "sensitive",
+                                                    "message": {"role": "assistant", "content": ""}}]})
         if action == "429":
             return self._send(h, 429, {"error": {"message": "slow down"}}, {"Retry-After": "0"})
         if action == "not_completion":
@@ -158,11 +207,20 @@ class FakeOpenAI:
         if dims[0] in self.default_dimensions:  # same value as the JSON mode gives for this dimension
             v = naive_scores(m.group(1) if m else "", self.default_dimensions)[dims[0]]
         top = [(str(v), 0.6), (str((v + 1) % 11), 0.3), ("分", 0.1)]
+        if self.rich_levels:  # all eleven levels carry mass: .5, .2 and .02 for each of the other nine
+            top = [(str(v), 0.5), (str((v + 1) % 11), 0.2), ("分", 0.12)]
+            top += [(str(x), 0.02) for x in range(11) if x not in (v, (v + 1) % 11)]
+        wanted = body.get("logprob_token_ids") if self.token_ids else None
+        if wanted:  # exactly the tokens asked for (plus the sampled one), as vLLM does
+            names = {str(i - 1000) for i in wanted}
+            top = [t for t in top if t[0] in names or t[0] == str(v)]
+        else:
+            top = top[: body.get("top_logprobs", 0)]
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": str(v)},
                                   "finish_reason": "length"}
         if body.get("logprobs") and self.offer_logprobs:
             choice["logprobs"] = {"content": [{"token": str(v), "logprob": math.log(0.6), "top_logprobs": [
-                {"token": t, "logprob": math.log(p)} for t, p in top][: body.get("top_logprobs", 0)]}]}
+                {"token": t, "logprob": math.log(p)} for t, p in top]}]}
         self._send(h, 200, {"id": "fake-2", "object": "chat.completion", "model": body.get("model"),
                             "choices": [choice]})
 
@@ -174,6 +232,8 @@ class FakeOpenAI:
         scores: dict[str, Any] = naive_scores(comment, dims)
         if action == "garbage":
             return "我觉得这条评论挺有意思的，分数大概是七八分吧。"
+        if action == "refuse_text":
+            return "抱歉，我无法协助处理涉及自我伤害的内容。如果你正在经历困难，请联系专业人士。"
         if action == "echo":
             return comment
         if action == "obedient" and "忽略以上指令" in comment and STRICT_MARK not in user:
@@ -189,9 +249,15 @@ class FakeOpenAI:
         text = json.dumps(scores, ensure_ascii=False)
         return f"```json\n{text}\n```" if action == "fenced" else text
 
+    def _schema(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The JSON schema of the request, if sent in a field this server honours."""
+        found = {"structured_outputs": (body.get("structured_outputs") or {}).get("json"),
+                 "response_format": (body.get("response_format") or {}).get("json_schema", {}).get("schema"),
+                 "guided_json": body.get("guided_json")}
+        return next((v for k, v in found.items() if v and k in self.guides), None)
+
     def _dimensions(self, body: dict[str, Any]) -> list[str]:
-        schema = ((body.get("response_format") or {}).get("json_schema", {}).get("schema")
-                  or body.get("guided_json"))
+        schema = self._schema(body)
         if schema:
             return [k for k in schema["required"] if k != "rationale"]
         # Without a schema, read the keys from the prompt's example object.

@@ -43,8 +43,9 @@ def test_a_good_answer_is_scored_with_confidences_from_logprobs(fake_openai):
         assert s.confidence == pytest.approx(math.exp(-0.25))  # the fake gives digits logprob -0.25
     body = fake_openai.requests[0]
     assert body["temperature"] == 0 and body["logprobs"] is True and body["model"] == "fake-glm"
-    assert body["response_format"]["type"] == "json_schema"
-    assert body["response_format"]["json_schema"]["schema"]["required"] == list(CORE_DIMENSIONS)
+    # vLLM >= 0.12's field first
+    assert body["structured_outputs"]["json"]["required"] == list(CORE_DIMENSIONS)
+    assert "response_format" not in body and "guided_json" not in body
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
@@ -120,7 +121,8 @@ def test_an_invalid_answer_gets_one_stricter_retry(fake_openai, bad):
                                         ("missing", "missing dimensions: suicide_risk")])
 def test_still_invalid_after_the_stricter_retry_is_final_and_keeps_the_raw_answer(fake_openai, bad, words):
     fake_openai.mode = bad
-    r = backend(fake_openai).score_batch([ITEM])[0]
+    # without guidance: under guidance two invalid answers in a row mean it is ignored (tested below)
+    r = backend(fake_openai, guided_json=False).score_batch([ITEM])[0]
     assert not r.ok and r.final and words in r.error
     assert r.scores == {}  # a score is never invented
     assert r.raw_output
@@ -134,10 +136,14 @@ def test_a_code_fence_around_the_json_is_tolerated(fake_openai):
 
 
 def test_a_server_without_response_format_gets_guided_json_then_nothing(fake_openai):
+    # a strict server that knows neither structured_outputs nor response_format (HTTP 400)
+    fake_openai.guides = {"response_format", "guided_json"}
+    fake_openai.unknown_fields = "reject"
     fake_openai.reject_schema = True
     b = backend(fake_openai)
     assert b.score_batch([ITEM])[0].ok
-    assert "response_format" in fake_openai.requests[0]
+    assert "structured_outputs" in fake_openai.requests[0]
+    assert "response_format" in fake_openai.requests[1]
     assert fake_openai.requests[-1]["guided_json"]["required"] == list(CORE_DIMENSIONS)
     fake_openai.reject_guided_json = True
     results = b.score_batch([ITEM, ScoreInput("t", "第二条")])
@@ -196,12 +202,12 @@ def test_explain_asks_for_a_rationale_and_stores_it_on_every_dimension(fake_open
     r = b.score_batch([ITEM])[0]
     assert r.ok and values(r) == expected(ITEM)
     assert {s.rationale for s in r.scores.values()} == {f"这条评论有{len(ITEM.text)}个字。"}
-    schema = fake_openai.requests[0]["response_format"]["json_schema"]["schema"]
+    schema = fake_openai.requests[0]["structured_outputs"]["json"]
     assert schema["properties"]["rationale"]["type"] == "string"
     # without explain there is no rationale, and none is asked for
     r = backend(fake_openai).score_batch([ITEM])[0]
     assert all(s.rationale is None for s in r.scores.values())
-    assert "rationale" not in fake_openai.requests[-1]["response_format"]["json_schema"]["schema"]["properties"]
+    assert "rationale" not in fake_openai.requests[-1]["structured_outputs"]["json"]["properties"]
 
 
 # ----- method = "likelihood": the transformers backend's scoring, through a server ---------------

@@ -80,3 +80,20 @@ def test_the_worker_scores_through_an_openai_compatible_server(tmp_path, sqlite_
                          .where(db.scores.c.truncated.is_(True))).scalar_one()
     engine.dispose()
     assert n == len(CORE_DIMENSIONS)
+
+
+def test_a_wrong_model_name_stops_the_worker_with_status_2_and_names_the_setting(tmp_path, sqlite_url,
+                                                                                  fake_openai):
+    engine = db.make_engine(sqlite_url)
+    seed(engine, texts=TEXTS[:2])
+    engine.dispose()
+    fake_openai.models = {"THUDM/glm-4-9b-chat-hf"}
+    p = run_worker(tmp_path, sqlite_url, f'[openai]\nbase_url = "{fake_openai.base_url}"\n',
+                   "--backend", "openai", "--model", "glm4")
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "openai.model" in p.stderr and "'glm4'" in p.stderr and "Traceback" not in p.stderr
+    engine = db.make_engine(sqlite_url)
+    try:
+        assert {(s["score_status"], s["attempts"]) for s in states(engine).values()} == {("pending", 0)}
+    finally:
+        engine.dispose()

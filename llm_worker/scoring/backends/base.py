@@ -20,8 +20,24 @@ class ScoreInput:
 @dataclass
 class DimensionScore:
     value: int                      # 0..10
-    confidence: float | None = None  # probability of `value`, when the backend knows it
+    confidence: float | None = None  # probability of `value` among the 11 levels, when known
     rationale: str | None = None
+    #: Likelihood scoring only: the probability the model put on the 11 levels together (the
+    #: rest went to other next tokens). Small means the model wanted to say something else
+    #: after "分数：", and the level means little. None when the backend does not know it.
+    answer_mass: float | None = None
+    #: When levels were missing from a server's top-k logprobs: an upper bound of the mass the
+    #: missing levels can carry (each at most the smallest listed probability). None: exact.
+    mass_gap: float | None = None
+    #: answer_mass below the configured floor (worker.answer_mass_floor); None: not judged.
+    uncertain: bool | None = None
+
+
+def judge_mass(score: DimensionScore, floor: float) -> DimensionScore:
+    """Set ``uncertain`` from ``answer_mass`` and the floor (0 disables the flag)."""
+    if score.answer_mass is not None:
+        score.uncertain = bool(floor > 0 and score.answer_mass < floor)
+    return score
 
 
 @dataclass
@@ -36,10 +52,25 @@ class ScoreResult:
     #: stricter retry); the worker then marks the comment failed at once. False for
     #: transient trouble (timeouts, 5xx), which is retried until worker.max_attempts.
     final: bool = False
+    #: The server's content filter refused the request (counted in the metrics; final).
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+#: The reason stored for a comment the server's content filter refused.
+REFUSED = "refused by the server's content filter"
+
+
+class PermanentBackendError(Exception):
+    """The backend cannot work at all with this configuration (HTTP 401, 403, 404, 400, 422…).
+
+    Retrying cannot help and no comment is at fault, so the worker gives the batch back
+    without counting an attempt and stops with exit status 2. The message names the
+    setting to check.
+    """
 
 
 class ScoringError(Exception):

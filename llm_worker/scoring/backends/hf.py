@@ -8,7 +8,13 @@ question, the assistant header and "分数：") is appended, the next-token
 distribution over the eleven values "0".."10" is read, and the cache is cropped
 back. So the prompt's prefix is shared across dimensions *and* across comments.
 The most likely level is stored with its probability (normalised over the eleven
-values) as the confidence. The answer is valid by construction: no free text is parsed.
+values) as the confidence, and the probability the model put on the eleven values
+together (over the whole vocabulary) as the answer mass: below ``answer_mass_floor``
+the score is flagged uncertain. The answer is valid by construction: no free text is parsed.
+
+Every special or added token of the loaded tokenizer is broken inside the data block
+(``prompt.neutralise``), so a comment can never put a role token there; the head,
+data block and suffix must encode to the same ids apart as together (checked at load).
 
 Values: when "0".."10" are all single tokens (true for GLM-4's tokenizers, whose
 pre-tokeniser groups up to three digits), one forward pass per dimension suffices.
@@ -34,6 +40,7 @@ from llm_worker.scoring.backends.base import (
     DimensionScore,
     ScoreInput,
     ScoreResult,
+    judge_mass,
     validate_result,
 )
 from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS, dimensions_for
@@ -53,14 +60,22 @@ def _pick_device(device: str) -> str:
     return device
 
 
+def special_tokens_of(tokenizer: Any) -> tuple[str, ...]:
+    """Every special or added token string of ``tokenizer`` (what ``prompt.neutralise`` breaks)."""
+    found = set(getattr(tokenizer, "all_special_tokens", ()) or ())
+    for tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        found.add(str(getattr(tok, "content", tok)))
+    return tuple(sorted(t for t in found if t))
+
+
 class TransformersBackend:
     """Scores with a local causal LM (GLM-4 family; any chat model with a chat template works)."""
 
     def __init__(self, model: str, *, dimensions: tuple[str, ...] = CORE_DIMENSIONS,
                  device: str = "auto", explain: bool = False, max_new_tokens: int = 64,
-                 local_files_only: bool = False, max_comment_tokens: int = 512) -> None:
+                 local_files_only: bool = False, max_comment_tokens: int = 512,
+                 answer_mass_floor: float = 0.5) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model_id = model
         self.name = f"transformers:{model}"
@@ -69,17 +84,17 @@ class TransformersBackend:
         self.explain = explain
         self.max_new_tokens = max_new_tokens
         self.max_comment_tokens = max_comment_tokens
+        self.answer_mass_floor = answer_mass_floor
+        self.local_files_only = local_files_only
         self.device = _pick_device(device)
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         t0 = time.monotonic()
-        self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only,
-                                                       trust_remote_code=False)
+        self.tokenizer = self._load_tokenizer(model)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(
-            model, dtype=dtype, local_files_only=local_files_only, trust_remote_code=False,
-        ).to(self.device).eval()
+        self.model = self._load_model(model, dtype).to(self.device).eval()
+        self.special_tokens = special_tokens_of(self.tokenizer)
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.pad_id = int(self.tokenizer.pad_token_id)
@@ -88,12 +103,26 @@ class TransformersBackend:
                                     and len({ids[0] for ids in self._value_ids}) == len(VALUES))
         self._end_id = self._end_of_turn_id()
         self._check_template()
-        self._head_cache = None  # KV cache of the head, computed on first use
+        self._head_cache: Any = None  # KV cache of the head, computed on first use
         #: Forward passes made and token positions run through the model, for benchmarks.
         self.forward_passes = 0
         self.tokens_in = 0
         log.info("loaded %s on %s (%s) in %.1fs; values as %s", model, self.device, dtype,
                  time.monotonic() - t0, "single tokens" if self.single_token_values else "token sequences")
+
+    # ----- loading (one place each, so that adapters or other loaders can hook in) ---------
+
+    def _load_tokenizer(self, model: str) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(model, local_files_only=self.local_files_only,
+                                             trust_remote_code=False)
+
+    def _load_model(self, model: str, dtype: Any) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(model, dtype=dtype, local_files_only=self.local_files_only,
+                                                    trust_remote_code=False)
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> TransformersBackend:
@@ -107,7 +136,8 @@ class TransformersBackend:
             return cls(model, dimensions=tuple(dims), device=overrides.get("device") or t.device,
                        explain=bool(overrides.get("explain", t.explain)),
                        max_new_tokens=t.max_new_tokens, local_files_only=t.local_files_only,
-                       max_comment_tokens=t.max_comment_tokens)
+                       max_comment_tokens=t.max_comment_tokens,
+                       answer_mass_floor=cfg.worker.answer_mass_floor)
         except (OSError, RuntimeError, ValueError) as e:  # not found offline, no CUDA, bad checkpoint
             raise ConfigError(f"transformers backend: cannot load {model!r}: {e}") from None
 
@@ -122,11 +152,12 @@ class TransformersBackend:
         The head (template start, system message, user header) is the same for every
         comment, the data block for every dimension of one comment.
         """
-        full = self._render(prompt.likelihood_messages(topic, text, dimension, self.dimensions))
+        full = self._render(prompt.likelihood_messages(topic, text, dimension, self.dimensions,
+                                                       self.special_tokens))
         if full.endswith("<|assistant|>"):
             full += "\n"  # GLM-4 writes "<|assistant|>\n" before every answer; some templates stop short
         full += prompt.ANSWER_PREFIX
-        block = prompt.data_block(topic, text)
+        block = prompt.data_block(topic, text, self.special_tokens)
         cut = full.rfind(block)
         if cut < 0:
             raise RuntimeError("the chat template changed the comment block; cannot share the prefix")
@@ -142,6 +173,14 @@ class TransformersBackend:
         self._head_ids = self.tokenizer.encode(self._head_text, add_special_tokens=False)
         self._suffix_ids = {d: self.tokenizer.encode(x[2], add_special_tokens=False)
                             for d, x in zip(self.dimensions, a, strict=True)}
+        # The three parts are encoded apart; that is only right if no token spans a boundary.
+        sample = ("微博话题#2026#", "今天睡了3个小时，吃了100片药？！ok <|user|> 😭 1234567")
+        for d in self.dimensions[:2]:
+            head, block, suffix = self._split(*sample, d)
+            enc = [self.tokenizer.encode(x, add_special_tokens=False) for x in (head, block, suffix)]
+            if enc[0] + enc[1] + enc[2] != self.tokenizer.encode(head + block + suffix, add_special_tokens=False):
+                raise RuntimeError("the tokenizer merges across the head / data block / question boundaries; "
+                                   "the prompt cannot be split for prefix sharing")
 
     def _end_of_turn_id(self) -> int:
         eos = getattr(self.model.generation_config, "eos_token_id", None) or self.tokenizer.eos_token_id
@@ -222,7 +261,10 @@ class TransformersBackend:
         return cache
 
     def _distributions(self, blocks: list[list[int]]):
-        """{dimension: tensor [batch, 11]} of level probabilities.
+        """{dimension: (tensor [batch, 11] of level probabilities, tensor [batch] of answer mass)}.
+
+        The answer mass is the probability of the eleven answers over the whole vocabulary
+        (for multi-token values: of each value's tokens followed by the end of turn).
 
         Layout of row i: [head][pads][data block i][suffix]. The pads sit between the
         shared head and the data block and are masked; position ids count real tokens
@@ -236,9 +278,11 @@ class TransformersBackend:
         pos = head + (seg_mask.cumsum(-1) - 1).clamp(min=0)
         _, cache = self._forward(ids, mask, pos, cache=self._head_cache_for(n), keep=1)
         prefix_len = head + seg_mask.sum(-1)
-        return {dim: torch.softmax(self._suffix_logprobs(cache, mask, prefix_len, self._suffix_ids[dim]),
-                                   dim=-1)
-                for dim in self.dimensions}
+        out = {}
+        for dim in self.dimensions:
+            logp = self._suffix_logprobs(cache, mask, prefix_len, self._suffix_ids[dim])
+            out[dim] = (torch.softmax(logp, dim=-1), torch.logsumexp(logp, dim=-1).exp().clamp(max=1.0))
+        return out
 
     def _prefix_ids(self, topic: str, text: str) -> list[int]:
         """Token ids of the comment's data block (what follows the shared head)."""
@@ -254,7 +298,16 @@ class TransformersBackend:
         with torch.inference_mode():
             dists = self._distributions([self._prefix_ids(it.topic, self._cap_text(it.text)[0])
                                          for it in items])
-        return [{d: dists[d][i].tolist() for d in self.dimensions} for i in range(len(items))]
+        return [{d: dists[d][0][i].tolist() for d in self.dimensions} for i in range(len(items))]
+
+    def answer_masses(self, items: list[ScoreInput]) -> list[dict[str, float]]:
+        """The probability put on the eleven levels together, per item and dimension."""
+        import torch
+
+        with torch.inference_mode():
+            dists = self._distributions([self._prefix_ids(it.topic, self._cap_text(it.text)[0])
+                                         for it in items])
+        return [{d: float(dists[d][1][i]) for d in self.dimensions} for i in range(len(items))]
 
     def after_head(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of a rendered prompt after the shared head (its system message must be ours)."""
@@ -280,7 +333,8 @@ class TransformersBackend:
         return [row[ids.shape[1]:].tolist() for row in out]
 
     def _rationales(self, items: list[tuple[str, str]]) -> list[str]:
-        rests = [self.after_head(prompt.explain_messages(t, x, self.dimensions)) for t, x in items]
+        rests = [self.after_head(prompt.explain_messages(t, x, self.dimensions, self.special_tokens))
+                 for t, x in items]
         return [self.tokenizer.decode(row, skip_special_tokens=True).strip()
                 for row in self.generate_after_head(rests, self.max_new_tokens)]
 
@@ -294,10 +348,12 @@ class TransformersBackend:
             with torch.inference_mode():
                 dists = self._distributions([self._prefix_ids(t, x) for t, x in pairs])
                 rows: list[dict[str, DimensionScore]] = [{} for _ in pairs]
-                for dim, probs in dists.items():
+                for dim, (probs, mass) in dists.items():
                     conf, level = probs.max(dim=-1)
                     for i, row in enumerate(rows):
-                        row[dim] = DimensionScore(value=int(level[i]), confidence=float(conf[i]))
+                        row[dim] = judge_mass(DimensionScore(value=int(level[i]), confidence=float(conf[i]),
+                                                             answer_mass=float(mass[i])),
+                                              self.answer_mass_floor)
                 notes = self._rationales(pairs) if self.explain else [None] * len(pairs)
         except torch.OutOfMemoryError:
             if len(pairs) == 1:
@@ -338,6 +394,6 @@ class TransformersBackend:
     def close(self) -> None:
         import torch
 
-        self.model = None  # type: ignore[assignment]
+        self.model = None
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
