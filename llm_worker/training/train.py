@@ -39,6 +39,8 @@ from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, re
 from llm_worker.scoring.features import FeatureConfig
 from llm_worker.training import datasets as ds
 from llm_worker.training import quality_metrics as qm
+from llm_worker.training.augment import TRADITIONAL, AugmentError, AugmentSettings
+from llm_worker.training.augment import augment as augment_rows
 
 MODEL_FORMAT = 1
 
@@ -93,11 +95,20 @@ def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int] | None]:
 
 
 def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
-                  encoder: dict[str, Any] | None = None, log=None) -> SuicideModel:
-    """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None."""
+                  encoder: dict[str, Any] | None = None, log=None,
+                  augment: AugmentSettings | None = None) -> SuicideModel:
+    """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None.
+
+    ``augment``: add augmented copies of these (training) rows; see ``training.augment``.
+    """
     texts, levels, binary = _concat(folds)
     enc = EncoderClassifier(**encoder) if encoder else None
-    return SuicideModel(features, encoder=enc).fit(texts, levels, binary, log=log)
+    extra, origin = augment_rows(texts, augment) if augment else ([], [])
+    if augment and log:
+        log(f"augmentation ({', '.join(augment.methods)}, {augment.copies} copies, seed {augment.seed}): "
+            f"{len(extra)} new rows on top of {len(texts)}")
+    return SuicideModel(features, encoder=enc).fit(texts, levels, binary, log=log,
+                                                   extra_texts=extra, extra_origin=origin)
 
 
 def train_positivity(files: list[ds.Dataset]) -> PositivityModel | None:
@@ -105,25 +116,29 @@ def train_positivity(files: list[ds.Dataset]) -> PositivityModel | None:
     pairs = [(t, y) for t, y in pairs if y is not None]
     if not pairs:
         return None
-    return PositivityModel().fit([t for t, _ in pairs], [int(y) for _, y in pairs])
+    return PositivityModel().fit([t for t, _ in pairs], [int(y) for _, y in pairs if y is not None])
 
 
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
-                   log=print, encoder: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One fold per level file: train on the others, test on it. Metrics per fold and mean."""
+                   log=print, encoder: dict[str, Any] | None = None,
+                   augment: AugmentSettings | None = None) -> dict[str, Any]:
+    """One fold per level file: train on the others, test on it. Metrics per fold and mean.
+
+    Augmentation (``augment``) only ever sees the training folds, never the test fold."""
     if len(folds) < 2:
         raise UsageError("--cv needs at least two level files (one per fold)")
     rows = []
     for k, test in enumerate(folds):
         t0 = time.perf_counter()
-        model = train_suicide([f for i, f in enumerate(folds) if i != k], features, encoder, log=log)
+        model = train_suicide([f for i, f in enumerate(folds) if i != k], features, encoder, log=log,
+                              augment=augment)
         levels, _conf, _ph = model.predict(test.texts)
-        m = qm.level_metrics(test.levels, levels)
+        m = qm.level_metrics(test.levels, levels.tolist())
         row = {"fold": test.level.path.name, "n": len(test.texts), "weighted_f1": m["weighted_f1"],
                "macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "mae": m["mae"],
                "binary_f1_from_levels": m["binary_f1_from_levels"]}
         if test.binary is not None:
-            row["binary_f1"] = qm.binary_metrics(test.binary_labels, levels >= 6)["binary_f1"]
+            row["binary_f1"] = qm.binary_metrics(test.binary_labels or [], (levels >= 6).tolist())["binary_f1"]
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
         log(f"  fold {k + 1}/{len(folds)} {row['fold']}: "
@@ -135,7 +150,8 @@ def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
 
 
 def metadata(task: str, files: list[ds.Dataset], features: FeatureConfig,
-             encoder: dict[str, Any] | None = None) -> dict[str, Any]:
+             encoder: dict[str, Any] | None = None,
+             augment: AugmentSettings | None = None) -> dict[str, Any]:
     import sklearn
 
     versions = {}
@@ -150,7 +166,8 @@ def metadata(task: str, files: list[ds.Dataset], features: FeatureConfig,
         "files": [{"name": f.path.name, "sha256": f.sha256, "kind": f.kind, "rows": len(f)} for f in files],
         "sklearn": sklearn.__version__, "numpy": np.__version__,
         "python": sys.version.split()[0], "features": features.as_dict(),
-        "positivity": "model" , "research_use_only": True,
+        "positivity": "model", "research_use_only": True,
+        "augment": augment.as_dict() if augment else None,
     }
 
 
@@ -183,7 +200,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
+    ap.add_argument("--augment", nargs="+", metavar="METHOD",
+                    help="add augmented copies of the training rows (never of a test fold): "
+                         f"{', '.join(TRADITIONAL)}; see docs/quality.md")
+    ap.add_argument("--augment-copies", type=int, default=2, metavar="N",
+                    help="augmented copies per training text (default 2; each by one method drawn at random)")
+    ap.add_argument("--augment-alpha", type=float, default=0.1, metavar="A",
+                    help="share of the words a copy changes (default 0.1)")
+    ap.add_argument("--augment-seed", type=int, default=0, metavar="N", help="augmentation seed (default 0)")
     return ap.parse_args(argv)
+
+
+def augment_settings(a: argparse.Namespace) -> AugmentSettings | None:
+    """The --augment options as settings, or None; AugmentError on bad values."""
+    if not a.augment:
+        return None
+    if "paraphrase" in a.augment:
+        raise AugmentError("train augments with the traditional methods; LLM paraphrase is for finetune")
+    return AugmentSettings(tuple(a.augment), copies=a.augment_copies, alpha=a.augment_alpha,
+                           seed=a.augment_seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{flag} needs --encoder")
             if value is not None and value < 1:
                 raise UsageError(f"{flag} must be at least 1")
+        augment = augment_settings(a)
         encoder = None
         if a.encoder:
             resolve_encoder(a.encoder)  # fail before loading any data
@@ -206,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{wrong[0].path}: a {wrong[0].kind} file cannot train the suicide task")
         folds = pair_folds([f for f in files if f.task == "suicide"])
         emotion = [f for f in files if f.task == "positivity"]
-    except (ds.DataFormatError, UsageError, EncoderError) as e:
+    except (ds.DataFormatError, UsageError, EncoderError, AugmentError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     features = FeatureConfig(use_words=not a.no_words)
@@ -214,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.cv:
         print(f"cross-validating on {len(folds)} folds ({n} texts)", file=sys.stderr)
         try:
-            res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr), encoder=encoder)
+            res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr), encoder=encoder,
+                                 augment=augment)
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -228,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training the suicide model on {n} texts from {len(folds)} level file(s)"
           f"{' with binary labels' if folds[0].binary else ''}", file=sys.stderr)
     try:
-        model = train_suicide(folds, features, encoder, log=lambda s: print(s, file=sys.stderr))
+        model = train_suicide(folds, features, encoder, log=lambda s: print(s, file=sys.stderr),
+                              augment=augment)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -237,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training the positivity head on {sum(len(f) for f in emotion)} emotion rows",
               file=sys.stderr)
         positivity = train_positivity(emotion)
-    meta = metadata(a.task, files, features, encoder)
+    meta = metadata(a.task, files, features, encoder, augment)
     meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
     meta["threshold"] = model.threshold_
     how = ("chosen by inner cross-validation on the training rows" if encoder is None else
