@@ -234,3 +234,28 @@ class PositivityModel:
 
     def proba(self, texts: list[str]) -> np.ndarray:
         return self.lr_.predict_proba(self.vec_.transform(texts))[:, 1]
+
+
+class LevelHead:
+    """One dimension's 0-10 level learned from a team's own labels (``train --from-db``).
+
+    For mood_disorder and substance_use, which no public data set labels: character 1-3-gram
+    TF-IDF and a class-balanced logistic regression over the levels seen in training. The
+    level is the most likely one, its probability the confidence. The classifier backend
+    blends it 50/50 with the lexicon's level, as it does the positivity head.
+    """
+
+    def fit(self, texts: list[str], levels: list[int]) -> LevelHead:
+        if len(set(levels)) < 2:
+            raise ValueError("a level head needs at least two different levels in its labels")
+        self.vec_ = build_vectoriser(FeatureConfig(char_ngrams=(1, 3), use_words=False, use_cues=False))
+        x = self.vec_.fit_transform(texts)
+        self.lr_ = LogisticRegression(C=3, max_iter=2000, class_weight="balanced").fit(x, levels)
+        self.n_labels_ = len(texts)
+        return self
+
+    def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(levels, confidence of each)."""
+        p = self.lr_.predict_proba(self.vec_.transform(texts))
+        best = p.argmax(1)
+        return self.lr_.classes_[best].astype(int), p[np.arange(len(best)), best]

@@ -34,13 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from llm_worker.scoring.classifier_model import PositivityModel, SuicideModel
+from llm_worker.scoring.classifier_model import LevelHead, PositivityModel, SuicideModel
 from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, resolve_encoder
 from llm_worker.scoring.features import FeatureConfig
 from llm_worker.training import datasets as ds
 from llm_worker.training import quality_metrics as qm
 from llm_worker.training.augment import TRADITIONAL, AugmentError, AugmentSettings
 from llm_worker.training.augment import augment as augment_rows
+from llm_worker.training.db_labels import DbLabels, LabelError, read_labels
+from weibo_mh.rubric import CORE_DIMENSIONS
 
 MODEL_FORMAT = 1
 
@@ -111,12 +113,40 @@ def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
                                                    extra_texts=extra, extra_origin=origin)
 
 
-def train_positivity(files: list[ds.Dataset]) -> PositivityModel | None:
-    pairs = [(e.text, ds.positivity_target(e.label)) for f in files for e in f.examples]
+def positivity_from_level(level: int) -> int | None:
+    """A human positivity level as an emotion target: 6-10 happy (1), 0-4 negative (0), 5 left out."""
+    return 1 if level >= 6 else 0 if level <= 4 else None
+
+
+def train_positivity(files: list[ds.Dataset],
+                     extra: list[tuple[str, int | None]] | None = None) -> PositivityModel | None:
+    """``extra``: (text, target) pairs from human positivity labels (``positivity_from_level``)."""
+    pairs = [(e.text, ds.positivity_target(e.label)) for f in files for e in f.examples] + (extra or [])
     pairs = [(t, y) for t, y in pairs if y is not None]
     if not pairs:
         return None
     return PositivityModel().fit([t for t, _ in pairs], [int(y) for _, y in pairs if y is not None])
+
+
+#: Dimensions that get a trained head from human labels (no public data set labels them).
+HEAD_DIMENSIONS = ("mood_disorder", "substance_use")
+#: Fewer human labels than this on a dimension: no head, the lexicon scores it.
+MIN_HEAD_LABELS = 10
+
+
+def train_heads(labels: DbLabels, log=None) -> dict[str, LevelHead]:
+    """A LevelHead per HEAD_DIMENSIONS dimension with enough human labels (two levels at least)."""
+    heads = {}
+    for dim in HEAD_DIMENSIONS:
+        texts, levels = labels.pairs(dim)
+        if len(texts) >= MIN_HEAD_LABELS and len(set(levels)) >= 2:
+            heads[dim] = LevelHead().fit(texts, levels)
+            if log:
+                log(f"trained the {dim} head on {len(texts)} human labels")
+        elif log:
+            log(f"{dim}: {len(texts)} human labels{' of one level' if texts else ''} "
+                f"(a head needs {MIN_HEAD_LABELS} with two levels at least); the lexicon scores it")
+    return heads
 
 
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
@@ -186,7 +216,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                              "(formats detected from content).")
     ap.add_argument("--task", required=True, choices=("suicide",),
                     help="suicide: SOS-1K level (+ binary) files; emotion files add a positivity head")
-    ap.add_argument("--data", required=True, action="append", metavar="FILE", help="labelled file; repeat")
+    ap.add_argument("--data", action="append", default=[], metavar="FILE", help="labelled file; repeat")
+    ap.add_argument("--from-db", metavar="URL",
+                    help="also train on the team's own labels: human score rows in this database")
+    ap.add_argument("--labels", default="human:*", metavar="PATTERN",
+                    help="with --from-db: scorer glob of the human labels (default 'human:*'; must start "
+                         "with 'human:'); several annotators of a comment are combined by their median")
     ap.add_argument("--out", metavar="MODEL_PATH", help="where to save the model (.joblib)")
     ap.add_argument("--cv", action="store_true",
                     help="cross-validate instead (one fold per level file) and print the metrics")
@@ -236,13 +271,30 @@ def main(argv: list[str] | None = None) -> int:
         if a.encoder:
             resolve_encoder(a.encoder)  # fail before loading any data
             encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs or 8, "members": a.encoder_members or 1}
+        if not a.data and not a.from_db:
+            raise UsageError("give labelled files with --data FILE, or --from-db URL")
+        if a.cv and a.from_db:
+            raise UsageError("--cv cross-validates over level files; it does not read --from-db")
         files = [ds.load(f) for f in a.data]
         wrong = [f for f in files if f.task not in ("suicide", "positivity")]
         if wrong:
             raise UsageError(f"{wrong[0].path}: a {wrong[0].kind} file cannot train the suicide task")
-        folds = pair_folds([f for f in files if f.task == "suicide"])
+        suicide_files = [f for f in files if f.task == "suicide"]
+        labels = None
+        if a.from_db:
+            labels = read_labels(a.from_db, a.labels)
+            print(f"read {labels.summary()}", file=sys.stderr)
+            if labels.count("suicide_risk"):
+                with_binary = any(f.kind == ds.SOS_BINARY for f in suicide_files)
+                suicide_files.append(labels.dataset("suicide_risk"))
+                if with_binary:  # a human level file gets its binary twin (level >= 6)
+                    suicide_files.append(labels.dataset("suicide_risk", binary=True))
+        if not any(f.kind == ds.SOS_LEVEL for f in suicide_files):
+            raise UsageError("no suicide-risk labels: give a level file (comment<TAB>myLabel) or human "
+                             "suicide_risk labels in --from-db")
+        folds = pair_folds(suicide_files)
         emotion = [f for f in files if f.task == "positivity"]
-    except (ds.DataFormatError, UsageError, EncoderError, AugmentError) as e:
+    except (ds.DataFormatError, UsageError, EncoderError, AugmentError, LabelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     features = FeatureConfig(use_words=not a.no_words)
@@ -271,18 +323,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     positivity = None
-    if emotion:
-        print(f"training the positivity head on {sum(len(f) for f in emotion)} emotion rows",
-              file=sys.stderr)
-        positivity = train_positivity(emotion)
+    human_pos = []
+    if labels is not None:
+        texts, levels = labels.pairs("positivity")
+        human_pos = [(t, positivity_from_level(v)) for t, v in zip(texts, levels, strict=True)]
+    if emotion or human_pos:
+        print(f"training the positivity head on {sum(len(f) for f in emotion)} emotion rows"
+              f" and {len(human_pos)} human positivity labels", file=sys.stderr)
+        positivity = train_positivity(emotion, human_pos)
+    heads = train_heads(labels, log=lambda s: print(s, file=sys.stderr)) if labels is not None else {}
     meta = metadata(a.task, files, features, encoder, augment)
     meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
+    meta["heads"] = {d: (f"trained on {heads[d].n_labels_} human labels" if d in heads else "lexicon")
+                     for d in HEAD_DIMENSIONS}
+    if labels is not None:
+        meta["db_labels"] = {"source": labels.source, "pattern": labels.pattern, "sha256": labels.sha256,
+                             "rows": labels.rows, "annotators": labels.annotators,
+                             "labelled": {d: labels.count(d) for d in CORE_DIMENSIONS},
+                             "rule": "median of the annotators (upper middle when even)"}
     meta["threshold"] = model.threshold_
     how = ("chosen by inner cross-validation on the training rows" if encoder is None else
            f"the mean of the n-gram ensemble's {model.ngram_threshold_:.2f}, chosen by inner "
            "cross-validation on the training rows, and the encoder's 0.5")
     print(f"decision threshold on P(high risk): {model.threshold_:.2f} ({how})", file=sys.stderr)
-    save({"meta": meta, "suicide": model, "positivity": positivity}, Path(a.out))
+    save({"meta": meta, "suicide": model, "positivity": positivity, "heads": heads}, Path(a.out))
     print(f"model saved to {a.out} ({time.perf_counter() - t0:.1f} s); it was trained on research-use "
           f"data: do not commit or publish it")
     return 0
