@@ -58,7 +58,8 @@ class TransformersBackend:
 
     def __init__(self, model: str, *, dimensions: tuple[str, ...] = CORE_DIMENSIONS,
                  device: str = "auto", explain: bool = False, max_new_tokens: int = 64,
-                 local_files_only: bool = False, max_comment_tokens: int = 512) -> None:
+                 local_files_only: bool = False, max_comment_tokens: int = 512,
+                 adapter: str | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -80,6 +81,14 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(
             model, dtype=dtype, local_files_only=local_files_only, trust_remote_code=False,
         ).to(self.device).eval()
+        # A LoRA adapter from llm_worker.training.finetune, merged into the weights; the scorer
+        # name carries its name and hash, so its scores never mix with the base model's.
+        self.adapter = adapter or None
+        if self.adapter:
+            from llm_worker.scoring import adapter as lora
+
+            self.model = lora.apply(self.model, self.adapter).eval()
+            self.name = f"transformers:{model}+{lora.tag(self.adapter)}"
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.pad_id = int(self.tokenizer.pad_token_id)
@@ -107,7 +116,8 @@ class TransformersBackend:
             return cls(model, dimensions=tuple(dims), device=overrides.get("device") or t.device,
                        explain=bool(overrides.get("explain", t.explain)),
                        max_new_tokens=t.max_new_tokens, local_files_only=t.local_files_only,
-                       max_comment_tokens=t.max_comment_tokens)
+                       max_comment_tokens=t.max_comment_tokens,
+                       adapter=overrides.get("adapter") or getattr(t, "adapter", "") or None)
         except (OSError, RuntimeError, ValueError) as e:  # not found offline, no CUDA, bad checkpoint
             raise ConfigError(f"transformers backend: cannot load {model!r}: {e}") from None
 
@@ -313,7 +323,21 @@ class TransformersBackend:
         return rows, notes
 
     def sources(self) -> dict[str, str]:
-        return {"*": f"the language model {self.model_id} answering the rubric prompt"}
+        lora = f" with the LoRA adapter {self.adapter}" if self.adapter else ""
+        return {"*": f"the language model {self.model_id}{lora} answering the rubric prompt"}
+
+    def prompt_ids(self, topic: str, text: str, dimension: str) -> list[int]:
+        """The exact token ids scored for one comment and dimension: head, data block, suffix.
+
+        The next token after them is the level; ``llm_worker.training.finetune`` trains on these.
+        """
+        return self._head_ids + self._prefix_ids(topic, self._cap_text(text)[0]) + self._suffix_ids[dimension]
+
+    def value_ids(self) -> list[int]:
+        """Token ids of "0".."10" (single tokens only; finetune needs them)."""
+        if not self.single_token_values:
+            raise RuntimeError("the tokenizer splits some of the values 0..10 into several tokens")
+        return [ids[0] for ids in self._value_ids]
 
     def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
         """One result per item; a failing batch gives transient error results, never an exception."""
