@@ -18,6 +18,11 @@ fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble
 grows to about 90 MB. ``--encoder-members N`` fine-tunes N copies from different seeds and
 averages them, at N times the training time, scoring time and file size.
 
+``--augment METHOD …`` adds label-keeping copies of the training rows (``training.augment``;
+never of a test fold). ``--from-db URL --labels 'human:*'`` also trains on the team's own labels,
+human score rows in the database (``training.db_labels``): suicide_risk joins the level files,
+positivity the positivity head, and mood_disorder and substance_use get heads of their own.
+
 The saved model holds metadata (task, training files' names and hashes, library
 versions, feature configuration). It is trained on research-use data: never commit it.
 """

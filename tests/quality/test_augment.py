@@ -90,9 +90,9 @@ def test_cross_validation_never_augments_the_test_fold(tmp_path, monkeypatch):
 def test_the_model_trains_on_copies_and_scores_originals_in_its_inner_cv():
     rows = [r.split("\t") for r in (DATA / "sos_level.tsv").read_text(encoding="utf-8").splitlines()[1:]]
     texts, levels = [r[0] for r in rows], [int(r[1]) for r in rows]
-    extra, origin = aug.augment(texts, ALL)
+    extra, origin = aug.augment(texts, aug.AugmentSettings(aug.TRADITIONAL, copies=1))
     model = SuicideModel().fit(texts, levels, extra_texts=extra, extra_origin=origin)
-    assert model.augmented_rows_ == len(extra) > len(texts)
+    assert model.augmented_rows_ == len(extra) > len(texts) // 2
     assert 0.30 <= model.threshold_ <= 0.70
     lv, _, _ = model.predict(["我已经吃了一瓶安眠药，永别了", "今天去超市买了好多水果"])
     assert lv[0] > lv[1]

@@ -102,7 +102,9 @@ def test_only_human_scorers_and_a_clear_error_otherwise(sqlite_url):
     assert code == 2
 
 
-def test_train_from_db_gives_heads_for_mood_and_substance(db_url, tmp_path):
+def test_train_from_db_gives_heads_for_mood_and_substance(sqlite_url, tmp_path):
+    """Reading is tested on both databases above; training on what was read needs only one."""
+    db_url = sqlite_url
     seed(db_url, {"alice": 0, "bob": 1})
     out = tmp_path / "team.joblib"
     code = train.main(["--task", "suicide", "--data", str(DATA / "sos_level.tsv"),
