@@ -4,6 +4,7 @@
                                             [--encoder m3e-small|DIR [--members N]
                                              [--adapt [--adapt-data FILE …] [--adapt-epochs N]]
                                              [--task-adapt-epochs N]]
+                                            [--augment METHOD …]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.training.train``
@@ -17,7 +18,10 @@ under --shared; never SOS-1K, which is the test data); ``--members N`` averages 
 copies (N times the time) and adds a row for the same models' first member alone;
 ``--task-adapt-epochs N`` adapts the encoder further, for each fold, on that fold's own
 training comments (the other four folds' texts, labels unused; never the test fold) before
-fine-tuning it: task-adaptive pretraining, after Gururangan et al. 2020. Finally
+fine-tuning it: task-adaptive pretraining, after Gururangan et al. 2020. ``--augment METHOD …``
+adds a row for the classifier trained with ``train --augment METHOD …`` (its default copies,
+alpha and seed) on the same training folds, beside the plain one in the same run; the test
+fold is never augmented. Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
 """
@@ -81,6 +85,8 @@ def main() -> int:
     ap.add_argument("--task-adapt-epochs", type=int, metavar="N",
                     help="with --encoder: for each fold, first adapt the encoder on that fold's "
                          "training comments for N masked-LM epochs (never on the test fold)")
+    ap.add_argument("--augment", nargs="+", metavar="METHOD",
+                    help="also cross-validate the classifier trained with train --augment METHOD …")
     ap.add_argument("--members", type=int, default=1, metavar="N",
                     help="with --encoder: average N fine-tuned copies (train --encoder-members N)")
     a = ap.parse_args()
@@ -108,8 +114,11 @@ def main() -> int:
     clue = a.shared / "clue_emotion2020" / "valid.txt"
     virus = a.shared / "smp2020_ewect" / "virus_train.txt"
     results: dict = {"lexicon": {"folds": []}, "classifier": {"folds": []}}
-    trained = ["classifier"] + (["classifier+encoder"] if a.encoder else [])
-    for name in trained[1:]:
+    trained = (["classifier"] + (["classifier+augment"] if a.augment else [])
+               + (["classifier+encoder"] if a.encoder else []))
+    if a.augment:
+        results["classifier+augment"] = {"folds": [], "augment": a.augment}
+    for name in [n for n in trained if n == "classifier+encoder"]:
         results[name] = {"folds": [], "encoder": a.encoder, "members": a.members}
         if a.task_adapt_epochs is not None:
             results[name].update(task_adapt_epochs=a.task_adapt_epochs, task_adapt_seconds=[])
@@ -158,7 +167,9 @@ def main() -> int:
             for name in trained:
                 model = f"{tmp}/fold{k}-{name}.joblib"
                 extra = (["--encoder", fold_encoder, "--encoder-members", str(a.members)]
-                         if name != "classifier" else [])
+                         if name == "classifier+encoder" else [])
+                if name == "classifier+augment":
+                    extra = ["--augment", *a.augment]
                 t0 = time.perf_counter()
                 if train.main([*args, "--out", model, *extra]) != 0:
                     print(f"training fold {k} ({name}) failed", file=sys.stderr)
@@ -167,7 +178,7 @@ def main() -> int:
                 row["train_seconds"] = round(time.perf_counter() - t0, 1)
                 results[name]["folds"].append(row)
                 print(f"        {name} {row}", file=sys.stderr)
-                if name != "classifier" and FIRST in results:
+                if name == "classifier+encoder" and FIRST in results:
                     row = fold_row(run_eval("classifier", "suicide", test, model=first_member(model)))
                     results[FIRST]["folds"].append(row)
                     print(f"        {FIRST} {row}", file=sys.stderr)
@@ -176,9 +187,12 @@ def main() -> int:
             results[name]["mean"] = {m: statistics.mean(f[m] for f in folds)
                                      for m in ("binary_f1", "weighted_f1", "macro_f1", "mae")}
         pos_files = [f for f in (smp, clue) if f.exists()]
-        for name, model in (("lexicon", None), *((n, f"{tmp}/fold5-{n}.joblib") for n in trained)):
+        runs: list[tuple[str, str | None]] = [("lexicon", None),
+                                              *((n, f"{tmp}/fold5-{n}.joblib") for n in trained)]
+        for name, pos_model in runs:
             if pos_files:
-                doc = run_eval("lexicon" if model is None else "classifier", "positivity", pos_files, model=model)
+                doc = run_eval("lexicon" if pos_model is None else "classifier", "positivity", pos_files,
+                               model=pos_model)
                 results[name]["positivity_auc"] = {Path(f["file"]).parent.name + "/" + Path(f["file"]).name:
                                                    f["metrics"]["roc_auc"] for f in doc["files"]}
         if not a.skip_tiny:
@@ -216,7 +230,7 @@ def tiny_run(sos: Path, tmp: Path) -> dict | None:
 
 def markdown(r: dict) -> str:
     out = ["| backend | fold | binary F1 | weighted F1 | macro F1 | MAE |", "|---|---|---|---|---|---|"]
-    names = [n for n in ("lexicon", "classifier", "classifier+encoder", FIRST) if n in r]
+    names = [n for n in ("lexicon", "classifier", "classifier+augment", "classifier+encoder", FIRST) if n in r]
     for name in names:
         for i, f in enumerate(r[name]["folds"], 1):
             out.append(f"| {name} | {i} | {100 * f['binary_f1']:.2f} | {100 * f['weighted_f1']:.2f} | "

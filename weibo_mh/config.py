@@ -132,6 +132,9 @@ SPEC: dict[str, dict[str, Key]] = {
         "max_new_tokens": _k(int, 64, "Rationale length when explain is on."),
         "local_files_only": _k(bool, False, "Never contact the hub; load only from disk or cache."),
         "max_comment_tokens": _k(int, 512, "The comment is cut to this many tokens (after worker.max_chars)."),
+        "adapter": _k(str, "", "LoRA adapter directory from python -m llm_worker.training.finetune, "
+                      "loaded on top of model (empty: none); the scorer name carries its name and hash.",
+                      path=True),
     },
     "openai": {
         "base_url": _k(str, "http://127.0.0.1:8000/v1", "OpenAI-compatible server (vLLM, SGLang, Ollama…)."),

@@ -106,20 +106,28 @@ class SuicideModel:
                 c, y_bin, sample_weight=compute_sample_weight("balanced", y_bin)),
         }
 
-    def _choose_threshold(self, t: sparse.csr_matrix, c: np.ndarray, y_bin: np.ndarray) -> float:
+    def _choose_threshold(self, t: sparse.csr_matrix, c: np.ndarray, y_bin: np.ndarray,
+                          origin: np.ndarray | None = None) -> float:
         """Decision threshold on P(high) by inner cross-validation on the training rows only.
 
         The ensemble is refitted on each inner split (TF-IDF vocabulary and cue scaling are
         label-free and stay as fitted); the threshold maximising the high-risk F1 of the pooled
         out-of-fold probabilities wins (ties: the one nearest 0.5). Too few rows: 0.5.
+        With augmented rows (``origin[j]`` = the original row of row j, originals first), the
+        splits are over the originals: an inner fit sees the copies of its training originals
+        only, and only originals are scored, so no copy of a scored text was trained on.
         """
-        k = min(INNER_FOLDS, int(np.bincount(y_bin).min()))
-        if k < 2 or len(y_bin) < 40:
+        n = len(y_bin) if origin is None else int(np.sum(origin == np.arange(len(origin))))
+        y0 = y_bin[:n]
+        k = min(INNER_FOLDS, int(np.bincount(y0).min()))
+        if k < 2 or n < 40:
             return 0.5
-        oof = np.zeros(len(y_bin))
-        for tr, te in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(t, y_bin):
-            members = self._fit_binary(t[tr], c[tr], y_bin[tr])
+        oof = np.zeros(n)
+        for tr, te in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(np.zeros(n), y0):
+            rows = tr if origin is None else np.flatnonzero(np.isin(origin, tr))
+            members = self._fit_binary(t[rows], c[rows], y_bin[rows])
             oof[te] = self._p_high_of(members, t[te], c[te])
+        y_bin = y0
         grid = np.round(np.arange(0.30, 0.701, 0.01), 2)
         f1 = np.array([f1_score(y_bin, oof >= g, zero_division=0) for g in grid])
         best = np.flatnonzero(f1 >= f1.max() - 1e-12)
@@ -127,15 +135,27 @@ class SuicideModel:
         return float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]])
 
     def fit(self, texts: list[str], levels: list[int], binary: list[int] | None = None,
-            log: Callable[[str], None] | None = None) -> SuicideModel:
+            log: Callable[[str], None] | None = None, extra_texts: list[str] | None = None,
+            extra_origin: list[int] | None = None) -> SuicideModel:
+        """``extra_texts``: augmented copies, ``extra_origin[j]`` the index in ``texts`` of the
+        original of copy j; a copy takes its original's labels (see ``training.augment``)."""
         y_lvl = np.asarray(levels, dtype=int)
         y_bin = np.asarray(binary, dtype=int) if binary is not None else (y_lvl >= HIGH_RISK_LEVEL).astype(int)
         if len(set(y_bin.tolist())) < 2:
             raise ValueError("training data needs both high-risk and low-risk examples")
+        origin = None
+        if extra_texts:
+            src = np.asarray(extra_origin, dtype=int)
+            if len(src) != len(extra_texts) or src.min() < 0 or src.max() >= len(texts):
+                raise ValueError("extra_origin must give an original row for every extra text")
+            origin = np.concatenate([np.arange(len(texts)), src])
+            texts = list(texts) + list(extra_texts)
+            y_lvl, y_bin = y_lvl[origin], y_bin[origin]
+        self.augmented_rows_ = len(extra_texts) if extra_texts else 0
         t, c = self._matrices(texts, fit=True)
         x = self._joined(t, c)
         self.binary_ = self._fit_binary(t, c, y_bin)
-        self.threshold_ = (self._choose_threshold(t, c, y_bin) if self.threshold is None
+        self.threshold_ = (self._choose_threshold(t, c, y_bin, origin) if self.threshold is None
                            else float(self.threshold))
         counts = np.bincount(y_lvl, minlength=len(LEVELS))
         present = counts[counts > 0]
@@ -214,3 +234,28 @@ class PositivityModel:
 
     def proba(self, texts: list[str]) -> np.ndarray:
         return self.lr_.predict_proba(self.vec_.transform(texts))[:, 1]
+
+
+class LevelHead:
+    """One dimension's 0-10 level learned from a team's own labels (``train --from-db``).
+
+    For mood_disorder and substance_use, which no public data set labels: character 1-3-gram
+    TF-IDF and a class-balanced logistic regression over the levels seen in training. The
+    level is the most likely one, its probability the confidence. The classifier backend
+    blends it 50/50 with the lexicon's level, as it does the positivity head.
+    """
+
+    def fit(self, texts: list[str], levels: list[int]) -> LevelHead:
+        if len(set(levels)) < 2:
+            raise ValueError("a level head needs at least two different levels in its labels")
+        self.vec_ = build_vectoriser(FeatureConfig(char_ngrams=(1, 3), use_words=False, use_cues=False))
+        x = self.vec_.fit_transform(texts)
+        self.lr_ = LogisticRegression(C=3, max_iter=2000, class_weight="balanced").fit(x, levels)
+        self.n_labels_ = len(texts)
+        return self
+
+    def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(levels, confidence of each)."""
+        p = self.lr_.predict_proba(self.vec_.transform(texts))
+        best = p.argmax(1)
+        return self.lr_.classes_[best].astype(int), p[np.arange(len(best)), best]

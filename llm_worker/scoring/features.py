@@ -51,6 +51,11 @@ SUICIDE_CATEGORIES = ("suffering", "suffering_strong", "existential", "wish", "w
                       "method_inquiry", "company", "plan", "timing", "attempt_past", "attempt_now")
 
 
+#: The implicit-risk cue tables (issue 17) feed the existing plan and method features, so the
+#: feature vector keeps its length and models trained before them still load.
+CATEGORY_ALIAS = {"farewell": "plan", "farewell_weak": "plan", "stockpile": "plan", "place": "method"}
+
+
 def cue_vector(text: str) -> list[float]:
     """Dense lexicon features of one normalised text (order: ``cue_names()``)."""
     hits = matcher("suicide").find(text)
@@ -58,7 +63,9 @@ def cue_vector(text: str) -> list[float]:
     counts = {c: 0.0 for c in SUICIDE_CATEGORIES}
     negated = {c: 0.0 for c in SUICIDE_CATEGORIES}
     for h in live:
-        (negated if h.negated else counts)[h.category] += 1.0
+        cat = CATEGORY_ALIAS.get(h.category, h.category)
+        if cat in counts:  # the implicit-risk tables count as plan/method cues; "everyday" as none
+            (negated if h.negated else counts)[cat] += 1.0
     level = grade_suicide(text, hits)[0]
     a = analyse(text)
     vec = [min(v, 3.0) for v in counts.values()] + [min(v, 2.0) for v in negated.values()]

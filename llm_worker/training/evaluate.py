@@ -98,13 +98,13 @@ def file_metrics(task: str, s: Scored) -> tuple[dict[str, Any], dict[str, Any] |
                "labels": [0, 1], "matrix": qm.matrix(yt, yp, [0, 1])} if pairs else None
         return m, mat
     if task == "positivity":
-        kept = [(ds.positivity_target(a), v) for a, v in pairs]
-        kept = [(t, v) for t, v in kept if t is not None]
+        targets = [(ds.positivity_target(a), v) for a, v in pairs]
+        kept: list[tuple[int, int]] = [(t, v) for t, v in targets if t is not None]
     else:  # distortion: any distortion against none
         kept = [(int(a), v) for a, v in pairs]
     yt = [t for t, _ in kept]
     sc = [v for _, v in kept]
-    m = qm.auc_metrics(yt, sc) if kept else {"n": 0, "roc_auc": None}
+    m = qm.auc_metrics(yt, sc) if kept else {"n": 0, "roc_auc": None}  # type: ignore[assignment]
     if task == "distortion" and kept:
         m.update(_per_distortion(s))
     names = ("negative", "happy") if task == "positivity" else ("no distortion", "any distortion")
@@ -124,7 +124,7 @@ def _per_distortion(s: Scored) -> dict[str, Any]:
     for col in (rows[0][0] if rows else {}):
         yt = [int(x[col]) for x, _ in rows]
         if 0 < sum(yt) < len(yt):
-            out[col] = round(float(qm.auc_metrics(yt, [v for _, v in rows])["roc_auc"]), 4)
+            out[col] = round(float(qm.auc_metrics(yt, [v for _, v in rows])["roc_auc"] or 0.0), 4)
     return {"per_distortion_auc": out} if out else {}
 
 
@@ -150,13 +150,32 @@ def check_task(task: str, data: ds.Dataset) -> None:
                          f"not {task!r}")
 
 
-def build_backend(name: str, config: str | None, model: str | None, dimension: str) -> Any:
+def build_backend(name: str, config: str | None, model: str | None, dimension: str,
+                  adapter: str | None = None) -> Any:
+    """The backend scoring ``dimension``. With a LoRA ``adapter`` (transformers only), the prompt
+    lists the scales the adapter was trained with (its ``prompt_dimensions``), so evaluation sees
+    the same prompt as training and the worker."""
     from llm_worker.scoring.backends import make_backend
 
     cfg = load_config(config)
     overrides: dict[str, Any] = {"dimensions": (dimension,)}
     if model:
         overrides["model"] = model
+    if adapter:
+        from llm_worker.scoring import adapter as lora
+
+        if name != "transformers":
+            raise UsageError("--adapter is for --backend transformers")
+        try:
+            meta = lora.metadata(adapter)
+        except lora.AdapterError as e:
+            raise UsageError(str(e)) from None
+        dims = tuple(meta.get("prompt_dimensions") or (dimension,))
+        if dimension not in dims:
+            raise UsageError(f"the adapter's prompt has no {dimension} scale (it lists {', '.join(dims)})")
+        overrides.update(adapter=adapter, dimensions=dims)
+        if not model and meta.get("base_model"):
+            overrides["model"] = meta["base_model"]
     return make_backend(name, cfg, **overrides), cfg
 
 
@@ -191,7 +210,7 @@ def evaluate(backend: Any, task: str, files: list[ds.Dataset], batch_size: int,
             matrices.append((data.path.name, mat))
     total_n = sum(len(s.data) for s in scored)
     total_s = sum(s.seconds for s in scored)
-    doc = {
+    doc: dict[str, Any] = {
         "backend": getattr(backend, "name", "?"), "task": task, "dimension": dimension,
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
         "sources": sources_of(backend), "files": per_file, "pooled": _pooled(task, scored),
@@ -202,7 +221,7 @@ def evaluate(backend: Any, task: str, files: list[ds.Dataset], batch_size: int,
     if task == "distortion":
         doc["note"] = ("proxy: mood_disorder is not a cognitive-distortion detector; the AUC only "
                        "shows whether texts with any distortion score higher than texts with none")
-        if any(f["metrics"].get("roc_auc") is None for f in per_file):
+        if any(f["metrics"].get("roc_auc") is None for f in per_file):  # type: ignore[attr-defined]
             doc["note"] += ("; a file without distortion-free rows (SocialCD-3K as published has "
                             "none) has no such AUC, so per-distortion AUCs (one distortion against "
                             "the other rows) are given instead")
@@ -306,6 +325,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--backend", required=True, help="lexicon, classifier, transformers, openai, …")
     ap.add_argument("--model", help="model path or id for the backend (classifier: a trained .joblib)")
     ap.add_argument("--config", help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
+    ap.add_argument("--adapter", metavar="DIR",
+                    help="transformers: a LoRA adapter from llm_worker.training.finetune on top of --model "
+                         "(default: the adapter's base model)")
     ap.add_argument("--task", required=True, choices=TASKS)
     ap.add_argument("--data", required=True, action="append", metavar="FILE",
                     help="labelled file; repeat for several")
@@ -330,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             if a.limit:
                 d.examples = d.examples[: a.limit]
             files.append(d)
-        backend, cfg = build_backend(a.backend, a.config, a.model, TASK_DIMENSION[a.task])
+        backend, cfg = build_backend(a.backend, a.config, a.model, TASK_DIMENSION[a.task], a.adapter)
         batch = a.batch_size or cfg.worker.batch_size
         if batch < 1:
             raise UsageError("--batch-size must be at least 1")

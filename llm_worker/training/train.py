@@ -18,6 +18,11 @@ fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble
 grows to about 90 MB. ``--encoder-members N`` fine-tunes N copies from different seeds and
 averages them, at N times the training time, scoring time and file size.
 
+``--augment METHOD …`` adds label-keeping copies of the training rows (``training.augment``;
+never of a test fold). ``--from-db URL --labels 'human:*'`` also trains on the team's own labels,
+human score rows in the database (``training.db_labels``): suicide_risk joins the level files,
+positivity the positivity head, and mood_disorder and substance_use get heads of their own.
+
 The saved model holds metadata (task, training files' names and hashes, library
 versions, feature configuration). It is trained on research-use data: never commit it.
 """
@@ -34,11 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from llm_worker.scoring.classifier_model import PositivityModel, SuicideModel
+from llm_worker.scoring.classifier_model import LevelHead, PositivityModel, SuicideModel
 from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, resolve_encoder
 from llm_worker.scoring.features import FeatureConfig
 from llm_worker.training import datasets as ds
 from llm_worker.training import quality_metrics as qm
+from llm_worker.training.augment import TRADITIONAL, AugmentError, AugmentSettings
+from llm_worker.training.augment import augment as augment_rows
+from llm_worker.training.db_labels import DbLabels, LabelError, read_labels
+from weibo_mh.rubric import CORE_DIMENSIONS
 
 MODEL_FORMAT = 1
 
@@ -93,37 +102,78 @@ def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int] | None]:
 
 
 def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
-                  encoder: dict[str, Any] | None = None, log=None) -> SuicideModel:
-    """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None."""
+                  encoder: dict[str, Any] | None = None, log=None,
+                  augment: AugmentSettings | None = None) -> SuicideModel:
+    """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None.
+
+    ``augment``: add augmented copies of these (training) rows; see ``training.augment``.
+    """
     texts, levels, binary = _concat(folds)
     enc = EncoderClassifier(**encoder) if encoder else None
-    return SuicideModel(features, encoder=enc).fit(texts, levels, binary, log=log)
+    extra, origin = augment_rows(texts, augment) if augment else ([], [])
+    if augment and log:
+        log(f"augmentation ({', '.join(augment.methods)}, {augment.copies} copies, seed {augment.seed}): "
+            f"{len(extra)} new rows on top of {len(texts)}")
+    return SuicideModel(features, encoder=enc).fit(texts, levels, binary, log=log,
+                                                   extra_texts=extra, extra_origin=origin)
 
 
-def train_positivity(files: list[ds.Dataset]) -> PositivityModel | None:
-    pairs = [(e.text, ds.positivity_target(e.label)) for f in files for e in f.examples]
+def positivity_from_level(level: int) -> int | None:
+    """A human positivity level as an emotion target: 6-10 happy (1), 0-4 negative (0), 5 left out."""
+    return 1 if level >= 6 else 0 if level <= 4 else None
+
+
+def train_positivity(files: list[ds.Dataset],
+                     extra: list[tuple[str, int | None]] | None = None) -> PositivityModel | None:
+    """``extra``: (text, target) pairs from human positivity labels (``positivity_from_level``)."""
+    pairs = [(e.text, ds.positivity_target(e.label)) for f in files for e in f.examples] + (extra or [])
     pairs = [(t, y) for t, y in pairs if y is not None]
     if not pairs:
         return None
-    return PositivityModel().fit([t for t, _ in pairs], [int(y) for _, y in pairs])
+    return PositivityModel().fit([t for t, _ in pairs], [int(y) for _, y in pairs if y is not None])
+
+
+#: Dimensions that get a trained head from human labels (no public data set labels them).
+HEAD_DIMENSIONS = ("mood_disorder", "substance_use")
+#: Fewer human labels than this on a dimension: no head, the lexicon scores it.
+MIN_HEAD_LABELS = 10
+
+
+def train_heads(labels: DbLabels, log=None) -> dict[str, LevelHead]:
+    """A LevelHead per HEAD_DIMENSIONS dimension with enough human labels (two levels at least)."""
+    heads = {}
+    for dim in HEAD_DIMENSIONS:
+        texts, levels = labels.pairs(dim)
+        if len(texts) >= MIN_HEAD_LABELS and len(set(levels)) >= 2:
+            heads[dim] = LevelHead().fit(texts, levels)
+            if log:
+                log(f"trained the {dim} head on {len(texts)} human labels")
+        elif log:
+            log(f"{dim}: {len(texts)} human labels{' of one level' if texts else ''} "
+                f"(a head needs {MIN_HEAD_LABELS} with two levels at least); the lexicon scores it")
+    return heads
 
 
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
-                   log=print, encoder: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One fold per level file: train on the others, test on it. Metrics per fold and mean."""
+                   log=print, encoder: dict[str, Any] | None = None,
+                   augment: AugmentSettings | None = None) -> dict[str, Any]:
+    """One fold per level file: train on the others, test on it. Metrics per fold and mean.
+
+    Augmentation (``augment``) only ever sees the training folds, never the test fold."""
     if len(folds) < 2:
         raise UsageError("--cv needs at least two level files (one per fold)")
     rows = []
     for k, test in enumerate(folds):
         t0 = time.perf_counter()
-        model = train_suicide([f for i, f in enumerate(folds) if i != k], features, encoder, log=log)
+        model = train_suicide([f for i, f in enumerate(folds) if i != k], features, encoder, log=log,
+                              augment=augment)
         levels, _conf, _ph = model.predict(test.texts)
-        m = qm.level_metrics(test.levels, levels)
+        m = qm.level_metrics(test.levels, levels.tolist())
         row = {"fold": test.level.path.name, "n": len(test.texts), "weighted_f1": m["weighted_f1"],
                "macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "mae": m["mae"],
                "binary_f1_from_levels": m["binary_f1_from_levels"]}
         if test.binary is not None:
-            row["binary_f1"] = qm.binary_metrics(test.binary_labels, levels >= 6)["binary_f1"]
+            row["binary_f1"] = qm.binary_metrics(test.binary_labels or [], (levels >= 6).tolist())["binary_f1"]
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
         log(f"  fold {k + 1}/{len(folds)} {row['fold']}: "
@@ -135,7 +185,8 @@ def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
 
 
 def metadata(task: str, files: list[ds.Dataset], features: FeatureConfig,
-             encoder: dict[str, Any] | None = None) -> dict[str, Any]:
+             encoder: dict[str, Any] | None = None,
+             augment: AugmentSettings | None = None) -> dict[str, Any]:
     import sklearn
 
     versions = {}
@@ -150,7 +201,8 @@ def metadata(task: str, files: list[ds.Dataset], features: FeatureConfig,
         "files": [{"name": f.path.name, "sha256": f.sha256, "kind": f.kind, "rows": len(f)} for f in files],
         "sklearn": sklearn.__version__, "numpy": np.__version__,
         "python": sys.version.split()[0], "features": features.as_dict(),
-        "positivity": "model" , "research_use_only": True,
+        "positivity": "model", "research_use_only": True,
+        "augment": augment.as_dict() if augment else None,
     }
 
 
@@ -169,7 +221,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                              "(formats detected from content).")
     ap.add_argument("--task", required=True, choices=("suicide",),
                     help="suicide: SOS-1K level (+ binary) files; emotion files add a positivity head")
-    ap.add_argument("--data", required=True, action="append", metavar="FILE", help="labelled file; repeat")
+    ap.add_argument("--data", action="append", default=[], metavar="FILE", help="labelled file; repeat")
+    ap.add_argument("--from-db", metavar="URL",
+                    help="also train on the team's own labels: human score rows in this database")
+    ap.add_argument("--labels", default="human:*", metavar="PATTERN",
+                    help="with --from-db: scorer glob of the human labels (default 'human:*'; must start "
+                         "with 'human:'); several annotators of a comment are combined by their median")
     ap.add_argument("--out", metavar="MODEL_PATH", help="where to save the model (.joblib)")
     ap.add_argument("--cv", action="store_true",
                     help="cross-validate instead (one fold per level file) and print the metrics")
@@ -183,7 +240,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
+    ap.add_argument("--augment", nargs="+", metavar="METHOD",
+                    help="add augmented copies of the training rows (never of a test fold): "
+                         f"{', '.join(TRADITIONAL)}; see docs/quality.md")
+    ap.add_argument("--augment-copies", type=int, default=2, metavar="N",
+                    help="augmented copies per training text (default 2; each by one method drawn at random)")
+    ap.add_argument("--augment-alpha", type=float, default=0.1, metavar="A",
+                    help="share of the words a copy changes (default 0.1)")
+    ap.add_argument("--augment-seed", type=int, default=0, metavar="N", help="augmentation seed (default 0)")
     return ap.parse_args(argv)
+
+
+def augment_settings(a: argparse.Namespace) -> AugmentSettings | None:
+    """The --augment options as settings, or None; AugmentError on bad values."""
+    if not a.augment:
+        return None
+    if "paraphrase" in a.augment:
+        raise AugmentError("train augments with the traditional methods; LLM paraphrase is for finetune")
+    return AugmentSettings(tuple(a.augment), copies=a.augment_copies, alpha=a.augment_alpha,
+                           seed=a.augment_seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,17 +271,35 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{flag} needs --encoder")
             if value is not None and value < 1:
                 raise UsageError(f"{flag} must be at least 1")
+        augment = augment_settings(a)
         encoder = None
         if a.encoder:
             resolve_encoder(a.encoder)  # fail before loading any data
             encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs or 8, "members": a.encoder_members or 1}
+        if not a.data and not a.from_db:
+            raise UsageError("give labelled files with --data FILE, or --from-db URL")
+        if a.cv and a.from_db:
+            raise UsageError("--cv cross-validates over level files; it does not read --from-db")
         files = [ds.load(f) for f in a.data]
         wrong = [f for f in files if f.task not in ("suicide", "positivity")]
         if wrong:
             raise UsageError(f"{wrong[0].path}: a {wrong[0].kind} file cannot train the suicide task")
-        folds = pair_folds([f for f in files if f.task == "suicide"])
+        suicide_files = [f for f in files if f.task == "suicide"]
+        labels = None
+        if a.from_db:
+            labels = read_labels(a.from_db, a.labels)
+            print(f"read {labels.summary()}", file=sys.stderr)
+            if labels.count("suicide_risk"):
+                with_binary = any(f.kind == ds.SOS_BINARY for f in suicide_files)
+                suicide_files.append(labels.dataset("suicide_risk"))
+                if with_binary:  # a human level file gets its binary twin (level >= 6)
+                    suicide_files.append(labels.dataset("suicide_risk", binary=True))
+        if not any(f.kind == ds.SOS_LEVEL for f in suicide_files):
+            raise UsageError("no suicide-risk labels: give a level file (comment<TAB>myLabel) or human "
+                             "suicide_risk labels in --from-db")
+        folds = pair_folds(suicide_files)
         emotion = [f for f in files if f.task == "positivity"]
-    except (ds.DataFormatError, UsageError, EncoderError) as e:
+    except (ds.DataFormatError, UsageError, EncoderError, AugmentError, LabelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     features = FeatureConfig(use_words=not a.no_words)
@@ -214,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.cv:
         print(f"cross-validating on {len(folds)} folds ({n} texts)", file=sys.stderr)
         try:
-            res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr), encoder=encoder)
+            res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr), encoder=encoder,
+                                 augment=augment)
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -228,23 +322,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training the suicide model on {n} texts from {len(folds)} level file(s)"
           f"{' with binary labels' if folds[0].binary else ''}", file=sys.stderr)
     try:
-        model = train_suicide(folds, features, encoder, log=lambda s: print(s, file=sys.stderr))
+        model = train_suicide(folds, features, encoder, log=lambda s: print(s, file=sys.stderr),
+                              augment=augment)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     positivity = None
-    if emotion:
-        print(f"training the positivity head on {sum(len(f) for f in emotion)} emotion rows",
-              file=sys.stderr)
-        positivity = train_positivity(emotion)
-    meta = metadata(a.task, files, features, encoder)
+    human_pos = []
+    if labels is not None:
+        texts, levels = labels.pairs("positivity")
+        human_pos = [(t, positivity_from_level(v)) for t, v in zip(texts, levels, strict=True)]
+    if emotion or human_pos:
+        print(f"training the positivity head on {sum(len(f) for f in emotion)} emotion rows"
+              f" and {len(human_pos)} human positivity labels", file=sys.stderr)
+        positivity = train_positivity(emotion, human_pos)
+    heads = train_heads(labels, log=lambda s: print(s, file=sys.stderr)) if labels is not None else {}
+    meta = metadata(a.task, files, features, encoder, augment)
     meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
+    meta["heads"] = {d: (f"trained on {heads[d].n_labels_} human labels" if d in heads else "lexicon")
+                     for d in HEAD_DIMENSIONS}
+    if labels is not None:
+        meta["db_labels"] = {"source": labels.source, "pattern": labels.pattern, "sha256": labels.sha256,
+                             "rows": labels.rows, "annotators": labels.annotators,
+                             "labelled": {d: labels.count(d) for d in CORE_DIMENSIONS},
+                             "rule": "median of the annotators (upper middle when even)"}
     meta["threshold"] = model.threshold_
     how = ("chosen by inner cross-validation on the training rows" if encoder is None else
            f"the mean of the n-gram ensemble's {model.ngram_threshold_:.2f}, chosen by inner "
            "cross-validation on the training rows, and the encoder's 0.5")
     print(f"decision threshold on P(high risk): {model.threshold_:.2f} ({how})", file=sys.stderr)
-    save({"meta": meta, "suicide": model, "positivity": positivity}, Path(a.out))
+    save({"meta": meta, "suicide": model, "positivity": positivity, "heads": heads}, Path(a.out))
     print(f"model saved to {a.out} ({time.perf_counter() - t0:.1f} s); it was trained on research-use "
           f"data: do not commit or publish it")
     return 0

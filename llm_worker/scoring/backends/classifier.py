@@ -2,8 +2,10 @@
 
 suicide_risk comes from the trained model (its confidence is the model's probability
 of the chosen level). positivity comes from the trained positivity head blended with
-the lexicon when the model has one, otherwise from the lexicon; mood_disorder,
-substance_use and the extended ICD-10 blocks come from the lexicon. The model file is
+the lexicon when the model has one, otherwise from the lexicon. mood_disorder and
+substance_use come from a head trained on the team's own labels (``train --from-db``)
+blended 50/50 with the lexicon when the model has one, otherwise from the lexicon; the
+extended ICD-10 blocks come from the lexicon. The model file is
 a joblib pickle: load only models you trained yourself. A model trained with
 ``--encoder`` needs torch and transformers to load.
 """
@@ -63,6 +65,7 @@ class ClassifierBackend:
         self.meta: dict[str, Any] = bundle["meta"]
         self.model = bundle["suicide"]
         self.positivity = bundle.get("positivity")
+        self.heads: dict[str, Any] = bundle.get("heads") or {}
         self.name = f"classifier:{path.stem}-{_file_tag(path)}"
         self.dimensions = tuple(dimensions)
         self.max_chars = max_chars
@@ -79,6 +82,12 @@ class ClassifierBackend:
                "suicide_risk": f"trained model (n-gram and cue ensemble{also}; levels inside its high/low band)"}
         if self.positivity is not None:
             out["positivity"] = "trained emotion head blended 50/50 with the lexicon"
+        for dim in ("mood_disorder", "substance_use"):
+            head = self.heads.get(dim)
+            out[dim] = (f"head trained on {head.n_labels_} human labels "
+                        f"({self.meta.get('db_labels', {}).get('pattern', 'human:*')}) blended 50/50 with the lexicon"
+                        if head is not None else
+                        "lexicon (hand-written cue lists, untrained; the model has no labels for this dimension)")
         return out
 
     @classmethod
@@ -98,6 +107,7 @@ class ClassifierBackend:
         if encoder is not None:  # the encoder reads a fixed number of tokens: say when it read less
             truncated = [a or b for a, b in zip(truncated, encoder.cut(texts), strict=True)]
         p_happy = self.positivity.proba(texts) if self.positivity is not None else None
+        heads = {d: h.predict(texts) for d, h in self.heads.items() if d in self.dimensions}
         out = []
         for i, text in enumerate(texts):
             lex = analyse(text, extended=self._extended)
@@ -108,6 +118,9 @@ class ClassifierBackend:
                 value = int(round(0.5 * 10 * float(p_happy[i]) + 0.5 * lex.scores["positivity"].value))
                 scores["positivity"] = DimensionScore(max(0, min(10, value)), round(float(
                     max(p_happy[i], 1 - p_happy[i])), 4))
+            for dim, (lv, cf) in heads.items():
+                value = int(round(0.5 * float(lv[i]) + 0.5 * lex.scores[dim].value))
+                scores[dim] = DimensionScore(max(0, min(10, value)), round(float(cf[i]), 4))
             chosen = {d: scores[d] for d in self.dimensions}
             if self.explain and "suicide_risk" in chosen:
                 chosen["suicide_risk"].rationale = (f"P(high risk) = {float(p_high[i]):.2f}; lexicon cues: "

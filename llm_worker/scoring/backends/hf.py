@@ -74,7 +74,7 @@ class TransformersBackend:
     def __init__(self, model: str, *, dimensions: tuple[str, ...] = CORE_DIMENSIONS,
                  device: str = "auto", explain: bool = False, max_new_tokens: int = 64,
                  local_files_only: bool = False, max_comment_tokens: int = 512,
-                 answer_mass_floor: float = 0.5) -> None:
+                 answer_mass_floor: float = 0.5, adapter: str | None = None) -> None:
         import torch
 
         self.model_id = model
@@ -94,15 +94,19 @@ class TransformersBackend:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = self._load_model(model, dtype).to(self.device).eval()
-        self.special_tokens = special_tokens_of(self.tokenizer)
+        # A LoRA adapter from llm_worker.training.finetune, merged into the weights; the scorer
+        # name carries its name and hash, so its scores never mix with the base model's.
+        self.adapter = adapter or None
+        if self.adapter:
+            from llm_worker.scoring import adapter as lora
+
+            self.model = lora.apply(self.model, self.adapter).eval()
+            self.name = f"transformers:{model}+{lora.tag(self.adapter)}"
         params = inspect.signature(self.model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self.pad_id = int(self.tokenizer.pad_token_id)
-        self._value_ids = [self.tokenizer.encode(v, add_special_tokens=False) for v in VALUES]
-        self.single_token_values = (all(len(ids) == 1 for ids in self._value_ids)
-                                    and len({ids[0] for ids in self._value_ids}) == len(VALUES))
         self._end_id = self._end_of_turn_id()
-        self._check_template()
+        self._prepare_prompts()
         self._head_cache: Any = None  # KV cache of the head, computed on first use
         #: Forward passes made and token positions run through the model, for benchmarks.
         self.forward_passes = 0
@@ -137,11 +141,20 @@ class TransformersBackend:
                        explain=bool(overrides.get("explain", t.explain)),
                        max_new_tokens=t.max_new_tokens, local_files_only=t.local_files_only,
                        max_comment_tokens=t.max_comment_tokens,
-                       answer_mass_floor=cfg.worker.answer_mass_floor)
+                       answer_mass_floor=cfg.worker.answer_mass_floor,
+                       adapter=overrides.get("adapter") or getattr(t, "adapter", "") or None)
         except (OSError, RuntimeError, ValueError) as e:  # not found offline, no CUDA, bad checkpoint
             raise ConfigError(f"transformers backend: cannot load {model!r}: {e}") from None
 
     # ----- prompt pieces -------------------------------------------------------------------
+
+    def _prepare_prompts(self) -> None:
+        """The tokenizer-side state every prompt needs (also used by ``training.finetune``)."""
+        self.special_tokens = special_tokens_of(self.tokenizer)
+        self._value_ids = [self.tokenizer.encode(v, add_special_tokens=False) for v in VALUES]
+        self.single_token_values = (all(len(ids) == 1 for ids in self._value_ids)
+                                    and len({ids[0] for ids in self._value_ids}) == len(VALUES))
+        self._check_template()
 
     def _render(self, messages: list[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -369,7 +382,21 @@ class TransformersBackend:
         return rows, notes
 
     def sources(self) -> dict[str, str]:
-        return {"*": f"the language model {self.model_id} answering the rubric prompt"}
+        lora = f" with the LoRA adapter {self.adapter}" if self.adapter else ""
+        return {"*": f"the language model {self.model_id}{lora} answering the rubric prompt"}
+
+    def prompt_ids(self, topic: str, text: str, dimension: str) -> list[int]:
+        """The exact token ids scored for one comment and dimension: head, data block, suffix.
+
+        The next token after them is the level; ``llm_worker.training.finetune`` trains on these.
+        """
+        return self._head_ids + self._prefix_ids(topic, self._cap_text(text)[0]) + self._suffix_ids[dimension]
+
+    def value_ids(self) -> list[int]:
+        """Token ids of "0".."10" (single tokens only; finetune needs them)."""
+        if not self.single_token_values:
+            raise RuntimeError("the tokenizer splits some of the values 0..10 into several tokens")
+        return [ids[0] for ids in self._value_ids]
 
     def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
         """One result per item; a failing batch gives transient error results, never an exception."""

@@ -38,7 +38,10 @@ _WEAK_COMPANY = frozenset({"一起吗", "一起？", "一起?", "一起走", "�
 #: Attempt cues that are also everyday phrases ("我走了", "再见"): they need another suicide cue.
 _WEAK_ATTEMPT = frozenset({"已经吃了", "已经吞了", "在桥上", "去跳了", "我走了", "永别了", "再见了", "永别",
                            "来不及了", "药效", "发出去", "最后的话", "最后一条", "再见", "去死了", "要走了"})
-_NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早"})
+_NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早",
+                        "明天", "明晚", "明早"})
+#: A weak farewell that means going somewhere, not leaving: it counts only next to a place.
+_GO = frozenset({"就去"})
 #: Negative cues are the more frequent in comments; positive ones weigh a little more.
 POSITIVE_BOOST = 1.2
 _WEAK_TIME = frozenset({"号", "月", "岁", "晚上", "那天", "等到", "就能"})
@@ -58,6 +61,41 @@ def _live(hits: list[Hit]) -> list[Hit]:
 
 def _conf(n_cues: int, base: float = 0.35) -> float:
     return round(min(0.9, base + 0.15 * n_cues), 3)
+
+
+def _implicit(by: dict[str, list[Hit]], any_method: bool, plan: bool, timing: bool, near: bool) -> int:
+    # ``plan``: any planning word is present ("就走", "写好"), not the stricter plan of grade_suicide.
+    """The level of risk said indirectly: a farewell, a place, a stockpile (0 when none).
+
+    - a strong farewell ("不用惦记我", "再见了这个世界") is a plan on its own: 6, with a near time 8;
+    - weak farewells ("不回来了", "东西都送人") need company: two different ones, or one with a time
+      and a planning word ("就走"): 6;
+    - a place ("江边", "那座桥") with a weak farewell, a strong farewell or a strong planning word is
+      a decided method with a plan: 7, with a near time 8;
+    - a weak farewell with a method (even a weak one: "天台", "窗户"): 7;
+    - a stockpile ("攒够", "挂好了", "封好了") with a method (even a weak one: "药", "绳子"): 7.
+    Everyday context ("营业", "新公司", "回来", "医生" …) switches these rules off.
+    """
+    if "everyday" in by:
+        return 0
+    strong = {h.word for h in by.get("farewell", [])}
+    weak = {h.word for h in by.get("farewell_weak", [])}
+    leaving = weak - _GO
+    places = by.get("place", [])
+    plan_words = {h.word for h in by.get("plan", [])}
+    strong_plan = bool(plan_words & _STRONG_PLAN) or bool(plan_words & {"就走"})
+    level = 0
+    if strong:
+        level = 8 if near or (timing and plan) else 6
+    if len(leaving) >= 2 or (leaving and timing and plan):
+        level = max(level, 8 if near and plan else 6)
+    if places and (weak or strong or strong_plan):
+        level = max(level, 8 if near and (weak or strong) else 7)
+    if leaving and any_method:
+        level = max(level, 8 if near else 7)
+    if "stockpile" in by and any_method:
+        level = max(level, 7)
+    return level
 
 
 def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
@@ -88,6 +126,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     near = any(h.word in _NEAR_TIME for h in times)
     timing = near or any(h.word not in _WEAK_TIME for h in times) or (bool(times) and plan)
 
+    level = _implicit(by, method or bool(weak_methods), bool(plans), timing, near)
     if strong_attempt or (has("attempt_now") and (suicidal or plan)):
         level = 10
     elif self_attempt or (has("attempt_past") and (method or wish)):
@@ -98,14 +137,18 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
         level = 8
     elif method and (wish or plan or company or inquiry or has("attempt_past")):
         level = 7
+    elif method and has("everyday") and not (wish or inquiry or company or has("attempt_past") or plans or level):
+        level = 2  # a prescription, a hobby: 安眠药 that a doctor prescribed
     elif method:
-        level = 6
+        level = max(level, 6)
     elif company or self_plan or (plan and wish):
         level = 6
     elif strong_wish:
         level = 5
     elif wish:
         level = 4
+    elif level:  # an implicit plan (farewell, place, stockpile) and nothing stronger
+        pass
     elif has("existential"):
         level = 3
     elif has("suffering_strong"):
@@ -120,7 +163,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     other = contains_any(text, mods.third_person)
     if level >= 4 and contains_any(text, mods.discourage) and not has("attempt_now"):
         level = min(level, 3)
-    elif level >= 4 and other and not first and not (company or inquiry):
+    elif level >= 4 and other and not first and not (company or inquiry or has("farewell")):
         level = min(level, 3)
     elif level >= 6 and contains_any(text, mods.hypothetical) and not first:
         level -= 2
