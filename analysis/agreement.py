@@ -32,10 +32,22 @@ from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS
 
 S = db.scores
 HUMAN = "human:"
-#: Every scorer name that starts with "human:" sorts between these two (":" + 1 is ";").
+#: In binary order every scorer name that starts with "human:" sorts between these two.
 HUMAN_LO, HUMAN_HI = "human:", "human;"
 RISK = "suicide_risk"
 BINS = 10
+
+
+def human_scorer(col: sa.ColumnElement, conn: Connection) -> sa.ColumnElement[bool]:
+    """``col`` names a human scorer, in a form each database serves from the scorer index.
+
+    SQLite's LIKE ignores case and so skips the index, but its comparisons are binary: a
+    range. MySQL's unicode collations sort ";" before ":", so the range is wrong there, but
+    a prefix LIKE uses the index.
+    """
+    if db.is_sqlite(conn):
+        return sa.and_(col >= HUMAN_LO, col < HUMAN_HI)
+    return col.like("human:%")
 
 
 def is_human(scorer: str) -> bool:
@@ -111,7 +123,7 @@ def pair_rows(conn: Connection) -> pd.DataFrame:
                    o.c.confidence)
          .select_from(h.join(o, sa.and_(o.c.comment_id == h.c.comment_id,
                                         o.c.dimension == h.c.dimension, o.c.scorer != h.c.scorer)))
-         .where(h.c.scorer >= HUMAN_LO, h.c.scorer < HUMAN_HI))
+         .where(human_scorer(h.c.scorer, conn)))
     df = pd.DataFrame([tuple(r) for r in conn.execute(q)],
                       columns=["comment_id", "dimension", "a", "a_value", "b", "b_value", "b_confidence"])
     if df.empty:
@@ -122,7 +134,7 @@ def pair_rows(conn: Connection) -> pd.DataFrame:
 
 def human_labels(conn: Connection) -> pd.DataFrame:
     q = (sa.select(S.c.comment_id, S.c.dimension, S.c.scorer, S.c.value)
-         .where(S.c.scorer >= HUMAN_LO, S.c.scorer < HUMAN_HI))
+         .where(human_scorer(S.c.scorer, conn)))
     return pd.DataFrame([tuple(r) for r in conn.execute(q)],
                         columns=["comment_id", "dimension", "scorer", "value"])
 
@@ -199,7 +211,8 @@ def reliability(rows: pd.DataFrame, bins: int = BINS) -> pd.DataFrame:
     if m.empty:
         return pd.DataFrame(columns=cols)
     conf = m["b_confidence"].astype(float).clip(0, 1)
-    m["bin"] = np.minimum((conf * bins).astype(int), bins - 1)
+    # + 1e-9: 0.7 * 10 is 6.999… in binary floating point, and 0.7 belongs to the 0.7-0.8 bin
+    m["bin"] = np.minimum(np.floor(conf * bins + 1e-9).astype(int), bins - 1)
     m["conf"] = conf
     m["hit"] = (m["a_value"].astype(int) == m["b_value"].astype(int)).astype(float)
     g = m.groupby(["b", "dimension", "bin"], as_index=False).agg(pairs=("hit", "size"),
