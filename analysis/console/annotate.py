@@ -10,6 +10,7 @@ rubric version, so every analysis script reads them like any scorer's.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Sequence
@@ -221,20 +222,39 @@ def skip(conn: Connection, user: User, task_id: int, ip: str = "") -> bool:
 def undo(conn: Connection, user: User, ip: str = "") -> str | None:
     """Reopen the annotator's last labelled or skipped task (its labels are deleted).
 
+    "Last" is read from audit_log, whose ids grow with every action: task times have
+    whole seconds, and a fast annotator saves several comments a second.
     Returns the comment id, or None when there is nothing to undo.
     """
-    last = conn.execute(sa.select(T.c.id, T.c.comment_id, T.c.state)
-                        .where(T.c.annotator == user.username, T.c.state.in_(("done", "skipped")))
-                        .order_by(T.c.done_at.desc(), T.c.id.desc()).limit(1)).first()
-    if last is None:
-        return None
-    if last.state == "done":
-        conn.execute(S.delete().where(S.c.comment_id == last.comment_id, S.c.scorer == user.scorer))
-    conn.execute(T.update().where(T.c.id == last.id)
-                 .values(state="open", done_at=None, taken_at=db.now()))
-    audit(conn, user.username, "undo", f"comment:{last.comment_id}",
-          {"task": int(last.id), "was": last.state}, ip=ip)
-    return str(last.comment_id)
+    L = db.audit_log
+    recent = conn.execute(sa.select(L.c.detail).where(L.c.actor == user.username,
+                                                      L.c.action.in_(("label", "skip")))
+                          .order_by(L.c.at.desc(), L.c.id.desc()).limit(200)).scalars()
+    seen: set[int] = set()
+    for detail in recent:
+        try:
+            task_id = int(json.loads(detail or "{}").get("task"))
+        except (TypeError, ValueError):
+            continue
+        if task_id in seen:
+            continue
+        seen.add(task_id)
+        last = conn.execute(sa.select(T.c.id, T.c.comment_id, T.c.state).where(
+            T.c.id == task_id, T.c.annotator == user.username,
+            T.c.state.in_(("done", "skipped")))).first()
+        if last is None:
+            continue
+        # the comment on screen goes back to the queue, so that the reopened one is shown next
+        conn.execute(T.update().where(T.c.annotator == user.username, T.c.state == "open")
+                     .values(annotator=None, taken_at=None))
+        if last.state == "done":
+            conn.execute(S.delete().where(S.c.comment_id == last.comment_id, S.c.scorer == user.scorer))
+        conn.execute(T.update().where(T.c.id == last.id)
+                     .values(state="open", done_at=None, taken_at=db.now()))
+        audit(conn, user.username, "undo", f"comment:{last.comment_id}",
+              {"task": int(last.id), "was": last.state}, ip=ip)
+        return str(last.comment_id)
+    return None
 
 
 def queue_counts(conn: Connection) -> dict[str, int]:

@@ -133,15 +133,16 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
     values: dict[str, Any] = {"updated_at": t}
     if to is not None:
         values["state"] = to
+    if assignee is not None:
+        assignee = assignee.strip()[:64] or None
     if action == "acknowledge":
         values.update(acknowledged_at=t, acknowledged_by=user.username)
-        if not row.assignee and assignee is None:
-            values["assignee"] = user.username
+        if assignee is None:  # whoever acknowledges takes it, unless they name someone
+            assignee = row.assignee or user.username
     if to in ("escalated", "dismissed", "resolved"):
         values.update(closed_at=t, closed_by=user.username)
-    if assignee is not None:
-        assignee = assignee.strip()[:64]
-        values["assignee"] = assignee or None
+    if action in ("assign", "acknowledge"):
+        values["assignee"] = assignee
     if note:
         stamp = f"[{t:%Y-%m-%d %H:%M} {user.username}, {action}] {note}"
         values["notes"] = f"{row.notes}\n{stamp}" if row.notes else stamp
