@@ -26,7 +26,6 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from analysis.compare_scorers import weighted_kappa
 from weibo_mh import db
 from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS
 
@@ -55,6 +54,24 @@ def is_human(scorer: str) -> bool:
 
 
 # --------------------------------------------------------------------------- arithmetic
+
+
+def weighted_kappa(matrix: np.ndarray) -> float:
+    """Cohen's kappa with quadratic weights of a k x k confusion matrix (rows: rater A).
+
+    The same arithmetic as ``analysis.compare_scorers.weighted_kappa``, without its
+    plotting imports (the console page must stay quick). NaN when undefined.
+    """
+    o = np.asarray(matrix, dtype=float)
+    n = o.sum()
+    if n == 0:
+        return float("nan")
+    k = o.shape[0]
+    i, j = np.indices((k, k))
+    w = (i - j) ** 2 / (k - 1) ** 2
+    expected = np.outer(o.sum(axis=1), o.sum(axis=0)) / n
+    denom = (w * expected).sum()
+    return float("nan") if denom == 0 else float(1.0 - (w * o).sum() / denom)
 
 
 def binary_f1(reference: np.ndarray, predicted: np.ndarray, level: int = HIGH_RISK_LEVEL) -> float:
@@ -93,6 +110,30 @@ def krippendorff_alpha_ordinal(units: list[list[int]], levels: int = len(LEVELS)
         counts = np.bincount(np.asarray(values, dtype=int), minlength=levels).astype(float)
         pairs = np.outer(counts, counts) - np.diag(counts)  # ordered pairs of different coders
         o += pairs / (m - 1)
+    return _alpha_from_coincidences(o)
+
+
+def alpha_from_rows(units: np.ndarray, values: np.ndarray, levels: int = len(LEVELS)) -> float:
+    """``krippendorff_alpha_ordinal`` from parallel arrays (unit of each value, the value),
+    vectorised: the per-unit value counts give the coincidences without a Python loop."""
+    if len(units) == 0:
+        return float("nan")
+    _, inv = np.unique(units, return_inverse=True)
+    counts = np.zeros((inv.max() + 1, levels))
+    np.add.at(counts, (inv, values), 1)
+    m = counts.sum(axis=1)
+    keep = m >= 2
+    counts, m = counts[keep], m[keep]
+    if not len(m):
+        return float("nan")
+    # o = sum over units of (n_uc n_uk - [c = k] n_uc) / (m_u - 1)
+    w = counts / (m - 1)[:, None]
+    o = w.T @ counts - np.diag(w.sum(axis=0))
+    return _alpha_from_coincidences(o)
+
+
+def _alpha_from_coincidences(o: np.ndarray) -> float:
+    levels = o.shape[0]
     n_c = o.sum(axis=1)
     n = n_c.sum()
     if n <= 1:
@@ -187,11 +228,12 @@ def compute(conn: Connection) -> Agreement:
     alpha = []
     if not labels.empty:
         for dim, g in labels.groupby("dimension"):
-            units = [list(v) for _, v in g.groupby("comment_id")["value"]]
-            pairable = [u for u in units if len(u) >= 2]
+            m_u = g.groupby("comment_id")["value"].transform("size")
+            pairable = g[m_u >= 2]
             alpha.append({"dimension": dim, "annotators": g["scorer"].nunique(),
-                          "comments_double_coded": len(pairable),
-                          "alpha_ordinal": krippendorff_alpha_ordinal(pairable)})
+                          "comments_double_coded": int(pairable["comment_id"].nunique()),
+                          "alpha_ordinal": alpha_from_rows(pairable["comment_id"].to_numpy(),
+                                                           pairable["value"].astype(int).to_numpy())})
     out.alpha = pd.DataFrame(alpha, columns=["dimension", "annotators", "comments_double_coded",
                                              "alpha_ordinal"])
     if not out.alpha.empty:

@@ -345,10 +345,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         raise ConfigError(f"{src}: console.alert_threshold must be a level 0-10")
     if not 1 <= con.port <= 65535:
         raise ConfigError(f"{src}: console.port must be 1-65535")
-    for key in ("session_minutes", "login_max_failures", "login_window_minutes", "queue_size",
-                "repeat_days", "page_size"):
-        if getattr(con, key) < 1:
-            raise ConfigError(f"{src}: console.{key} must be at least 1")
+    for at_least_one in ("session_minutes", "login_max_failures", "login_window_minutes", "queue_size",
+                         "repeat_days", "page_size"):
+        if getattr(con, at_least_one) < 1:
+            raise ConfigError(f"{src}: console.{at_least_one} must be at least 1")
     return Config(source=src, sections=sections)
 
 

@@ -259,8 +259,11 @@ audit_log = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
-#: Stratified sampling picks comments by one scorer's level of one dimension.
-SCORES_LEVEL_INDEX = sa.Index("ix_scores_level", scores.c.scorer, scores.c.dimension, scores.c.value)
+#: Stratified sampling picks comments by one scorer's level of one dimension, and agreement
+#: reads the human scorers' levels: comment_id makes both index-only on SQLite too (InnoDB
+#: secondary indexes carry the primary key anyway).
+SCORES_LEVEL_INDEX = sa.Index("ix_scores_level", scores.c.scorer, scores.c.dimension, scores.c.value,
+                              scores.c.comment_id)
 
 CONSOLE_TABLES = (console_users, annotation_tasks, alerts, audit_log, scores)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -46,6 +47,8 @@ from weibo_mh.alert_queue import fill_alerts
 from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS
 
 HERE = Path(__file__).resolve().parent
+#: The agreement page reuses its figures for this long unless a label changed meanwhile.
+AGREEMENT_TTL = 300.0
 PUBLIC = {"login", "healthz", "static"}
 HOME = {"annotator": "annotate_page", "responder": "alerts_page", "admin": "admin_page"}
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -318,13 +321,25 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
 
     # ------------------------------------------------------------------ agreement
 
+    cache: dict[str, Any] = {"key": None, "at": 0.0, "value": None}
+    cache_lock = threading.Lock()
+
     @app.get("/agreement")
     @requires("admin")
     def agreement_page() -> Any:
         from analysis import agreement
 
+        # Computed again when a label changes (every label, skip and undo adds an audit_log
+        # row) and at least every AGREEMENT_TTL seconds (machine scores may be redone).
         with engine.connect() as conn:
-            ag = agreement.compute(conn)
+            key = conn.execute(sa.select(sa.func.max(db.audit_log.c.id))).scalar()
+            with cache_lock:
+                fresh = cache["key"] == key and time.monotonic() - cache["at"] < AGREEMENT_TTL
+                ag = cache["value"] if fresh else None
+            if ag is None:
+                ag = agreement.compute(conn)
+                with cache_lock:
+                    cache.update(key=key, at=time.monotonic(), value=ag)
         risk = {k: m for k, m in ag.matrices.items() if k[0] == agreement.RISK}
         return render_template("agreement.html", ag=ag, risk=risk, fmt=agreement._num)
 
@@ -333,13 +348,11 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     @app.get("/admin")
     @requires("admin")
     def admin_page() -> Any:
-        from analysis.queries import scorers
-
         with engine.connect() as conn:
             people = auth.users(conn)
             queue = annotate.queue_counts(conn)
             alert_counts = triage.counts(conn)
-            known = [s for s in scorers(conn) if not s.startswith("human:")]
+            known = [s for s in annotate.scorer_names(conn) if not s.startswith("human:")]
         return render_template("admin.html", people=people, queue=queue, alert_counts=alert_counts,
                                scorers=known, con=con, strategies=annotate.STRATEGIES,
                                default_scorer=con.alert_scorer or cfg.analysis.scorer or

@@ -58,16 +58,43 @@ def counts(conn: Connection) -> dict[str, int]:
 
 def page(conn: Connection, states: tuple[str, ...], sort: str, limit: int,
          offset: int = 0) -> list[dict[str, Any]]:
-    """One page of alerts with their comment's text and topics (indexed: state, then the sort)."""
-    q = (sa.select(A.c.id, A.c.comment_id, A.c.level, A.c.scorer, A.c.state, A.c.assignee,
-                   A.c.comment_time, A.c.repeat_count, A.c.created_at, C.c.text, C.c.mid)
-         .select_from(A.join(C, C.c.id == A.c.comment_id))
-         .where(A.c.state.in_(states)).order_by(*SORTS[sort]).limit(limit).offset(offset))
-    rows = [dict(r._mapping) for r in conn.execute(q)]
+    """One page of alerts with their comment's text and topics.
+
+    One query per state, each walking its (state, sort key) index for just the first
+    ``offset + limit`` rows, merged here: a single ``state IN (…)`` query would have to
+    sort every open alert before it could return the first fifty.
+    """
+    keys = SORTS[sort]
+    cols = [A.c.id, A.c.comment_id, A.c.level, A.c.scorer, A.c.state, A.c.assignee, A.c.comment_time,
+            A.c.repeat_count, A.c.created_at]
+    found: list[dict[str, Any]] = []
+    for state in states:
+        q = sa.select(*cols).where(A.c.state == state).order_by(*keys).limit(offset + limit)
+        found += [dict(r._mapping) for r in conn.execute(q)]
+    found.sort(key=_sort_key(sort))
+    rows = found[offset:offset + limit]
+    if not rows:
+        return rows
+    text = {cid: (t, mid) for cid, t, mid in conn.execute(
+        sa.select(C.c.id, C.c.text, C.c.mid).where(C.c.id.in_([r["comment_id"] for r in rows])))}
+    for r in rows:
+        r["text"], r["mid"] = text.get(r["comment_id"], ("", ""))
     topics = _topics(conn, {r["mid"] for r in rows})
     for r in rows:
         r["topics"] = topics.get(r["mid"], [])
     return rows
+
+
+def _sort_key(sort: str) -> Any:
+    """The Python twin of ``SORTS[sort]`` (all descending)."""
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        t = -r["comment_time"].timestamp()
+        if sort == "level":
+            return (-r["level"], t, -r["id"])
+        if sort == "recent":
+            return (t, -r["id"])
+        return (-r["repeat_count"], -r["level"], t)
+    return key
 
 
 def _topics(conn: Connection, mids: set[str]) -> dict[str, list[str]]:

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sklearn.metrics import cohen_kappa_score
 
 from analysis import agreement
-from analysis.compare_scorers import weighted_kappa
+from analysis.agreement import weighted_kappa
+from analysis.compare_scorers import weighted_kappa as report_kappa
 from tests.console.seed import MACHINE
 from weibo_mh import db
 
@@ -25,6 +26,7 @@ def test_quadratic_kappa_matches_sklearn() -> None:
         np.add.at(m, (a, b), 1)
         want = cohen_kappa_score(a, b, weights="quadratic", labels=list(range(11)))
         assert weighted_kappa(m) == pytest.approx(want, abs=1e-12)
+        assert report_kappa(m) == pytest.approx(want, abs=1e-12)
 
 
 def test_ordinal_alpha_by_hand() -> None:
@@ -99,3 +101,16 @@ def test_compute_and_the_command(seeded: sa.Engine, tmp_path: Path) -> None:
     md = (tmp_path / "agreement.md").read_text(encoding="utf-8")
     assert "`human:anna` | `human:bo` | 4 |" in md
     assert (tmp_path / "agreement_confusion.png").stat().st_size > 10_000
+
+
+def test_vectorised_alpha_equals_the_loop() -> None:
+    rng = np.random.default_rng(3)
+    units, values, lists = [], [], []
+    for u in range(60):
+        m = int(rng.integers(1, 5))
+        vals = [int(v) for v in np.clip(rng.integers(0, 11) + rng.integers(-2, 3, m), 0, 10)]
+        lists.append(vals)
+        units += [f"u{u}"] * m
+        values += vals
+    want = agreement.krippendorff_alpha_ordinal(lists)
+    assert agreement.alpha_from_rows(np.array(units), np.array(values)) == pytest.approx(want)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher
 
-from analysis.console import annotate
+from analysis.console import annotate, auth
 from analysis.console.app import create_app
 from tests.console.conftest import KEY, make_cfg
 from tests.console.seed import MACHINE, PASSWORD, SCRIPT, seed
@@ -46,10 +46,23 @@ def _need_browser() -> Any:
     return sync_playwright
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """A seeded database, the console on a free port, and one headless Chromium."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the module (both databases)."""
     sync_playwright = _need_browser()
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+    try:
+        yield b
+    finally:
+        b.close()
+        pw.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         browser: Any) -> Iterator[dict]:
+    """A seeded database and the console on a free port."""
     cleanup = None
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('console') / 'browser.db'}"
@@ -62,7 +75,12 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         cleanup = (admin, name)
     eng = db.make_engine(url)
     db.migrate(eng)
-    seed(url)
+    real = auth._hasher  # cheap hashes for the test users (the real cost is ~100 ms a login)
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    try:
+        seed(url).dispose()
+    finally:
+        auth._hasher = real
     with eng.begin() as conn:
         fill_alerts(conn, MACHINE, 7)
         annotate.fill(conn, "stratified", 8, actor="test", scorer=MACHINE, share=0.0, seed=3)
@@ -72,14 +90,13 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     server_ = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server_.serve_forever, daemon=True)
     thread.start()
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+    pages: dict[str, Any] = {}
     try:
         yield {"base": f"http://127.0.0.1:{server_.server_port}", "engine": eng, "browser": browser,
-               "pages": {}}
+               "pages": pages}
     finally:
-        browser.close()
-        pw.stop()
+        for p in pages.values():
+            p.context.close()
         server_.shutdown()
         eng.dispose()
         if cleanup:
@@ -236,4 +253,3 @@ def test_every_action_is_in_the_audit_log(live: dict) -> None:
             ("rui", "csrf_refused"), ("rui", "logout")}
     assert want <= rows, want - rows
     assert labels == 6  # five comments, one of them labelled again after the undo
-    _ = uuid  # keep imports honest for module reuse

@@ -102,7 +102,8 @@ def test_queue_stratified_double_coded_label_skip_undo(seeded: sa.Engine) -> Non
             annotate.fill(conn, "stratified", 5, actor="ada", scorer="nobody:v0")
     with seeded.begin() as conn:
         t = annotate.current_task(conn, ANNA)
-        assert t is not None and t["topics"] == ["高考加油"]
+        assert t is not None
+        assert t["topics"] == ["高考加油"]
         values = {"positivity": 3, "mood_disorder": 5, "substance_use": 0, "suicide_risk": 10}
         assert annotate.label(conn, ANNA, t["id"], values)
         assert not annotate.label(conn, BO, t["id"], values)  # not bo's task
@@ -110,9 +111,11 @@ def test_queue_stratified_double_coded_label_skip_undo(seeded: sa.Engine) -> Non
         assert {(r.dimension, r.value, r.rubric_version) for r in rows} == \
             {(d, v, RUBRIC_VERSION) for d, v in values.items()}
         t2 = annotate.current_task(conn, ANNA)
+        assert t2 is not None
         assert annotate.skip(conn, ANNA, t2["id"])
         assert annotate.undo(conn, ANNA) == t2["comment_id"]  # the skip
-        assert annotate.current_task(conn, ANNA)["id"] == t2["id"]
+        again = annotate.current_task(conn, ANNA)
+        assert again is not None and again["id"] == t2["id"]
         assert annotate.label(conn, ANNA, t2["id"], values)
         assert annotate.undo(conn, ANNA) == t2["comment_id"]  # the label: its scores are gone
         left = conn.execute(sa.select(sa.func.count()).select_from(db.scores).where(
@@ -158,6 +161,7 @@ def test_triage_states_and_csv(seeded: sa.Engine) -> None:
         with pytest.raises(triage.TriageError):
             triage.act(conn, RUI, aid, "dismiss")
         a = triage.get(conn, aid)
+        assert a is not None
         assert a["assignee"] == "rui" and a["acknowledged_by"] == "rui" and a["closed_at"] is not None
         hist = [h["action"] for h in triage.history(conn, aid)]
         assert hist == ["alert_acknowledge", "alert_note", "alert_escalate", "alert_resolve"]
