@@ -116,6 +116,8 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
         g.engine = engine
         g.cfg = cfg
         g.user = None
+        if request.endpoint in ("healthz", "static"):
+            return None  # no session, no cookie
         if "csrf" not in session:
             session["csrf"] = secrets.token_urlsafe(32)
         if request.method == "POST":
