@@ -215,7 +215,7 @@ CREATE TABLE scores (
 	CONSTRAINT fk_scores_comment FOREIGN KEY(comment_id) REFERENCES comments (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
-CREATE INDEX ix_scores_level ON scores (scorer, dimension, value);
+CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
 CREATE INDEX ix_scores_scorer_dim ON scores (scorer, dimension);
 
