@@ -114,8 +114,8 @@ def test_queue_stratified_double_coded_label_skip_undo(seeded: sa.Engine) -> Non
         assert t2 is not None
         assert annotate.skip(conn, ANNA, t2["id"])
         assert annotate.undo(conn, ANNA) == t2["comment_id"]  # the skip
-        again = annotate.current_task(conn, ANNA)
-        assert again is not None and again["id"] == t2["id"]
+        reopened = annotate.current_task(conn, ANNA)
+        assert reopened is not None and reopened["id"] == t2["id"]
         assert annotate.label(conn, ANNA, t2["id"], values)
         assert annotate.undo(conn, ANNA) == t2["comment_id"]  # the label: its scores are gone
         left = conn.execute(sa.select(sa.func.count()).select_from(db.scores).where(
