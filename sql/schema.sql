@@ -14,6 +14,8 @@ CREATE TABLE audit_log (
 	PRIMARY KEY (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE INDEX ix_audit_action ON audit_log (action);
+
 CREATE INDEX ix_audit_actor ON audit_log (actor, at);
 
 CREATE INDEX ix_audit_at ON audit_log (at);

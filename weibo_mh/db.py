@@ -256,6 +256,7 @@ audit_log = sa.Table(
     sa.Index("ix_audit_target", "target", "at"),
     sa.Index("ix_audit_ip", "ip", "at"),
     sa.Index("ix_audit_actor", "actor", "at"),
+    sa.Index("ix_audit_action", "action"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -41,13 +40,14 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.engine import Engine
 
 from analysis.console import annotate, auth, scales, triage
+from analysis.console.agreement_cache import AgreementCache
 from analysis.console.auth import User
 from weibo_mh import db
 from weibo_mh.alert_queue import fill_alerts
 from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS
 
 HERE = Path(__file__).resolve().parent
-#: The agreement page reuses its figures for this long unless a label changed meanwhile.
+#: The agreement page reuses its figures for this long at most (see agreement_cache).
 AGREEMENT_TTL = 300.0
 PUBLIC = {"login", "healthz", "static"}
 HOME = {"annotator": "annotate_page", "responder": "alerts_page", "admin": "admin_page"}
@@ -110,6 +110,8 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
                                  csrf_token=lambda: session.get("csrf", ""))
     app.extensions["wmh"] = {"cfg": cfg, "engine": engine}
     lifetime = con.session_minutes * 60
+    figures = AgreementCache(engine, AGREEMENT_TTL)
+    app.extensions["wmh"]["agreement"] = figures
 
     @app.before_request
     def _gate() -> Any:
@@ -230,6 +232,7 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
                 return redirect(url_for("annotate_page"))
         if not ok:
             flash("That comment is no longer yours to label (already done, or taken back).")
+        figures.warm()
         return redirect(url_for("annotate_page"))
 
     @app.post("/annotate/skip")
@@ -238,6 +241,7 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
         u = user()
         with engine.begin() as conn:
             annotate.skip(conn, u, _int(request.form.get("task")), ip=client_ip())
+        figures.warm()
         return redirect(url_for("annotate_page"))
 
     @app.post("/annotate/undo")
@@ -247,6 +251,7 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
         with engine.begin() as conn:
             cid = annotate.undo(conn, u, ip=client_ip())
         flash("Undone: label that comment again." if cid else "Nothing to undo.")
+        figures.warm()
         return redirect(url_for("annotate_page"))
 
     # ------------------------------------------------------------------ alerts
@@ -323,25 +328,13 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
 
     # ------------------------------------------------------------------ agreement
 
-    cache: dict[str, Any] = {"key": None, "at": 0.0, "value": None}
-    cache_lock = threading.Lock()
-
     @app.get("/agreement")
     @requires("admin")
     def agreement_page() -> Any:
         from analysis import agreement
 
-        # Computed again when a label changes (every label, skip and undo adds an audit_log
-        # row) and at least every AGREEMENT_TTL seconds (machine scores may be redone).
         with engine.connect() as conn:
-            key = conn.execute(sa.select(sa.func.max(db.audit_log.c.id))).scalar()
-            with cache_lock:
-                fresh = cache["key"] == key and time.monotonic() - cache["at"] < AGREEMENT_TTL
-                ag = cache["value"] if fresh else None
-            if ag is None:
-                ag = agreement.compute(conn)
-                with cache_lock:
-                    cache.update(key=key, at=time.monotonic(), value=ag)
+            ag = figures.get(conn)
         risk = {k: m for k, m in ag.matrices.items() if k[0] == agreement.RISK}
         return render_template("agreement.html", ag=ag, risk=risk, fmt=agreement._num)
 

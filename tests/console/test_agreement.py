@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,30 @@ def test_vectorised_alpha_equals_the_loop() -> None:
         values += vals
     want = agreement.krippendorff_alpha_ordinal(lists)
     assert agreement.alpha_from_rows(np.array(units), np.array(values)) == pytest.approx(want)
+
+
+def test_the_page_cache_follows_the_labels(seeded: sa.Engine) -> None:
+    from analysis.console.agreement_cache import AgreementCache
+    from analysis.console.auth import audit
+
+    cache = AgreementCache(seeded)
+    with seeded.connect() as conn:
+        first = cache.get(conn)
+        assert cache.get(conn) is first  # nothing changed: reused
+    with seeded.begin() as conn:
+        audit(conn, "rui", "alert_note", "alert:1")  # not a label: still reused
+    with seeded.connect() as conn:
+        assert cache.get(conn) is first
+    _label(seeded, "anna", {"c00": 0})
+    with seeded.begin() as conn:
+        audit(conn, "anna", "label", "comment:c00", {"task": 1})
+    cache.warm()
+    for _ in range(100):  # the background thread computes the new figures
+        with seeded.connect() as conn:
+            key = cache.labels_key(conn)
+        if cache._fresh(key) is not None:
+            break
+        time.sleep(0.05)
+    with seeded.connect() as conn:
+        again = cache.get(conn)
+    assert again is not first and again.labels == 1
