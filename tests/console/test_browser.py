@@ -161,6 +161,10 @@ def test_label_five_by_keyboard_and_agreement_changes(live: dict) -> None:
         anna.keyboard.press(k)
     with anna.expect_navigation():
         anna.keyboard.press("1")
+    skipped = anna.inner_text("#comment-text")
+    with anna.expect_navigation():
+        anna.keyboard.press("s")  # skip: the next comment comes, nothing is stored
+    assert anna.inner_text("#comment-text") != skipped
     with live["engine"].connect() as conn:
         rows = conn.execute(sa.select(db.scores.c.comment_id, db.scores.c.dimension, db.scores.c.value)
                             .where(db.scores.c.scorer == "human:anna")).all()
@@ -249,6 +253,7 @@ def test_every_action_is_in_the_audit_log(live: dict) -> None:
         labels = conn.execute(sa.select(sa.func.count()).select_from(L)
                               .where(L.c.actor == "anna", L.c.action == "label")).scalar()
     want = {("anna", "login"), ("ada", "login"), ("rui", "login"), ("-", "login_failed"), ("anna", "undo"),
+            ("anna", "skip"),
             ("anna", "refused"), ("rui", "alert_acknowledge"), ("rui", "alert_escalate"),
             ("rui", "csrf_refused"), ("rui", "logout")}
     assert want <= rows, want - rows
