@@ -69,15 +69,17 @@ def generate(url: str, n: int) -> dict[str, float]:
             x("INSERT INTO scores (comment_id, dimension, scorer, value, confidence, rubric_version, "
               f"truncated, scored_at) SELECT id, '{dim}', '{MACHINE}', {value}, 0.3 + (h % 70) / 100.0, "
               f"'2026-11-a', 0, '2026-11-30 00:00:00' FROM {gen}")
-        # two annotators: h1 labels the first 1,200 of every 500th comment, h2 800 with 400 overlapping
+        # two annotators over every step-th comment (500th of a million): h1 labels the first
+        # 1,200 of them, h2 800, 400 of them the same: 2,000 labelled comments at any size
+        step = max(1, n // 2000)
         for who, lo, hi in (("human:h1", 0, 1200), ("human:h2", 800, 1600)):
             x("INSERT INTO scores (comment_id, dimension, scorer, value, confidence, rubric_version, "
               f"truncated, scored_at) SELECT comment_id, dimension, '{who}', "
-              "CASE WHEN value < 10 AND (CAST(substr(comment_id, 2) AS INTEGER) / 500) % 4 = 0 "
+              f"CASE WHEN value < 10 AND (CAST(substr(comment_id, 2) AS INTEGER) / {step}) % 4 = 0 "
               "THEN value + 1 ELSE value END, NULL, '2026-11-a', 0, '2026-11-30 00:00:00' FROM scores "
-              f"WHERE scorer = '{MACHINE}' AND CAST(substr(comment_id, 2) AS INTEGER) % 500 = 0 "
-              f"AND CAST(substr(comment_id, 2) AS INTEGER) / 500 >= {lo} "
-              f"AND CAST(substr(comment_id, 2) AS INTEGER) / 500 < {hi}")
+              f"WHERE scorer = '{MACHINE}' AND CAST(substr(comment_id, 2) AS INTEGER) % {step} = 0 "
+              f"AND CAST(substr(comment_id, 2) AS INTEGER) / {step} >= {lo} "
+              f"AND CAST(substr(comment_id, 2) AS INTEGER) / {step} < {hi}")
     with eng.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
     eng.dispose()
