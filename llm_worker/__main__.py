@@ -184,6 +184,14 @@ def _status(engine: sa.Engine) -> int:
     return 0
 
 
+def _alert_threshold(cfg: Config, scorer: str) -> int | None:
+    """The level at which this worker fills the alerts table, or None (off, or another scorer's job)."""
+    c = cfg.console
+    if not c.alerts_from_worker or (c.alert_scorer and c.alert_scorer != scorer):
+        return None
+    return int(c.alert_threshold)
+
+
 def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from llm_worker.metrics import Metrics
     from llm_worker.queue import Queue
@@ -218,7 +226,9 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     port = w.metrics_port if a.metrics_port is None else a.metrics_port
     worker = Worker(queue, backend, batch_size=a.batch_size or w.batch_size, max_chars=w.max_chars,
                     max_items=a.max_items or 0, once=a.once, idle_max=w.idle_sleep_max_seconds,
-                    max_batch_seconds=w.max_batch_seconds, metrics=metrics, progress=Progress())
+                    max_batch_seconds=w.max_batch_seconds, metrics=metrics, progress=Progress(),
+                    alert_threshold=_alert_threshold(cfg, backend.name),
+                    alert_repeat_days=cfg.console.repeat_days)
     worker.install_signal_handlers()
     log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
              "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,

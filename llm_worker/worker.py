@@ -31,6 +31,7 @@ from llm_worker.scoring.backends.base import (
     validate_result,
 )
 from weibo_mh import db
+from weibo_mh.alert_queue import fill_alerts
 from weibo_mh.progress import Progress, Stats
 from weibo_mh.rubric import RUBRIC_VERSION
 from weibo_mh.sanitize import truncate
@@ -60,7 +61,8 @@ class Worker:
                  max_items: int = 0, once: bool = False, idle_max: float = 60.0,
                  max_batch_seconds: float = 3600.0,
                  metrics: Metrics | None = None, progress: Progress | None = None,
-                 rubric_version: str = RUBRIC_VERSION) -> None:
+                 rubric_version: str = RUBRIC_VERSION, alert_threshold: int | None = None,
+                 alert_repeat_days: int = 7) -> None:
         self.queue = queue
         self.backend = backend
         self.batch_size = batch_size
@@ -72,6 +74,9 @@ class Worker:
         self.metrics = metrics or Metrics(backend.name)
         self.progress = progress or Progress()
         self.rubric_version = rubric_version
+        #: Fill the alerts table from each batch at this suicide-risk level (None: don't).
+        self.alert_threshold = alert_threshold
+        self.alert_repeat_days = alert_repeat_days
         self.stats = Stats()
         self._stop = threading.Event()
         self._scoring = False
@@ -210,6 +215,8 @@ class Worker:
                           len(items), out.retry, out.failed)
         self._count(out)
         self.metrics.refused.inc(sum(1 for r in results if r.refused))
+        if self.alert_threshold is not None and out.done:
+            self._fill_alerts([i.id for i in items])
         self.stats.batches += 1
         self._backoff = 0.0
         for item, res in zip(items, results, strict=True):
@@ -224,6 +231,26 @@ class Worker:
         return len(items)
 
     # ------------------------------------------------------------------ helpers
+
+    def _fill_alerts(self, ids: list[str]) -> None:
+        """Alerts for this batch's comments at or above the threshold; a failure only logs
+        (``python -m analysis.console fill-alerts`` catches up later)."""
+        threshold = self.alert_threshold
+        assert threshold is not None
+
+        def tx() -> int:
+            with self.queue.engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    return fill_alerts(conn, self.backend.name, threshold, comment_ids=ids,
+                                       repeat_days=self.alert_repeat_days)
+        try:
+            n = db.retry_on_disconnect(tx, attempts=3, what="fill alerts")
+        except sa.exc.SQLAlchemyError as e:
+            log.warning("event=alerts_error error=%r", db.short_error(e))
+            return
+        if n:
+            log.info("event=alerts new=%d", n)
 
     def _refresh_backlog(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._backlog_at < BACKLOG_EVERY:

@@ -3,6 +3,40 @@
 -- Do not edit by hand; tests/test_schema.py fails when this file drifts.
 -- Prefer `python -m weibo_mh.db migrate --db URL`, which also records schema_version.
 
+CREATE TABLE audit_log (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	at DATETIME NOT NULL,
+	actor VARCHAR(64) NOT NULL COMMENT 'console user, or ''-'' before login',
+	action VARCHAR(32) NOT NULL,
+	target VARCHAR(191) NOT NULL DEFAULT '',
+	detail TEXT,
+	ip VARCHAR(64) NOT NULL DEFAULT '',
+	PRIMARY KEY (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_audit_action ON audit_log (action);
+
+CREATE INDEX ix_audit_actor ON audit_log (actor, at);
+
+CREATE INDEX ix_audit_at ON audit_log (at);
+
+CREATE INDEX ix_audit_ip ON audit_log (ip, at);
+
+CREATE INDEX ix_audit_target ON audit_log (target, at);
+
+CREATE TABLE console_users (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	username VARCHAR(64) NOT NULL,
+	`role` VARCHAR(16) NOT NULL,
+	password_hash VARCHAR(255) NOT NULL COMMENT 'argon2id',
+	disabled BOOL NOT NULL DEFAULT false,
+	created_at DATETIME NOT NULL,
+	last_login_at DATETIME,
+	PRIMARY KEY (id),
+	CONSTRAINT uq_console_users_username UNIQUE (username),
+	CONSTRAINT ck_console_users_role CHECK (role IN ('annotator', 'responder', 'admin'))
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE crawl_runs (
 	id BIGINT NOT NULL AUTO_INCREMENT,
 	started_at DATETIME NOT NULL,
@@ -113,6 +147,61 @@ CREATE TABLE topic_snapshots (
 
 CREATE INDEX ix_snap_topic_seen ON topic_snapshots (topic_id, seen_at);
 
+CREATE TABLE alerts (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	comment_id VARCHAR(32) NOT NULL,
+	scorer VARCHAR(128) NOT NULL COMMENT 'the scorer whose level raised it',
+	dimension VARCHAR(32) NOT NULL DEFAULT 'suicide_risk',
+	level SMALLINT NOT NULL,
+	author_hash VARCHAR(64) COMMENT 'copied from the comment, to count repeated risk',
+	comment_time DATETIME NOT NULL COMMENT 'created_at, else scraped_at',
+	repeat_count INTEGER NOT NULL COMMENT 'alerts from the same author_hash in the repeat window up to this one' DEFAULT '1',
+	state VARCHAR(16) NOT NULL DEFAULT 'new',
+	assignee VARCHAR(64),
+	notes TEXT,
+	created_at DATETIME NOT NULL,
+	acknowledged_at DATETIME,
+	acknowledged_by VARCHAR(64),
+	closed_at DATETIME COMMENT 'when escalated, dismissed or resolved',
+	closed_by VARCHAR(64),
+	updated_at DATETIME NOT NULL,
+	PRIMARY KEY (id),
+	CONSTRAINT uq_alerts_comment UNIQUE (comment_id),
+	CONSTRAINT ck_alerts_state CHECK (state IN ('new', 'acknowledged', 'escalated', 'dismissed', 'resolved')),
+	CONSTRAINT fk_alerts_comment FOREIGN KEY(comment_id) REFERENCES comments (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_alerts_author_time ON alerts (author_hash, comment_time);
+
+CREATE INDEX ix_alerts_state_level ON alerts (state, level, comment_time);
+
+CREATE INDEX ix_alerts_state_repeat ON alerts (state, repeat_count, level);
+
+CREATE INDEX ix_alerts_state_time ON alerts (state, comment_time);
+
+CREATE TABLE annotation_tasks (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	comment_id VARCHAR(32) NOT NULL,
+	copy SMALLINT NOT NULL COMMENT '1: first coding; 2: the double-coded second one' DEFAULT '1',
+	annotator VARCHAR(64) COMMENT 'NULL until an annotator takes the task',
+	state VARCHAR(10) NOT NULL DEFAULT 'open',
+	sample VARCHAR(64) NOT NULL COMMENT 'how the comment was chosen: stratified:<scorer>, random, ids' DEFAULT '',
+	stratum SMALLINT COMMENT 'the sampling scorer''s level, if stratified',
+	created_at DATETIME NOT NULL,
+	taken_at DATETIME,
+	done_at DATETIME,
+	PRIMARY KEY (id),
+	CONSTRAINT uq_tasks_comment_copy UNIQUE (comment_id, copy),
+	CONSTRAINT ck_tasks_state CHECK (state IN ('open', 'done', 'skipped')),
+	CONSTRAINT fk_tasks_comment FOREIGN KEY(comment_id) REFERENCES comments (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_tasks_annotator_state ON annotation_tasks (annotator, state, done_at);
+
+CREATE INDEX ix_tasks_comment ON annotation_tasks (comment_id, annotator);
+
+CREATE INDEX ix_tasks_open ON annotation_tasks (state, annotator);
+
 CREATE TABLE scores (
 	comment_id VARCHAR(32) NOT NULL,
 	dimension VARCHAR(32) NOT NULL,
@@ -131,6 +220,8 @@ CREATE TABLE scores (
 	CONSTRAINT fk_scores_comment FOREIGN KEY(comment_id) REFERENCES comments (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
+
 CREATE INDEX ix_scores_scorer_dim ON scores (scorer, dimension);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (4, NOW(), 'scores: answer_mass, answer_mass_gap, uncertain (likelihood scoring)');
+INSERT INTO schema_version (version, applied_at, description) VALUES (5, NOW(), 'review console: users, annotation tasks, alerts, audit log');

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "topics": ("analysis.topics", [], "scores by topic"),
     "distributions": ("analysis.distributions", [], "score histograms"),
     "compare": ("analysis.compare_scorers", [], "two scorers on the same comments"),
+    "console": ("analysis.console", [], "the review console: labels, agreement, alert triage"),
+    "agreement": ("analysis.agreement", [], "human labels against the scorers: kappa, alpha, F1"),
     "train": ("llm_worker.training.train", [], "train the CPU classifier"),
     "evaluate": ("llm_worker.training.evaluate", [], "score a labelled data set and report accuracy"),
     "adapt": ("llm_worker.training.adapt", [], "masked-LM adaptation of an encoder"),

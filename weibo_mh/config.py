@@ -170,11 +170,32 @@ SPEC: dict[str, dict[str, Key]] = {
         "crisis_resources": _k(str, "", "Crisis lines/resources your team passes on; printed under "
                                "every alert table (alerts.md, the report)."),
     },
+    "console": {
+        "host": _k(str, "127.0.0.1", "Address the review console binds to (keep it local; put a TLS "
+                   "proxy in front to reach it from elsewhere)."),
+        "port": _k(int, 8080, "Port of the review console."),
+        "secret_key_file": _k(str, "", "File holding the key that signs session cookies (overridden "
+                              "by WEIBO_MH_CONSOLE_KEY / WEIBO_MH_CONSOLE_KEY_FILE).", path=True),
+        "session_minutes": _k(int, 480, "A login expires after this many minutes."),
+        "secure_cookie": _k(bool, False, "Send the session cookie over HTTPS only (set it behind a TLS proxy)."),
+        "login_max_failures": _k(int, 5, "Failed logins for one user name (or four times as many from one "
+                                 "address) within login_window_minutes before logins are refused."),
+        "login_window_minutes": _k(int, 15, "Window of the failed-login limit."),
+        "queue_size": _k(int, 200, "Comments added to the annotation queue by one fill (the default)."),
+        "double_coding_share": _k(float, 0.2, "Share (0-1) of queued comments that two annotators label."),
+        "alert_scorer": _k(str, "", "Scorer whose suicide-risk levels raise alerts (empty: the worker "
+                           "fills alerts with its own scorer; fill-alerts then needs --scorer or "
+                           "analysis.scorer)."),
+        "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment becomes an alert."),
+        "alerts_from_worker": _k(bool, True, "The worker fills the alerts table after each batch."),
+        "repeat_days": _k(int, 7, "Window for counting repeated alerts from the same author_hash."),
+        "page_size": _k(int, 50, "Alerts per page."),
+    },
 }
 
 #: Environment variables that carry secrets; never printed.
 SECRET_ENV = ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE",
-              "DATABASE_URL", "REDIS_URL")
+              "DATABASE_URL", "REDIS_URL", "WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE")
 
 
 @dataclass
@@ -330,6 +351,17 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         raise ConfigError(f"{src}: worker.batch_size must be at least 1")
     if sections["worker"].max_attempts < 1:
         raise ConfigError(f"{src}: worker.max_attempts must be at least 1")
+    con = sections["console"]
+    if not 0.0 <= con.double_coding_share <= 1.0:
+        raise ConfigError(f"{src}: console.double_coding_share must be between 0 and 1")
+    if con.alert_threshold > 10:
+        raise ConfigError(f"{src}: console.alert_threshold must be a level 0-10")
+    if not 1 <= con.port <= 65535:
+        raise ConfigError(f"{src}: console.port must be 1-65535")
+    for at_least_one in ("session_minutes", "login_max_failures", "login_window_minutes", "queue_size",
+                         "repeat_days", "page_size"):
+        if getattr(con, at_least_one) < 1:
+            raise ConfigError(f"{src}: console.{at_least_one} must be at least 1")
     return Config(source=src, sections=sections)
 
 
@@ -371,6 +403,28 @@ def cookie_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
     if cfg.spider.cookie_file:
         return read_secret_file(cfg.spider.cookie_file, "spider.cookie_file")
     return ""
+
+
+def console_key_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
+    """The key that signs console sessions: WEIBO_MH_CONSOLE_KEY, WEIBO_MH_CONSOLE_KEY_FILE or
+    console.secret_key_file. Raises ConfigError when none is set or the key is short."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("WEIBO_MH_CONSOLE_KEY"):
+        key = environ["WEIBO_MH_CONSOLE_KEY"].strip()
+        what = "WEIBO_MH_CONSOLE_KEY"
+    elif environ.get("WEIBO_MH_CONSOLE_KEY_FILE"):
+        key = read_secret_file(environ["WEIBO_MH_CONSOLE_KEY_FILE"], "WEIBO_MH_CONSOLE_KEY_FILE")
+        what = "WEIBO_MH_CONSOLE_KEY_FILE"
+    elif cfg.console.secret_key_file:
+        key = read_secret_file(cfg.console.secret_key_file, "console.secret_key_file")
+        what = "console.secret_key_file"
+    else:
+        raise ConfigError("the console needs a session signing key: set WEIBO_MH_CONSOLE_KEY_FILE "
+                          "(or console.secret_key_file) to a file outside the repository holding at "
+                          "least 32 random characters, e.g. from: python -m analysis.console new-key")
+    if len(key) < 32:
+        raise ConfigError(f"{what}: the console key must be at least 32 characters")
+    return key
 
 
 def reference_markdown() -> str:

@@ -177,6 +177,104 @@ scores = sa.Table(
 )
 
 
+# Review console (migration 5): human labels live in ``scores`` (scorer ``human:<name>``);
+# these tables hold who may log in, what each annotator is given, the alert queue, and
+# the audit trail.
+CONSOLE_ROLES = ("annotator", "responder", "admin")
+TASK_STATES = ("open", "done", "skipped")
+ALERT_STATES = ("new", "acknowledged", "escalated", "dismissed", "resolved")
+
+console_users = sa.Table(
+    "console_users", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False, comment="argon2id"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_login_at", sa.DateTime),
+    sa.UniqueConstraint("username", name="uq_console_users_username"),
+    _enum_check("role", CONSOLE_ROLES, "ck_console_users_role"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+annotation_tasks = sa.Table(
+    "annotation_tasks", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("comment_id", ID, sa.ForeignKey("comments.id", name="fk_tasks_comment"), nullable=False),
+    sa.Column("copy", sa.SmallInteger, nullable=False, server_default="1",
+              comment="1: first coding; 2: the double-coded second one"),
+    sa.Column("annotator", sa.String(64), comment="NULL until an annotator takes the task"),
+    sa.Column("state", sa.String(10), nullable=False, server_default="open"),
+    sa.Column("sample", sa.String(64), nullable=False, server_default="",
+              comment="how the comment was chosen: stratified:<scorer>, random, ids"),
+    sa.Column("stratum", sa.SmallInteger, comment="the sampling scorer's level, if stratified"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("taken_at", sa.DateTime),
+    sa.Column("done_at", sa.DateTime),
+    sa.UniqueConstraint("comment_id", "copy", name="uq_tasks_comment_copy"),
+    _enum_check("state", TASK_STATES, "ck_tasks_state"),
+    sa.Index("ix_tasks_annotator_state", "annotator", "state", "done_at"),
+    sa.Index("ix_tasks_open", "state", "annotator"),
+    sa.Index("ix_tasks_comment", "comment_id", "annotator"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+alerts = sa.Table(
+    "alerts", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("comment_id", ID, sa.ForeignKey("comments.id", name="fk_alerts_comment"), nullable=False),
+    sa.Column("scorer", sa.String(128), nullable=False, comment="the scorer whose level raised it"),
+    sa.Column("dimension", sa.String(32), nullable=False, server_default="suicide_risk"),
+    sa.Column("level", sa.SmallInteger, nullable=False),
+    sa.Column("author_hash", HASH, comment="copied from the comment, to count repeated risk"),
+    sa.Column("comment_time", sa.DateTime, nullable=False, comment="created_at, else scraped_at"),
+    sa.Column("repeat_count", sa.Integer, nullable=False, server_default="1",
+              comment="alerts from the same author_hash in the repeat window up to this one"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("assignee", sa.String(64)),
+    sa.Column("notes", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("acknowledged_at", sa.DateTime),
+    sa.Column("acknowledged_by", sa.String(64)),
+    sa.Column("closed_at", sa.DateTime, comment="when escalated, dismissed or resolved"),
+    sa.Column("closed_by", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("comment_id", name="uq_alerts_comment"),
+    _enum_check("state", ALERT_STATES, "ck_alerts_state"),
+    sa.Index("ix_alerts_state_level", "state", "level", "comment_time"),
+    sa.Index("ix_alerts_state_time", "state", "comment_time"),
+    sa.Index("ix_alerts_state_repeat", "state", "repeat_count", "level"),
+    sa.Index("ix_alerts_author_time", "author_hash", "comment_time"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False, comment="console user, or '-' before login"),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(191), nullable=False, server_default=""),
+    sa.Column("detail", sa.Text),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Index("ix_audit_at", "at"),
+    sa.Index("ix_audit_target", "target", "at"),
+    sa.Index("ix_audit_ip", "ip", "at"),
+    sa.Index("ix_audit_actor", "actor", "at"),
+    sa.Index("ix_audit_action", "action"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+#: Stratified sampling picks comments by one scorer's level of one dimension, and agreement
+#: reads the human scorers' levels: comment_id makes both index-only on SQLite too (InnoDB
+#: secondary indexes carry the primary key anyway).
+SCORES_LEVEL_INDEX = sa.Index("ix_scores_level", scores.c.scorer, scores.c.dimension, scores.c.value,
+                              scores.c.comment_id)
+
+CONSOLE_TABLES = (console_users, annotation_tasks, alerts, audit_log, scores)
+
+
 # --------------------------------------------------------------------------- time
 
 
@@ -316,6 +414,8 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("initial schema", _v1),
     4: ("scores: answer_mass, answer_mass_gap, uncertain (likelihood scoring)",
         lambda c: sync_tables(c, [scores])),
+    5: ("review console: users, annotation tasks, alerts, audit log",
+        lambda c: sync_tables(c, CONSOLE_TABLES)),
 }
 
 

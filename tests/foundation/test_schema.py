@@ -13,7 +13,8 @@ from tests.conftest import ROOT
 from weibo_mh import db
 
 TABLES = {"schema_version", "crawl_runs", "topics", "topic_snapshots", "posts", "post_topics",
-          "comments", "scores"}
+          "comments", "scores",
+          "console_users", "annotation_tasks", "alerts", "audit_log"}  # migration 5 (issue 18)
 
 
 def test_schema_sql_matches_the_code():
@@ -68,7 +69,8 @@ def test_mysql_tables_are_innodb_utf8mb4(mysql_url):
 def test_migrate_twice_does_nothing(engine):
     assert db.migrate(engine) == []
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(db.schema_version)).scalar() == len(db.MIGRATIONS)
+        n = conn.execute(sa.select(sa.func.count()).select_from(db.schema_version)).scalar()
+        assert n == len(db.MIGRATIONS)  # one row per migration applied
 
 
 def test_migrate_cli_is_idempotent(tmp_path):
