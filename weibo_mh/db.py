@@ -203,9 +203,24 @@ class SchemaError(RuntimeError):
     """The database schema is missing or older than this code expects."""
 
 
+def parse_url(url: str) -> sa.URL:
+    """The URL as SQLAlchemy reads it, or SchemaError (password masked) when it would be misread.
+
+    A password with an unencoded "@" would make SQLAlchemy (and the driver) take part of
+    the password for the host name; such URLs are refused with advice to percent-encode.
+    """
+    from weibo_mh.config import check_url
+
+    try:
+        check_url(url)
+    except ValueError as e:
+        raise SchemaError(str(e)) from None
+    return sa.engine.make_url(url)
+
+
 def normalise_url(url: str) -> str:
     """Add utf8mb4 to MySQL URLs that do not name a charset (4-byte emoji must survive)."""
-    u = sa.engine.make_url(url)
+    u = parse_url(url)
     if u.get_backend_name() in ("mysql", "mariadb") and "charset" not in u.query:
         u = u.update_query_dict({"charset": "utf8mb4"})
         if u.get_driver_name() == "mysqlconnector" and "collation" not in u.query:
@@ -215,10 +230,7 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
     """An engine with the settings both services need: pre-ping, WAL, busy timeout."""
-    try:
-        u = sa.engine.make_url(normalise_url(url))
-    except sa.exc.ArgumentError as e:
-        raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
+    u = sa.engine.make_url(normalise_url(url))
     backend = u.get_backend_name()
     if backend == "sqlite":
         # No mkdir here: a mistyped path must fail to connect, not create an empty database
@@ -251,7 +263,7 @@ def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
 
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file (for ``migrate``, which may create the database)."""
-    u = sa.engine.make_url(url)
+    u = parse_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
         from pathlib import Path
 
@@ -371,10 +383,7 @@ def open_checked(url: str, echo: bool = False) -> Engine:
     Services never create a database: a SQLite file that does not exist is an error
     (a mistyped path must not leave an empty file behind); only ``migrate`` creates one.
     """
-    try:
-        u = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as e:
-        raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
+    u = parse_url(url)
     if u.get_backend_name() == "sqlite":
         from pathlib import Path
 
