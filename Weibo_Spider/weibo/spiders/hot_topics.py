@@ -98,8 +98,10 @@ class HotTopicsSpider(scrapy.Spider):
         log.info("hot search %s; up to %d topics, %d search pages each, %d comment pages per post%s",
                  self.hotsearch_url, self.topic_limit, self.max_post_pages, self.max_comment_pages,
                  " (incremental)" if self.incremental else "")
+        # dont_filter: a redirect loop back to this URL must end in "max redirections", not
+        # in a silent drop by the dupe filter
         yield scrapy.Request(self.hotsearch_url, callback=self.parse_hotsearch, errback=self.on_error,
-                             priority=100, meta={"kind": "hotsearch"})
+                             priority=100, meta={"kind": "hotsearch"}, dont_filter=True)
         for request in self._recrawl_requests():
             yield request
 
