@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -140,6 +141,10 @@ class DatabasePipeline:
         self.store: Any = None
         self.loop: task.LoopingCall | None = None
         self.flush_error: str | None = None
+        # after a failed write, wait before the next attempt (doubling, at most a minute):
+        # a full buffer must not make every further item wait out the retries again
+        self.backoff = 0.0
+        self.retry_at = 0.0
         from scrapy import signals
 
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -167,14 +172,19 @@ class DatabasePipeline:
         except Exception:  # noqa: BLE001 - an exception would stop the LoopingCall for good
             log.exception("timed flush failed; trying again in %.0fs", self.flush_seconds)
 
-    def _flush(self) -> None:
+    def _flush(self, force: bool = False) -> None:
+        if not force and time.monotonic() < self.retry_at:
+            return
         try:
             n = self.store.flush()
             self.crawler.stats.inc_value("weibo/rows_written", n)
+            self.backoff = 0.0
         except Exception as e:  # noqa: BLE001 - the database is away: keep the rows, keep crawling
             self.crawler.stats.inc_value("weibo/db_errors")
-            log.error("database write failed (%s); %d rows kept for the next attempt",
-                      db.short_error(e), self.store.pending())
+            self.backoff = min(max(2 * self.backoff, 1.0), 60.0)
+            self.retry_at = self.store.down_until = time.monotonic() + self.backoff
+            log.error("database write failed (%s); %d rows kept, next attempt in %.0fs",
+                      db.short_error(e), self.store.pending(), self.backoff)
 
     def process_item(self, item: Any) -> Any:
         try:
@@ -217,7 +227,7 @@ class DatabasePipeline:
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         if self.store is not None:
-            self._flush()
+            self._flush(force=True)
             if self.store.pending():
                 self.flush_error = (f"database unavailable at the end of the crawl: "
                                     f"{self.store.lost()} rows of {len(self.store.lost_post_ids())} "

@@ -55,6 +55,7 @@ class Store:
         self.dropped: Counter[str] = Counter()   # rows refused before or by the database, by reason
         self.lost_mids: set[str] = set()         # posts whose rows are not (all) stored
         self.started_at = db.now()
+        self.down_until = 0.0   # monotonic time before which the database is taken to be away
         self.run_id = 0
         self.topics: list[dict[str, Any]] = []
         self.posts: list[dict[str, Any]] = []
@@ -185,8 +186,8 @@ class Store:
 
     def known_comment_ids(self, ids: list[str]) -> set[str]:
         """Which of these comment ids the database already holds (incremental crawling)."""
-        if not ids:
-            return set()
+        if not ids or time.monotonic() < self.down_until:
+            return set()  # (the database just failed a write: do not wait for it on every page)
 
         def go(conn: Connection) -> set[str]:
             c = db.comments.c.id
