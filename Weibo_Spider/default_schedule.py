@@ -139,7 +139,7 @@ class Scheduler:
             with self.engine.begin() as conn:
                 res = conn.execute(db.crawl_runs.insert().values(
                     started_at=db.now(), status="running", host=socket.gethostname()[:255]))
-                return int(res.inserted_primary_key[0])
+                return int(res.inserted_primary_key[0])  # type: ignore[index]
         return db.retry_on_disconnect(go, what="create crawl run")
 
     def _row(self, run_id: int) -> sa.Row:

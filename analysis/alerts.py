@@ -47,8 +47,9 @@ NO_RESOURCES = ("Set `analysis.crisis_resources` in the config to list the crisi
 def load(ctx: Context, limit: int) -> tuple[pd.DataFrame, int]:
     if not ctx.scorer:
         return pd.DataFrame(columns=queries.ALERT_COLUMNS), 0
+    scorer = ctx.scorer
     return ctx.query(("alerts", ctx.threshold, limit),
-                     lambda c: queries.alerts(c, ctx.window, ctx.scorer, ctx.threshold, limit))
+                     lambda c: queries.alerts(c, ctx.window, scorer, ctx.threshold, limit))
 
 
 def resources(ctx: Context) -> str:
@@ -89,7 +90,7 @@ def fmt_time(t: object) -> str:
 
 
 def fmt_conf(c: object) -> str:
-    return "" if c is None or pd.isna(c) else f"{float(c):.2f}"
+    return "" if c is None or pd.isna(c) else f"{float(c):.2f}"  # type: ignore[arg-type]
 
 
 def markdown(ctx: Context, rows: pd.DataFrame, total: int, crisis: str) -> str:

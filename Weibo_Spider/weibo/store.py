@@ -24,6 +24,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -94,7 +95,7 @@ class Store:
                     return run_id
                 log.warning("crawl run %d not found; recording a new run", run_id)
             res = conn.execute(t.insert().values(started_at=db.now(), status="running", host=host))
-            return int(res.inserted_primary_key[0])
+            return int(res.inserted_primary_key[0])  # type: ignore[index]
 
         self.run_id = self._tx(go, "start crawl run")
         return self.run_id
@@ -234,13 +235,14 @@ class Store:
                           comments: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
         """Each row in its own transaction: only the rows rejected again are dropped (counted)."""
         merged: dict[str, Any] = {"post_new": {}, "comment_new": {}, "snapshots": set()}
-        singles = [("topic", ([t], [], [])) for t in topics] + \
+        Rows = list[dict[str, Any]]
+        singles: list[tuple[str, tuple[Rows, Rows, Rows]]] = [("topic", ([t], [], [])) for t in topics] + \
                   [("post", ([], [p], [])) for p in posts] + \
                   [("comment", ([], [], [c])) for c in comments]
         written = 0
         for i, (kind, part) in enumerate(singles):
             try:
-                r = self._tx(lambda conn, part=part: self._write(conn, *part), f"write one {kind} row")
+                r = self._tx(partial(self._write_part, part), f"write one {kind} row")
             except Exception as e:
                 if _away(e):  # the database left in the middle: keep this row and the rest
                     rest = singles[i:]
@@ -257,6 +259,9 @@ class Store:
             merged["comment_new"].update(r["comment_new"])
             merged["snapshots"] |= r["snapshots"]
         return merged, written
+
+    def _write_part(self, part: tuple[list[dict[str, Any]], ...], conn: Connection) -> dict[str, Any]:
+        return self._write(conn, *part)
 
     def _merge(self, result: dict[str, Any]) -> None:
         for mid, new in result["post_new"].items():

@@ -61,7 +61,7 @@ def table_counts(url: str) -> dict[str, int]:
     eng = db.make_engine(url)
     try:
         with eng.connect() as conn:
-            return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
                     for t in db.metadata.sorted_tables if t.name != "schema_version"}
     finally:
         eng.dispose()
@@ -73,7 +73,8 @@ def scoring_summary(url: str) -> dict[str, Any]:
     c, s = db.comments.c, db.scores.c
     try:
         with eng.connect() as conn:
-            status = dict(conn.execute(sa.select(c.score_status, sa.func.count()).group_by(c.score_status)).all())
+            status: dict[str, int] = dict(conn.execute(sa.select(c.score_status, sa.func.count())
+                                                       .group_by(c.score_status)).all())
             per_comment = (sa.select(s.comment_id, s.scorer, sa.func.count().label("n"))
                            .group_by(s.comment_id, s.scorer).subquery())
             bad = conn.execute(sa.select(sa.func.count()).select_from(per_comment)

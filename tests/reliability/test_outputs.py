@@ -12,12 +12,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from tests.analysis.seed import A, AUTHOR, DIMS, seed
+from tests.analysis.seed import AUTHOR, DIMS, A, seed
 from tests.conftest import ROOT
 from weibo_mh import db
 
@@ -145,7 +146,7 @@ def test_out_naming_a_file_is_one_line_and_exit_2(hostile_db, tmp_path):
 
 
 @pytest.fixture
-def read_only_dir(tmp_path) -> Path:
+def read_only_dir(tmp_path) -> Iterator[Path]:
     """A folder nobody may write to: chattr +i as root (root ignores modes), else mode 0555."""
     d = tmp_path / "ro"
     d.mkdir()

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 class HotTopicsSpider(scrapy.Spider):
     name = "hot_topics"
+    refetch_mids: set[str]  # posts whose comment pages failed: recorded for the next crawl
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -234,7 +235,7 @@ class HotTopicsSpider(scrapy.Spider):
                 self._stopping() or not hotsearch):
             return  # a login wall or a rate-limit stop, already counted and logged
         self.crawler.stats.inc_value("weibo/errors")
-        reason = failure.getErrorMessage() or failure.type.__name__  # type: ignore[union-attr]
+        reason = failure.getErrorMessage() or failure.type.__name__
         if failure.check(IgnoreRequest) and "redirect" in reason.lower():
             reason = f"redirect loop ({reason})"
         log.error("request failed after retries: %s (%s)", request.url, reason)
