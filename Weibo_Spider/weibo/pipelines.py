@@ -65,6 +65,15 @@ class ValidatePipeline:
         return bool(text)
 
     def process_item(self, item: Any) -> Any:
+        try:
+            return self._validate(item)
+        except DropItem:
+            raise
+        except Exception as e:  # noqa: BLE001 - a value no check foresaw: this item only
+            log.error("item not valid (%s: %s), dropped", type(e).__name__, e)
+            raise drop(self.crawler, f"invalid_{type(item).__name__.lower()}", "item") from None
+
+    def _validate(self, item: Any) -> Any:
         a = ItemAdapter(item)
         if isinstance(item, TopicItem):
             word, why = hygiene.topic_word(a.get("word"))

@@ -178,7 +178,8 @@ class Store:
             return mids, full
 
         try:
-            return db.retry_on_disconnect(lambda: self._read(go), what="read earlier runs")
+            return db.retry_on_disconnect(lambda: self._read(go), what="read earlier runs",
+                                          attempts=self.attempts)
         except Exception as e:  # noqa: BLE001 - never stop a crawl over this: crawl in full
             return set(), f"earlier runs could not be read ({db.short_error(e)})"
 

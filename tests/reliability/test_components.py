@@ -240,12 +240,12 @@ def test_the_ban_middleware_backs_off_exponentially_then_stops(monkeypatch):
 def test_a_recrawl_fetches_again_what_an_earlier_run_failed_to_store(db_url, tmp_path, monkeypatch):
     corpus = build_corpus(comments_per_post=25)
     with LocalSite(corpus) as site:
-        config = write_config(tmp_path / "c.toml", site, "topic_limit = 50")
+        config = write_config(tmp_path / "c.toml", site, "topic_limit = 2")
         assert run_crawl(config, db_url).ok
         full = table_counts(db_url)
         # A later run loses the rows of two posts' comment pages 2 and 3 to the database.
-        posts = [p for t in corpus["topics"] if not t["is_ad"] for p in t["posts"]
-                 if len(p["comments_list"]) > 20][:2]
+        first = sorted((t for t in corpus["topics"] if not t["is_ad"]), key=lambda t: t["rank"])[:2]
+        posts = [p for t in first for p in t["posts"] if len(p["comments_list"]) > 20][:2]
         lost = [c["id"] for p in posts for c in p["comments_list"][10:]]
         eng = db.make_engine(db_url)
         with eng.begin() as conn:
@@ -268,7 +268,7 @@ def test_a_recrawl_fetches_again_what_an_earlier_run_failed_to_store(db_url, tmp
 def test_a_run_that_ended_without_a_record_makes_the_next_crawl_page_in_full(sqlite_url, tmp_path):
     corpus = build_corpus(comments_per_post=25)
     with LocalSite(corpus) as site:
-        config = write_config(tmp_path / "c.toml", site, "topic_limit = 50")
+        config = write_config(tmp_path / "c.toml", site, "topic_limit = 2")
         assert run_crawl(config, sqlite_url).ok
         full = table_counts(sqlite_url)["comments"]
         eng = db.make_engine(sqlite_url)
