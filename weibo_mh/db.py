@@ -357,11 +357,20 @@ def migrate(engine: Engine) -> list[int]:
 
 def check_schema(engine: Engine) -> None:
     """Refuse to run against a missing or older schema, with a message that says what to run."""
-    try:
-        have = current_version(engine)
-    except sa.exc.OperationalError as e:
-        raise SchemaError(f"cannot connect to {mask(str(engine.url.render_as_string(hide_password=False)))}: "
-                          f"{short_error(e)}") from None
+    for attempt in range(3):
+        try:
+            have = current_version(engine)
+            break
+        except sa.exc.OperationalError as e:
+            # a session killed mid-check is worth another try; a refusal or a bad password is not
+            text = str(getattr(e, "orig", e)).lower()
+            refused = any(s in text for s in ("can't connect", "connection refused", "access denied",
+                                              "unknown database", "unable to open"))
+            if attempt == 2 or refused or not is_disconnect(e):
+                raise SchemaError(f"cannot connect to "
+                                  f"{mask(str(engine.url.render_as_string(hide_password=False)))}: "
+                                  f"{short_error(e)}") from None
+            time.sleep(0.5)
     if have < SCHEMA_VERSION:
         what = "has no schema" if have == 0 else f"has schema version {have}"
         raise SchemaError(

@@ -100,9 +100,11 @@ class HotTopicsSpider(scrapy.Spider):
                  self.hotsearch_url, self.topic_limit, self.max_post_pages, self.max_comment_pages,
                  " (incremental)" if self.incremental else "")
         # dont_filter: a redirect loop back to this URL must end in "max redirections", not
-        # in a silent drop by the dupe filter
+        # in a silent drop by the dupe filter (but crawlers sharing a Redis dupe filter fetch
+        # the hot search once between them)
+        shared = self.settings.get("SCHEDULER_BACKEND") == "redis"
         yield scrapy.Request(self.hotsearch_url, callback=self.parse_hotsearch, errback=self.on_error,
-                             priority=100, meta={"kind": "hotsearch"}, dont_filter=True)
+                             priority=100, meta={"kind": "hotsearch"}, dont_filter=not shared)
         for request in self._recrawl_requests():
             yield request
 
