@@ -166,3 +166,27 @@ def test_a_read_only_output_folder_is_one_line_and_exit_2(hostile_db, read_only_
                     str(read_only_dir))
     one_line_exit_2(cli("analysis.report", "--db", hostile_db, "--out", str(read_only_dir / "new")),
                     str(read_only_dir))
+
+
+@pytest.mark.mysql
+def test_alerts_read_from_mariadb_are_safe_to_open_too(mysql_url, tmp_path):
+    seed(mysql_url)
+    eng = db.make_engine(mysql_url)
+    when = db.now()
+    with eng.begin() as conn:
+        for cid, text in HOSTILE.items():
+            conn.execute(db.comments.insert().values(
+                id=cid, mid="P1", author_hash=AUTHOR, text=text, created_at=when, first_scraped_at=when,
+                scraped_at=when, score_status="done", scored_at=when))
+            conn.execute(db.scores.insert(), [dict(comment_id=cid, dimension=d, scorer=A, value=9 if
+                                                   d == "suicide_risk" else 1, rubric_version="t",
+                                                   scored_at=when) for d in DIMS])
+    eng.dispose()
+    p = cli("analysis.alerts", "--db", mysql_url, "--out", str(tmp_path), "--scorer", A, "--since",
+            "2026-01-01")
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.DictReader((tmp_path / "alerts.csv").open(encoding="utf-8-sig")))
+    texts = {r["comment_id"]: r["text"] for r in rows}
+    assert all(texts[c].startswith("'") for c in ("h1", "h2", "h3", "h4", "h5"))
+    md = (tmp_path / "alerts.md").read_text(encoding="utf-8")
+    assert "](javascript:" not in md and "\u202e" not in md and "\x00" not in md
