@@ -49,15 +49,30 @@ class Scheduler:
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
 
+    def check_paths(self) -> None:
+        """The lock and log folders must be writable: ConfigError (exit 2) now, not a traceback later."""
+        for key, folder in (("schedule.lock_file", Path(self.lock_file).parent),
+                            ("schedule.log_dir", self.log_dir)):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".write-test-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as e:
+                raise ConfigError(f"{key}: cannot write to {folder}: {e.strerror or e} "
+                                  "(read-only? choose another folder in the config)") from None
+
     # ----------------------------------------------------------------- one run
 
     def run_once(self) -> str:
         """One crawl now. Returns its status, or 'locked' when another crawl holds the lock."""
         try:
             self.lock.acquire(timeout=0)
-        except Timeout:
+        except Timeout:  # a TimeoutError, hence an OSError: caught first
             log.warning("another crawl holds the lock %s; not starting a second one", self.lock_file)
             return "locked"
+        except OSError as e:
+            raise ConfigError(f"schedule.lock_file {self.lock_file}: {e.strerror or e}") from None
         try:
             return self._run_locked()
         finally:
@@ -124,7 +139,7 @@ class Scheduler:
             with self.engine.begin() as conn:
                 res = conn.execute(db.crawl_runs.insert().values(
                     started_at=db.now(), status="running", host=socket.gethostname()[:255]))
-                return int(res.inserted_primary_key[0])
+                return int(res.inserted_primary_key[0])  # type: ignore[index]
         return db.retry_on_disconnect(go, what="create crawl run")
 
     def _row(self, run_id: int) -> sa.Row:
@@ -217,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         pseudonymiser_from(cfg)  # refuse to schedule crawls that would refuse to start
         sched = Scheduler(str(Path(str(cfg.source)).resolve()), url, cfg.schedule.time_budget_minutes,
                           cfg.schedule.grace_seconds, cfg.schedule.lock_file, cfg.schedule.log_dir, a.set)
+        sched.check_paths()
     except (ConfigError, db.SchemaError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
@@ -225,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.once:
         try:
             status = sched.run_once()
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_CONFIG
         except sa.exc.SQLAlchemyError as e:
             print(f"error: database {db.mask(url)}: {db.short_error(e)}", file=sys.stderr)
             return exit_code("failed")

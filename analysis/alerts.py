@@ -12,6 +12,7 @@ these rows must see.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +21,16 @@ from analysis import queries
 from analysis.common import (
     Context,
     add_threshold,
+    atomic_write,
     build_context,
     make_parser,
     positive,
     report_written,
     run,
+    warn_invalid_utf8,
+    write_text_atomic,
 )
+from weibo_mh.sanitize import clean_text, visible
 
 LIMIT_DEFAULT = 500
 MD_TEXT_CHARS = 280
@@ -42,8 +47,9 @@ NO_RESOURCES = ("Set `analysis.crisis_resources` in the config to list the crisi
 def load(ctx: Context, limit: int) -> tuple[pd.DataFrame, int]:
     if not ctx.scorer:
         return pd.DataFrame(columns=queries.ALERT_COLUMNS), 0
+    scorer = ctx.scorer
     return ctx.query(("alerts", ctx.threshold, limit),
-                     lambda c: queries.alerts(c, ctx.window, ctx.scorer, ctx.threshold, limit))
+                     lambda c: queries.alerts(c, ctx.window, scorer, ctx.threshold, limit))
 
 
 def resources(ctx: Context) -> str:
@@ -51,12 +57,32 @@ def resources(ctx: Context) -> str:
     return (getattr(ctx.cfg.analysis, "crisis_resources", "") if ctx.cfg else "").strip()
 
 
+#: Markdown that could make a cell a link, an image, markup or another column.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>!|#~])")
+#: First characters a spreadsheet reads as a formula (OWASP "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(text: object, limit: int | None = None) -> str:
+    """A Markdown table cell: one line, controls and bidi shown visibly, link syntax escaped."""
     s = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
     s = " ".join(s.split())
     if limit and len(s) > limit:
         s = s[: limit - 1] + "…"
-    return s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return _MD_SPECIAL.sub(r"\\\1", visible(s))
+
+
+def html_text(text: object) -> str:
+    """An HTML table cell: one line, controls and bidi shown visibly, escaped."""
+    return html.escape(visible(" ".join(str(text).split())))
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ TAB CR gets a ' first."""
+    if not isinstance(value, str):
+        return value
+    value = clean_text(value)
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def fmt_time(t: object) -> str:
@@ -64,7 +90,7 @@ def fmt_time(t: object) -> str:
 
 
 def fmt_conf(c: object) -> str:
-    return "" if c is None or pd.isna(c) else f"{float(c):.2f}"
+    return "" if c is None or pd.isna(c) else f"{float(c):.2f}"  # type: ignore[arg-type]
 
 
 def markdown(ctx: Context, rows: pd.DataFrame, total: int, crisis: str) -> str:
@@ -94,8 +120,8 @@ def html_table(rows: pd.DataFrame) -> str:
            "<th>topics</th><th>text</th><th>comment id</th></tr></thead><tbody>"]
     for r in rows.itertuples():
         out.append(f"<tr><td>{r.level}</td><td>{fmt_conf(r.confidence)}</td><td>{fmt_time(r.time)}</td>"
-                   f"<td>{html.escape(str(r.topics))}</td><td>{html.escape(' '.join(str(r.text).split()))}</td>"
-                   f"<td>{html.escape(str(r.comment_id))}</td></tr>")
+                   f"<td>{html_text(r.topics)}</td><td>{html_text(r.text)}</td>"
+                   f"<td>{html_text(r.comment_id)}</td></tr>")
     out.append("</tbody></table>")
     return "\n".join(out)
 
@@ -105,9 +131,13 @@ def build(ctx: Context, limit: int = LIMIT_DEFAULT) -> list[Path]:
     csv_path = ctx.path("alerts", "csv")
     out = rows.copy()
     out["time"] = [fmt_time(t) for t in out["time"]]
-    out.to_csv(csv_path, index=False, encoding="utf-8-sig")  # BOM: Excel reads the Chinese right
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = [csv_cell(v) for v in out[col]]
+    # BOM: Excel reads the Chinese right
+    atomic_write(csv_path, lambda tmp: out.to_csv(tmp, index=False, encoding="utf-8-sig"))
     md_path = ctx.path("alerts", "md")
-    md_path.write_text(markdown(ctx, rows, total, resources(ctx)), encoding="utf-8")
+    write_text_atomic(md_path, markdown(ctx, rows, total, resources(ctx)))
     return [csv_path, md_path]
 
 
@@ -123,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"caution: {CAUTION}")
     report_written(paths, {"scorer": ctx.scorer or "none", "threshold": ctx.threshold,
                            "alerts in window": total, "rows written": len(rows)})
+    warn_invalid_utf8()
     return 0
 
 

@@ -9,6 +9,7 @@ traceback: analysts run these by hand and need to know what to fix.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import textwrap
@@ -26,6 +27,9 @@ from sqlalchemy import event
 from analysis.window import Window
 from weibo_mh import db
 from weibo_mh.config import load_or_exit, mask_url
+
+#: Text values read from SQLite that were not valid UTF-8 (decoded with U+FFFD instead).
+INVALID_UTF8 = {"values": 0}
 
 
 class UsageError(Exception):
@@ -169,8 +173,17 @@ class Context:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def path(self, stem: str, ext: str | None = None) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        return self.out / f"{stem}.{ext or self.fmt}"
+        """Where an output goes, inside --out. A symlink planted there is removed (never
+        followed), so writing the file can never overwrite what the link points to."""
+        prepare_out(self.out)
+        p = self.out / f"{stem}.{ext or self.fmt}"
+        if p.is_symlink():
+            print(f"warning: {p} was a symlink; replaced by a file (its target is untouched)",
+                  file=sys.stderr)
+            p.unlink()
+        elif p.is_dir():
+            raise UsageError(f"cannot write {p}: a folder of that name is in the way")
+        return p
 
     def query(self, key: Any, fn: Callable[[sa.Connection], Any]) -> Any:
         """Run an aggregate query once per process, on its own connection.
@@ -198,6 +211,42 @@ class Context:
         return fut.result() if fut is not None and fut.done() and not fut.exception() else None
 
 
+def prepare_out(out: Path) -> None:
+    """Create the output folder, or UsageError (one line, exit 2) when it cannot be used."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder: name a folder (it is created "
+                         "if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"cannot create the output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to the output folder {out}: permission denied "
+                         "(read-only?); choose another with --out")
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it onto ``path``.
+
+    Readers never see half a file, and the rename replaces a symlink at ``path`` itself
+    instead of writing through it to its target.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -214,7 +263,23 @@ def open_database(url: str) -> sa.Engine:
     if engine.dialect.name in ("mysql", "mariadb"):
         engine.dispose()  # the checked connection predates the listener below
         event.listen(engine, "connect", _mariadb_whole_table_plans)
+    elif engine.dialect.name == "sqlite":
+        engine.dispose()
+        event.listen(engine, "connect", _sqlite_lenient_text)
     return engine
+
+
+def _decode_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        INVALID_UTF8["values"] += 1
+        return raw.decode("utf-8", "replace")
+
+
+def _sqlite_lenient_text(dbapi_conn: Any, _record: Any) -> None:
+    """Another tool may have written invalid UTF-8 into SQLite: read it with U+FFFD, counted."""
+    dbapi_conn.text_factory = _decode_text
 
 
 def _mariadb_whole_table_plans(dbapi_conn: Any, _record: Any) -> None:
@@ -265,6 +330,7 @@ def build_context(args: argparse.Namespace) -> Context:
         with engine.connect() as conn:
             dims = queries.dimensions(conn, scorer)
     out = Path(args.out) if args.out else Path(cfg.analysis.out_dir)
+    prepare_out(out)
     threshold = getattr(args, "threshold", None)
     top = getattr(args, "top", None)
     setup_fonts()
@@ -284,9 +350,19 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
         fail(str(e))
     except sa.exc.OperationalError as e:
         fail(f"database error: {str(getattr(e, 'orig', e)).splitlines()[0][:300]}")
+    except OSError as e:  # a read-only folder, a full disk: one line, not a traceback
+        where = f" {e.filename}" if e.filename else ""
+        fail(f"cannot write{where}: {e.strerror or e}")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def warn_invalid_utf8() -> None:
+    n = INVALID_UTF8["values"]
+    if n:
+        print(f"warning: {n} text values in the database were not valid UTF-8; read with the bad "
+              "bytes replaced by U+FFFD", file=sys.stderr)
 
 
 def report_written(paths: list[Path], counts: dict[str, Any] | None = None) -> None:

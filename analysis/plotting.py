@@ -69,8 +69,10 @@ def no_data_figure(kind: str, title: str, reason: str) -> Figure:
 
 def save(fig: Figure, path: Path) -> Path:
     """Write the figure (format from the suffix) at the fixed DPI; no tight bbox, so sizes hold."""
+    from analysis.common import atomic_write  # late: common imports the chart modules' helpers
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, format=path.suffix.lstrip("."))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".")))
     fig.clear()
     return path
 

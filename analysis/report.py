@@ -19,6 +19,7 @@ from pathlib import Path
 
 from analysis import alerts, compare_scorers, distributions, queries, topics, trends
 from analysis.common import (
+    INVALID_UTF8,
     Context,
     UsageError,
     add_freq,
@@ -27,8 +28,11 @@ from analysis.common import (
     build_context,
     make_parser,
     positive,
+    prepare_out,
     report_written,
     run,
+    warn_invalid_utf8,
+    write_text_atomic,
 )
 from weibo_mh import db
 
@@ -95,6 +99,10 @@ def write_index(ctx: Context, sections: list[tuple[str, list[Path], str]], count
                 html.escape(alerts.NO_RESOURCES.replace("`", "")))
              + "</div>",
              "<h2>Counts</h2>", _counts_table(counts, ctx)]
+    bad_text = INVALID_UTF8["values"]
+    if bad_text:
+        parts.append(f"<p class='caution'>{bad_text} text values in the database were not valid "
+                     "UTF-8; they are shown with their bad bytes replaced by \ufffd.</p>")
     if errors:
         parts.append("<div class='caution'><b>Some sections failed:</b><ul>"
                      + "".join(f"<li>{html.escape(e)}</li>" for e in errors) + "</ul></div>")
@@ -110,8 +118,8 @@ def write_index(ctx: Context, sections: list[tuple[str, list[Path], str]], count
                  + (f"Files: {links}." if links else "") + "</p>")
     parts.append(alerts.html_table(alert_rows))
     parts.append("</body></html>")
-    path = root / "index.html"
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path = ctx.path("index", "html")
+    write_text_atomic(path, "\n".join(parts))
     return path
 
 
@@ -155,6 +163,7 @@ def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: in
     numbers = dict(counts(ctx))
     index = write_index(ctx, sections, numbers, rows, total, alert_files, errors)
     numbers["errors"] = len(errors)
+    numbers["invalid_utf8"] = INVALID_UTF8["values"]
     return [*written, *alert_files, index], numbers
 
 
@@ -177,11 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     ctx = build_context(a)
     if not a.out:
         ctx.out = ctx.out / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
-    ctx.out.mkdir(parents=True, exist_ok=True)
+    prepare_out(ctx.out)
     paths, numbers = build(ctx, top_distributions=a.top_distributions, top_heatmap=a.top_heatmap,
                           min_comments=a.min_comments, limit=a.limit, scorer_a=a.scorer_a,
                           scorer_b=a.scorer_b)
     report_written(paths, {k: numbers[k] for k in ("comments", "topics", "scored", "failed", "alerts")})
+    warn_invalid_utf8()
     print(f"report: {ctx.out / 'index.html'} ({len(paths)} files, {time.perf_counter() - t0:.1f}s)")
     return 1 if numbers["errors"] else 0
 

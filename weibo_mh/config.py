@@ -11,6 +11,7 @@ passwords come from environment variables or from files outside the repository.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -43,10 +44,18 @@ class Key:
     path: bool = False
     env: str = ""
     secret: bool = False
+    #: Smallest and largest accepted value of a number (inclusive). Numbers are never
+    #: negative unless ``min`` says so, and floats are always finite (no inf, no nan).
+    min: float | None = 0
+    max: float | None = None
 
 
 def _k(type_, default, doc, **kw) -> Key:
     return Key(type_, default, doc, **kw)
+
+
+#: About a week in seconds: the longest lease or batch that makes sense.
+WEEK_SECONDS = 7 * 24 * 3600
 
 
 SPEC: dict[str, dict[str, Key]] = {
@@ -70,20 +79,20 @@ SPEC: dict[str, dict[str, Key]] = {
         "weibo_cn_base": _k(str, "https://weibo.cn", "Base URL of the weibo.cn mobile site."),
         "cookie_file": _k(str, "", "File holding the weibo.cn Cookie header "
                           "(overridden by WEIBO_COOKIE / WEIBO_COOKIE_FILE).", path=True),
-        "topic_limit": _k(int, 20, "How many hot-search topics to crawl per run."),
-        "max_post_pages": _k(int, 3, "Search-result pages to follow per topic."),
-        "max_comment_pages": _k(int, 50, "Comment pages to follow per post."),
+        "topic_limit": _k(int, 20, "How many hot-search topics to crawl per run.", min=1, max=1000),
+        "max_post_pages": _k(int, 3, "Search-result pages to follow per topic.", min=1, max=1000),
+        "max_comment_pages": _k(int, 50, "Comment pages to follow per post.", min=1, max=100_000),
         "incremental": _k(bool, True, "Stop paging a post's comments at a page that is already stored."),
-        "download_delay": _k(float, 3.0, "Seconds between requests to one domain (politeness)."),
+        "download_delay": _k(float, 3.0, "Seconds between requests to one domain (politeness).", max=3600),
         "autothrottle": _k(bool, True, "Use Scrapy AutoThrottle on top of the delay."),
-        "concurrent_per_domain": _k(int, 1, "Concurrent requests per domain."),
-        "ban_limit": _k(int, 5, "Stop as rate_limited after this many 418/403/429 answers in a row."),
-        "ban_backoff_seconds": _k(float, 30.0, "First back-off after a 418/403/429; doubles each time."),
-        "ban_backoff_max_seconds": _k(float, 600.0, "Longest single back-off."),
+        "concurrent_per_domain": _k(int, 1, "Concurrent requests per domain.", min=1, max=256),
+        "ban_limit": _k(int, 5, "Stop as rate_limited after this many 418/403/429 answers in a row.", min=1, max=100_000),
+        "ban_backoff_seconds": _k(float, 30.0, "First back-off after a 418/403/429; doubles each time.", max=86_400),
+        "ban_backoff_max_seconds": _k(float, 600.0, "Longest single back-off.", max=86_400),
         "user_agent": _k(str, "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 "
                          "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36", "User-Agent header."),
-        "flush_items": _k(int, 200, "Write to the database every N items…"),
-        "flush_seconds": _k(float, 10.0, "…or every T seconds, and at close."),
+        "flush_items": _k(int, 200, "Write to the database every N items…", min=1, max=1_000_000),
+        "flush_seconds": _k(float, 10.0, "…or every T seconds, and at close.", max=3600),
         "scheduler_backend": _k(str, "memory", "memory: one process per machine; redis: share the "
                                 "request queue and dupe filter through scrapy-redis.",
                                 choices=("memory", "redis")),
@@ -92,36 +101,41 @@ SPEC: dict[str, dict[str, Key]] = {
         "redis_key_prefix": _k(str, "weibo_mh", "Prefix of the shared Redis keys (queue, dupe filter); "
                                "crawlers that should cooperate use the same prefix."),
         "redis_idle_seconds": _k(float, 10.0, "With redis: wait this long for shared work before a "
-                                 "crawler with nothing to do closes."),
-        "retry_times": _k(int, 3, "Retries of a request after 5xx answers or network errors."),
+                                 "crawler with nothing to do closes.", max=86_400),
+        "download_maxsize": _k(int, 16 * 1024 * 1024, "Largest answer in bytes (after decompression): a "
+                               "bigger one is cancelled, and a hot search that big fails the run "
+                               "(Scrapy DOWNLOAD_MAXSIZE).", min=1024, max=2**31),
+        "download_warnsize": _k(int, 4 * 1024 * 1024, "Log a warning for answers above this many bytes "
+                                "(Scrapy DOWNLOAD_WARNSIZE; 0: never).", max=2**31),
+        "retry_times": _k(int, 3, "Retries of a request after 5xx answers or network errors.", max=100),
         "log_level": _k(str, "INFO", "Scrapy log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     },
     "schedule": {
         "times": _k(list, ["10:00", "22:00"], "Daily start times, HH:MM local time."),
-        "every_minutes": _k(int, 0, "If > 0, run every N minutes instead of at `times`."),
-        "time_budget_minutes": _k(float, 60.0, "A crawl is stopped (SIGTERM, then SIGKILL) after this."),
-        "grace_seconds": _k(float, 30.0, "Seconds between SIGTERM and SIGKILL."),
+        "every_minutes": _k(int, 0, "If > 0, run every N minutes instead of at `times`.", max=10_080),
+        "time_budget_minutes": _k(float, 60.0, "A crawl is stopped (SIGTERM, then SIGKILL) after this.", min=0.01, max=10_080),
+        "grace_seconds": _k(float, 30.0, "Seconds between SIGTERM and SIGKILL.", max=3600),
         "lock_file": _k(str, "data/crawl.lock", "File lock so two crawls never overlap.", path=True),
         "log_dir": _k(str, "data/logs", "One log file per scheduled crawl goes here.", path=True),
     },
     "worker": {
         "backend": _k(str, "lexicon", "Scorer: lexicon (CPU default), classifier, transformers or openai.",
                       choices=("lexicon", "classifier", "transformers", "openai", "null")),
-        "batch_size": _k(int, 16, "Comments claimed and scored together."),
+        "batch_size": _k(int, 16, "Comments claimed and scored together.", min=1, max=100_000),
         "lease_seconds": _k(int, 600, "A claim not renewed for this long (its worker died) may be "
-                            "taken over by another worker; a live worker renews it while it scores."),
+                            "taken over by another worker; a live worker renews it while it scores.", min=1, max=WEEK_SECONDS),
         "max_batch_seconds": _k(float, 3600.0, "Stop renewing a batch's claims after this (a hung "
-                                "backend); 0: renew for as long as the backend runs."),
-        "max_attempts": _k(int, 3, "After this many failed attempts a comment becomes failed."),
-        "idle_sleep_max_seconds": _k(float, 60.0, "Longest wait between polls of an empty queue."),
-        "max_chars": _k(int, 512, "Comment text is truncated to this many characters (recorded)."),
+                                "backend); 0: renew for as long as the backend runs.", max=WEEK_SECONDS),
+        "max_attempts": _k(int, 3, "After this many failed attempts a comment becomes failed.", min=1, max=1000),
+        "idle_sleep_max_seconds": _k(float, 60.0, "Longest wait between polls of an empty queue.", max=86_400),
+        "max_chars": _k(int, 512, "Comment text is truncated to this many characters (recorded).", max=10_000_000),
         "rubric": _k(str, "core", "core: the four dimensions; extended: also the ICD-10 F blocks.",
                      choices=("core", "extended")),
-        "metrics_port": _k(int, 0, "Serve Prometheus /metrics on this port (0: off)."),
+        "metrics_port": _k(int, 0, "Serve Prometheus /metrics on this port (0: off).", max=65_535),
         "metrics_host": _k(str, "127.0.0.1", "Address for the metrics endpoint."),
         "answer_mass_floor": _k(float, 0.5, "Likelihood scoring: a score whose answer mass (the "
                                 "probability the model put on the levels 0-10 together) is below "
-                                "this is stored flagged uncertain (0: never flag)."),
+                                "this is stored flagged uncertain (0: never flag).", max=1.0),
     },
     "transformers": {
         "model": _k(str, "THUDM/glm-4-9b-chat-hf", "Hub id or local path of a GLM-4 chat model "
@@ -129,9 +143,9 @@ SPEC: dict[str, dict[str, Key]] = {
         "device": _k(str, "auto", "auto, cpu, cuda or cuda:N.", choices=("auto", "cpu", "cuda", "cuda:0",
                                                                           "cuda:1", "cuda:2", "cuda:3")),
         "explain": _k(bool, False, "Also generate a short rationale (slower)."),
-        "max_new_tokens": _k(int, 64, "Rationale length when explain is on."),
+        "max_new_tokens": _k(int, 64, "Rationale length when explain is on.", min=1, max=32_768),
         "local_files_only": _k(bool, False, "Never contact the hub; load only from disk or cache."),
-        "max_comment_tokens": _k(int, 512, "The comment is cut to this many tokens (after worker.max_chars)."),
+        "max_comment_tokens": _k(int, 512, "The comment is cut to this many tokens (after worker.max_chars).", min=1, max=1_000_000),
         "adapter": _k(str, "", "LoRA adapter directory from python -m llm_worker.training.finetune, "
                       "loaded on top of model (empty: none); the scorer name carries its name and hash.",
                       path=True),
@@ -140,10 +154,10 @@ SPEC: dict[str, dict[str, Key]] = {
         "base_url": _k(str, "http://127.0.0.1:8000/v1", "OpenAI-compatible server (vLLM, SGLang, Ollama…)."),
         "model": _k(str, "THUDM/glm-4-9b-chat-hf", "Model name the server knows."),
         "api_key_env": _k(str, "OPENAI_API_KEY", "Environment variable holding the API key (may be unset)."),
-        "concurrency": _k(int, 8, "Requests in flight per worker."),
-        "timeout_seconds": _k(float, 60.0, "Per-request timeout."),
-        "max_retries": _k(int, 3, "Retries per request on timeouts, 5xx and 429, with back-off."),
-        "backoff_seconds": _k(float, 1.0, "First back-off before a retry; doubles each time (capped at 60 s)."),
+        "concurrency": _k(int, 8, "Requests in flight per worker.", min=1, max=4096),
+        "timeout_seconds": _k(float, 60.0, "Per-request timeout.", min=0.001, max=86_400),
+        "max_retries": _k(int, 3, "Retries per request on timeouts, 5xx and 429, with back-off.", max=1000),
+        "backoff_seconds": _k(float, 1.0, "First back-off before a retry; doubles each time (capped at 60 s).", max=3600),
         "guided_json": _k(bool, True, "Ask for JSON-schema-guided output: structured_outputs (vLLM >= "
                           "0.12), then response_format json_schema, then guided_json (vLLM < 0.12)."),
         "logprobs": _k(bool, True, "Ask for logprobs to derive confidences when offered."),
@@ -152,7 +166,7 @@ SPEC: dict[str, dict[str, Key]] = {
                      "answer token, as the transformers backend does (needs a server with top_logprobs "
                      "and continue_final_message, e.g. vLLM or SGLang).", choices=("json", "likelihood")),
         "top_logprobs": _k(int, 20, "Likelihood method: top logprobs asked for (lowered to the "
-                           "server's --max-logprobs when it says so)."),
+                           "server's --max-logprobs when it says so).", min=1, max=100_000),
         "special_tokens": _k(list, [], "Special-token strings broken inside comments so that a comment "
                              "cannot fake a chat turn (empty: the built-in GLM-4, Qwen and Llama list)."),
     },
@@ -163,33 +177,33 @@ SPEC: dict[str, dict[str, Key]] = {
     "analysis": {
         "out_dir": _k(str, "reports", "Where plots and reports go.", path=True),
         "scorer": _k(str, "", "Scorer to chart by default (empty: the most used one)."),
-        "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment is an alert."),
+        "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment is an alert.", max=10),
         "exclude_uncertain": _k(bool, False, "Leave out scores flagged uncertain (likelihood scores whose "
                                 "answer mass was below worker.answer_mass_floor); --exclude-uncertain."),
-        "top_topics": _k(int, 8, "Topics drawn separately in trend charts."),
+        "top_topics": _k(int, 8, "Topics drawn separately in trend charts.", min=1, max=1000),
         "crisis_resources": _k(str, "", "Crisis lines/resources your team passes on; printed under "
                                "every alert table (alerts.md, the report)."),
     },
     "console": {
         "host": _k(str, "127.0.0.1", "Address the review console binds to (keep it local; put a TLS "
                    "proxy in front to reach it from elsewhere)."),
-        "port": _k(int, 8080, "Port of the review console."),
+        "port": _k(int, 8080, "Port of the review console.", min=1, max=65535),
         "secret_key_file": _k(str, "", "File holding the key that signs session cookies (overridden "
                               "by WEIBO_MH_CONSOLE_KEY / WEIBO_MH_CONSOLE_KEY_FILE).", path=True),
-        "session_minutes": _k(int, 480, "A login expires after this many minutes."),
+        "session_minutes": _k(int, 480, "A login expires after this many minutes.", min=1, max=525_600),
         "secure_cookie": _k(bool, False, "Send the session cookie over HTTPS only (set it behind a TLS proxy)."),
         "login_max_failures": _k(int, 5, "Failed logins for one user name (or four times as many from one "
-                                 "address) within login_window_minutes before logins are refused."),
-        "login_window_minutes": _k(int, 15, "Window of the failed-login limit."),
-        "queue_size": _k(int, 200, "Comments added to the annotation queue by one fill (the default)."),
-        "double_coding_share": _k(float, 0.2, "Share (0-1) of queued comments that two annotators label."),
+                                 "address) within login_window_minutes before logins are refused.", min=1, max=1_000_000),
+        "login_window_minutes": _k(int, 15, "Window of the failed-login limit.", min=1, max=525_600),
+        "queue_size": _k(int, 200, "Comments added to the annotation queue by one fill (the default).", min=1, max=1_000_000),
+        "double_coding_share": _k(float, 0.2, "Share (0-1) of queued comments that two annotators label.", max=1.0),
         "alert_scorer": _k(str, "", "Scorer whose suicide-risk levels raise alerts (empty: the worker "
                            "fills alerts with its own scorer; fill-alerts then needs --scorer or "
                            "analysis.scorer)."),
-        "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment becomes an alert."),
+        "alert_threshold": _k(int, 7, "Suicide-risk level at or above which a comment becomes an alert.", max=10),
         "alerts_from_worker": _k(bool, True, "The worker fills the alerts table after each batch."),
-        "repeat_days": _k(int, 7, "Window for counting repeated alerts from the same author_hash."),
-        "page_size": _k(int, 50, "Alerts per page."),
+        "repeat_days": _k(int, 7, "Window for counting repeated alerts from the same author_hash.", min=1, max=3650),
+        "page_size": _k(int, 50, "Alerts per page.", min=1, max=10_000),
     },
 }
 
@@ -243,15 +257,76 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
-_URL_PASSWORD = re.compile(r"^(?P<head>[a-zA-Z0-9+.\-]+://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@.*)$")
+# Greedy up to the LAST "@": a password with an unencoded "@" is masked whole, never in part.
+_URL_PASSWORD = re.compile(r"^(?P<head>[a-zA-Z0-9+.\-]+://[^:/@]*:)(?P<pw>.*)(?P<tail>@[^@]*)$", re.S)
+PERCENT_ENCODE_HINT = ("percent-encode special characters in the user name and password "
+                       "(@ as %40, : as %3A, / as %2F, % as %25), e.g. with python3 -c "
+                       "\"import urllib.parse,getpass; print(urllib.parse.quote(getpass.getpass(), safe=''))\"")
 
 
 def mask_url(url: str) -> str:
-    """Hide the password of a URL (``mysql+pymysql://u:***@h/db``)."""
+    """Hide the password of a URL (``mysql+pymysql://u:***@h/db``).
+
+    SQLAlchemy's parser (``sqlalchemy.make_url``) decides what the password is; when the
+    URL does not parse as it should (an unencoded ``@`` in the password makes the host
+    ``rest@host``), everything between ``user:`` and the last ``@`` is hidden.
+    """
+    import sqlalchemy as sa
+
+    try:
+        u = sa.make_url(url)
+    except Exception:  # noqa: BLE001 - any parse failure: fall back to the greedy pattern
+        u = None
+    if u is not None and "@" not in (u.host or "") and u.password is None:
+        return url
     m = _URL_PASSWORD.match(url)
     if not m:
         return url
     return f"{m.group('head')}***{m.group('tail')}"
+
+
+def check_url(url: str) -> None:
+    """Refuse a database URL that SQLAlchemy would read differently from what was meant.
+
+    ValueError (message without the password) for a URL that does not parse, a port that
+    is not a number, or a host holding "@" (a password with an unencoded "@").
+    """
+    import sqlalchemy as sa
+
+    try:
+        u = sa.make_url(url)
+        port = u.port  # noqa: F841 - parsing the port raises for "h:33o6"
+    except Exception as e:  # noqa: BLE001 - ArgumentError, ValueError: all mean "not a URL"
+        hint = f"; {PERCENT_ENCODE_HINT}" if "@" in url or "%" in url else ""
+        raise ValueError(f"not a database URL: {mask_url(url)} ({type(e).__name__}){hint}") from None
+    if "@" in (u.host or "") or "@" in (u.username or ""):
+        raise ValueError(f"{mask_url(url)}: the user name or password holds an unencoded '@', so "
+                         f"part of the password would be taken for the host name; {PERCENT_ENCODE_HINT}")
+
+
+def out_of_range(value: Any, key: Key) -> str:
+    """Why a number is outside the limits its Key declares ('' when it is fine)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if key.min is not None and value < key.min:
+        return "must not be negative" if key.min == 0 else f"must be at least {_num(key.min)}"
+    if key.max is not None and value > key.max:
+        return f"must be at most {_num(key.max)}"
+    return ""
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _limits(key: Key) -> str:
+    if key.type not in (int, float):
+        return ""
+    lo = "" if key.min is None else _num(key.min)
+    hi = "" if key.max is None else _num(key.max)
+    return f" Range: {lo}–{hi}." if hi else f" At least {lo}." if lo else ""
 
 
 def _check_type(value: Any, key: Key) -> bool:
@@ -331,8 +406,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
             if key.choices and value not in key.choices:
                 raise ConfigError(f"{src}: {sec_name}.{name} = {value!r} is not one of "
                                   f"{', '.join(map(str, key.choices))}")
-            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
-                raise ConfigError(f"{src}: {sec_name}.{name} must not be negative")
+            problem = out_of_range(value, key)
+            if problem:
+                raise ConfigError(f"{src}: {sec_name}.{name} = {value!r} {problem}")
             if key.path:
                 value = resolve_path(value)
             values[name] = value
@@ -347,21 +423,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     for t in sections["schedule"].times:
         if not isinstance(t, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t):
             raise ConfigError(f"{src}: schedule.times entries must be 'HH:MM' strings, got {t!r}")
-    if sections["worker"].batch_size < 1:
-        raise ConfigError(f"{src}: worker.batch_size must be at least 1")
-    if sections["worker"].max_attempts < 1:
-        raise ConfigError(f"{src}: worker.max_attempts must be at least 1")
-    con = sections["console"]
-    if not 0.0 <= con.double_coding_share <= 1.0:
-        raise ConfigError(f"{src}: console.double_coding_share must be between 0 and 1")
-    if con.alert_threshold > 10:
-        raise ConfigError(f"{src}: console.alert_threshold must be a level 0-10")
-    if not 1 <= con.port <= 65535:
-        raise ConfigError(f"{src}: console.port must be 1-65535")
-    for at_least_one in ("session_minutes", "login_max_failures", "login_window_minutes", "queue_size",
-                         "repeat_days", "page_size"):
-        if getattr(con, at_least_one) < 1:
-            raise ConfigError(f"{src}: console.{at_least_one} must be at least 1")
+    try:
+        check_url(db.url)
+    except ValueError as e:
+        raise ConfigError(f"{src}: database.url (or DATABASE_URL): {e}") from None
     return Config(source=src, sections=sections)
 
 
@@ -388,6 +453,9 @@ def read_secret_file(path: str, what: str) -> str:
         raise ConfigError(f"{what} file {p} does not exist") from None
     except OSError as e:
         raise ConfigError(f"{what} file {p} cannot be read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} file {p} is not valid UTF-8 text (byte {e.start}); write the "
+                          "secret as UTF-8 text, one line") from None
     if not text:
         raise ConfigError(f"{what} file {p} is empty")
     return text
@@ -436,6 +504,7 @@ def reference_markdown() -> str:
             doc = key.doc.replace("|", "\\|")
             if key.choices:
                 doc += " One of: " + ", ".join(f"`{c}`" for c in key.choices) + "."
+            doc += _limits(key)
             if key.env:
                 doc += f" Env: `{key.env}`."
             out.append(f"| `{sec}.{name}` | {_type_name(key.type)} | `{default}` | {doc} |")

@@ -307,9 +307,24 @@ class SchemaError(RuntimeError):
     """The database schema is missing or older than this code expects."""
 
 
+def parse_url(url: str) -> sa.URL:
+    """The URL as SQLAlchemy reads it, or SchemaError (password masked) when it would be misread.
+
+    A password with an unencoded "@" would make SQLAlchemy (and the driver) take part of
+    the password for the host name; such URLs are refused with advice to percent-encode.
+    """
+    from weibo_mh.config import check_url
+
+    try:
+        check_url(url)
+    except ValueError as e:
+        raise SchemaError(str(e)) from None
+    return sa.engine.make_url(url)
+
+
 def normalise_url(url: str) -> str:
     """Add utf8mb4 to MySQL URLs that do not name a charset (4-byte emoji must survive)."""
-    u = sa.engine.make_url(url)
+    u = parse_url(url)
     if u.get_backend_name() in ("mysql", "mariadb") and "charset" not in u.query:
         u = u.update_query_dict({"charset": "utf8mb4"})
         if u.get_driver_name() == "mysqlconnector" and "collation" not in u.query:
@@ -319,10 +334,7 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
     """An engine with the settings both services need: pre-ping, WAL, busy timeout."""
-    try:
-        u = sa.engine.make_url(normalise_url(url))
-    except sa.exc.ArgumentError as e:
-        raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
+    u = sa.engine.make_url(normalise_url(url))
     backend = u.get_backend_name()
     if backend == "sqlite":
         # No mkdir here: a mistyped path must fail to connect, not create an empty database
@@ -355,7 +367,7 @@ def make_engine(url: str, echo: bool = False, **kw: Any) -> Engine:
 
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite file (for ``migrate``, which may create the database)."""
-    u = sa.engine.make_url(url)
+    u = parse_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
         from pathlib import Path
 
@@ -453,11 +465,20 @@ def migrate(engine: Engine) -> list[int]:
 
 def check_schema(engine: Engine) -> None:
     """Refuse to run against a missing or older schema, with a message that says what to run."""
-    try:
-        have = current_version(engine)
-    except sa.exc.OperationalError as e:
-        raise SchemaError(f"cannot connect to {mask(str(engine.url.render_as_string(hide_password=False)))}: "
-                          f"{short_error(e)}") from None
+    for attempt in range(3):
+        try:
+            have = current_version(engine)
+            break
+        except sa.exc.OperationalError as e:
+            # a session killed mid-check is worth another try; a refusal or a bad password is not
+            text = str(getattr(e, "orig", e)).lower()
+            refused = any(s in text for s in ("can't connect", "connection refused", "access denied",
+                                              "unknown database", "unable to open"))
+            if attempt == 2 or refused or not is_disconnect(e):
+                raise SchemaError(f"cannot connect to "
+                                  f"{mask(str(engine.url.render_as_string(hide_password=False)))}: "
+                                  f"{short_error(e)}") from None
+            time.sleep(0.5)
     if have < SCHEMA_VERSION:
         what = "has no schema" if have == 0 else f"has schema version {have}"
         raise SchemaError(
@@ -479,10 +500,7 @@ def open_checked(url: str, echo: bool = False) -> Engine:
     Services never create a database: a SQLite file that does not exist is an error
     (a mistyped path must not leave an empty file behind); only ``migrate`` creates one.
     """
-    try:
-        u = sa.engine.make_url(url)
-    except sa.exc.ArgumentError as e:
-        raise SchemaError(f"not a database URL: {mask(url)} ({e})") from None
+    u = parse_url(url)
     if u.get_backend_name() == "sqlite":
         from pathlib import Path
 

@@ -12,6 +12,14 @@ import re
 
 # C0 and C1 control characters except tab and newline.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# ANSI/VT100 escape sequences (colours, cursor moves): removed whole, not left as "[31m".
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# Bidirectional controls (U+202A-U+202E embeddings/overrides, U+2066-U+2069 isolates, marks):
+# they can make a table cell read backwards, so outputs show them instead of obeying them.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What outputs (HTML, Markdown, CSV) must not pass on raw: controls (tab and newline too,
+# a table row is one line) and bidi controls.
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def clean_text(value: object) -> str:
@@ -24,7 +32,28 @@ def clean_text(value: object) -> str:
         value = str(value)
     if any("\ud800" <= ch <= "\udfff" for ch in value):
         value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if "\x1b" in value:
+        value = _ANSI.sub("", value)
     return _CONTROL.sub(" ", value)
+
+
+def clean_word(value: object) -> str:
+    """A one-line name (a topic word): clean_text, then all whitespace runs to one space.
+
+    Only strings are names: anything else (a number, a list, null in the JSON) is ''
+    rather than its Python repr.
+    """
+    if not isinstance(value, str):
+        return ""
+    return " ".join(clean_text(value).split())
+
+
+def visible(value: object) -> str:
+    """Text for a report cell: control and bidi characters shown as ``<U+202E>``, never obeyed."""
+    text = clean_text(value) if not isinstance(value, str) or "\x1b" in value else value
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        text = clean_text(text)
+    return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
 def truncate(text: str, max_chars: int) -> tuple[str, bool]:

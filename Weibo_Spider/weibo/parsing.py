@@ -209,16 +209,19 @@ def parse_hotsearch(text: str, limit: int) -> list[Topic]:
     for pos, e in enumerate(entries):
         if not isinstance(e, dict) or e.get("is_ad") or e.get("ad_type") or e.get("promotion"):
             continue
-        word = normalise_text(str(e.get("word") or e.get("note") or ""))
+        raw = e.get("word") or e.get("note") or ""
+        # a word that is not text (a number, a list) is passed on as it is, for the pipeline
+        # to drop with a counted reason, never stored as its Python repr
+        word = normalise_text(raw) if isinstance(raw, str) else raw
         if not word:
             continue
         try:
             rank = int(e.get("rank", pos))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             rank = pos
         try:
             heat = int(e.get("num") or e.get("raw_hot") or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             heat = 0
         category = e.get("category") or e.get("label_name") or None
         topics.append(Topic(word=word, rank=rank, heat=heat,

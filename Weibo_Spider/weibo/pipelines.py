@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -17,6 +18,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from twisted.internet import task
 
+from weibo import hygiene
 from weibo.items import CommentItem, PostItem, TopicItem
 from weibo.status import status_for_close
 from weibo_mh import db
@@ -26,7 +28,7 @@ from weibo_mh.privacy import pseudonymiser_from
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[0-9A-Za-z_\-]{1,32}$")
-MAX_TEXT = 20000
+MAX_TEXT = hygiene.MAX_TEXT
 
 
 def drop(crawler: Crawler, reason: str, what: str) -> DropItem:
@@ -35,7 +37,12 @@ def drop(crawler: Crawler, reason: str, what: str) -> DropItem:
 
 
 class ValidatePipeline:
-    """Drop items that cannot be stored faithfully, counting each reason."""
+    """Clean every field with the worker's text hygiene; drop what cannot be stored, by reason.
+
+    Numbers are clamped to their columns (counted under weibo/clamped/…), texts longer
+    than MAX_TEXT are cut (counted under weibo/truncated/…), strings are checked against
+    the schema's column lengths (weibo.hygiene) before the database sees them.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -44,29 +51,62 @@ class ValidatePipeline:
     def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
         return cls(crawler)
 
+    def _count(self, a: ItemAdapter, field: str, limit: int, kind: str) -> None:
+        value, changed = hygiene.count(a.get(field), limit)
+        if changed:
+            self.crawler.stats.inc_value(f"weibo/clamped/{kind}_{field}")
+        a[field] = value
+
+    def _text(self, a: ItemAdapter, kind: str) -> bool:
+        text, cut = hygiene.text(a.get("text"))
+        if cut:
+            self.crawler.stats.inc_value(f"weibo/truncated/{kind}_text")
+        a["text"] = text
+        return bool(text)
+
     def process_item(self, item: Any) -> Any:
+        try:
+            return self._validate(item)
+        except DropItem:
+            raise
+        except Exception as e:  # noqa: BLE001 - a value no check foresaw: this item only
+            log.error("item not valid (%s: %s), dropped", type(e).__name__, e)
+            raise drop(self.crawler, f"invalid_{type(item).__name__.lower()}", "item") from None
+
+    def _validate(self, item: Any) -> Any:
         a = ItemAdapter(item)
         if isinstance(item, TopicItem):
-            if not a.get("word") or len(a["word"]) > 191:
-                raise drop(self.crawler, "topic_bad_word", "topic")
+            word, why = hygiene.topic_word(a.get("word"))
+            if not word:
+                raise drop(self.crawler, why, "topic")
+            a["word"] = word
+            self._count(a, "heat", hygiene.BIGINT_MAX, "topic")
+            rank, _ = hygiene.count(a.get("rank"))
+            a["rank"] = rank
+            a["category"] = hygiene.optional(a.get("category"), "topic_snapshots", "category")
             return item
         if isinstance(item, PostItem):
             what = f"post {a.get('mid')!r} from {a.get('url')}"
-            if not a.get("mid") or not _ID.match(a["mid"]):
+            if not isinstance(a.get("mid"), str) or not _ID.match(a["mid"]):
                 raise drop(self.crawler, "post_bad_mid", what)
-            if not a.get("text"):
+            if not self._text(a, "post"):
                 raise drop(self.crawler, "post_missing_text", what)
-            a["text"] = a["text"][:MAX_TEXT]
+            for f in ("reposts", "comments_count", "likes"):
+                self._count(a, f, hygiene.INT_MAX, "post")
+            a["source"] = hygiene.optional(a.get("source"), "posts", "source")
+            words = [hygiene.topic_word(w)[0] for w in (a.get("topics") or [])]
+            a["topics"] = [w for w in words if w]
             return item
         if isinstance(item, CommentItem):
             what = f"comment {a.get('id')!r} from {a.get('url')}"
-            if not a.get("id") or not _ID.match(a["id"]):
+            if not isinstance(a.get("id"), str) or not _ID.match(a["id"]):
                 raise drop(self.crawler, "comment_bad_id", what)
-            if not a.get("mid") or not _ID.match(a["mid"]):
+            if not isinstance(a.get("mid"), str) or not _ID.match(a["mid"]):
                 raise drop(self.crawler, "comment_bad_mid", what)
-            if not a.get("text"):
+            if not self._text(a, "comment"):
                 raise drop(self.crawler, "comment_missing_text", what)
-            a["text"] = a["text"][:MAX_TEXT]
+            self._count(a, "likes", hygiene.INT_MAX, "comment")
+            a["source"] = hygiene.optional(a.get("source"), "comments", "source")
             return item
         raise drop(self.crawler, "unknown_item", type(item).__name__)
 
@@ -105,9 +145,15 @@ class DatabasePipeline:
         self.flush_items = s.getint("FLUSH_ITEMS", 200)
         self.flush_seconds = s.getfloat("FLUSH_SECONDS", 10.0)
         self.run_id = s.getint("CRAWL_RUN_ID", 0)
+        #: Attempts of one database transaction after a lost connection (8: about a minute).
+        self.attempts = s.getint("STORE_RETRY_ATTEMPTS", 8)
         self.store: Any = None
         self.loop: task.LoopingCall | None = None
         self.flush_error: str | None = None
+        # after a failed write, wait before the next attempt (doubling, at most a minute):
+        # a full buffer must not make every further item wait out the retries again
+        self.backoff = 0.0
+        self.retry_at = 0.0
         from scrapy import signals
 
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -119,7 +165,7 @@ class DatabasePipeline:
     def open_spider(self) -> None:
         from weibo.store import Store
 
-        self.store = Store(self.url, flush_items=self.flush_items)
+        self.store = Store(self.url, flush_items=self.flush_items, attempts=self.attempts)
         run = self.store.start_run(self.run_id)
         self.crawler.weibo_store = self.store  # type: ignore[attr-defined]  # read by the spider
         self.crawler.stats.set_value("weibo/crawl_run_id", run)
@@ -129,19 +175,37 @@ class DatabasePipeline:
             self.loop.start(self.flush_seconds, now=False)
 
     def _timed_flush(self) -> None:
-        if self.store and self.store.pending():
-            self._flush()
+        try:
+            if self.store and self.store.pending():
+                self._flush()
+        except Exception:  # noqa: BLE001 - an exception would stop the LoopingCall for good
+            log.exception("timed flush failed; trying again in %.0fs", self.flush_seconds)
 
-    def _flush(self) -> None:
+    def _flush(self, force: bool = False) -> None:
+        if not force and time.monotonic() < self.retry_at:
+            return
         try:
             n = self.store.flush()
             self.crawler.stats.inc_value("weibo/rows_written", n)
+            self.backoff = 0.0
         except Exception as e:  # noqa: BLE001 - the database is away: keep the rows, keep crawling
             self.crawler.stats.inc_value("weibo/db_errors")
-            log.error("database write failed (%s); %d rows kept for the next attempt",
-                      db.short_error(e), self.store.pending())
+            self.backoff = min(max(2 * self.backoff, 1.0), 60.0)
+            self.retry_at = self.store.down_until = time.monotonic() + self.backoff
+            log.error("database write failed (%s); %d rows kept, next attempt in %.0fs",
+                      db.short_error(e), self.store.pending(), self.backoff)
 
     def process_item(self, item: Any) -> Any:
+        try:
+            full = self._add(item)
+        except Exception as e:  # noqa: BLE001 - one item that cannot be stored costs only itself
+            log.error("item not storable (%s: %s), dropped", type(e).__name__, e)
+            raise drop(self.crawler, f"unstorable_{type(item).__name__.lower()}", "item") from None
+        if full:
+            self._flush()
+        return item
+
+    def _add(self, item: Any) -> bool:
         scraped = db.now()
         a = ItemAdapter(item)
         if isinstance(item, TopicItem):
@@ -166,28 +230,38 @@ class DatabasePipeline:
                    "source": (a.get("source") or "")[:255] or None,
                    "first_scraped_at": scraped, "scraped_at": scraped}
             full = self.store.add("comment", row)
-        if full:
-            self._flush()
-        return item
+        return bool(full)
 
     def close_spider(self) -> None:
         if self.loop is not None and self.loop.running:
             self.loop.stop()
         if self.store is not None:
-            self._flush()
+            self._flush(force=True)
             if self.store.pending():
                 self.flush_error = (f"database unavailable at the end of the crawl: "
-                                    f"{self.store.pending()} rows could not be written")
+                                    f"{self.store.lost()} rows of {len(self.store.lost_post_ids())} "
+                                    f"posts could not be written (lost to database errors); the "
+                                    f"next crawl fetches those posts' pages again")
                 log.error("%s", self.flush_error)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self.store is None:
             return
         stats = self.crawler.stats
-        failure = getattr(spider, "failure", None) or self.flush_error
-        status = status_for_close(reason, failure)
         all_stats = stats.get_stats()
+        listed = all_stats.get("weibo/hotsearch_topics", 0)
+        failure = getattr(spider, "failure", None) or self.flush_error
+        shared = self.crawler.settings.get("SCHEDULER_BACKEND") == "redis"  # another crawler may have it
+        if not failure and reason == "finished" and "weibo/hotsearch_topics" not in all_stats \
+                and not shared:
+            failure = "the hot search was never answered (its request was dropped)"
+        if not failure and listed and not self.store.counts()["topics"] and reason == "finished":
+            failure = (f"the hot search listed {listed} topics but none could be stored "
+                       f"(see dropped in the run's stats)")
+        status = status_for_close(reason, failure)
         dropped = {k.split("/", 2)[2]: v for k, v in all_stats.items() if k.startswith("weibo/dropped/")}
+        for why, n in self.store.dropped.items():
+            dropped[why] = dropped.get(why, 0) + n
         errors = {
             "request_failures": all_stats.get("weibo/errors", 0),
             "malformed_pages": all_stats.get("weibo/malformed", 0),
@@ -208,6 +282,14 @@ class DatabasePipeline:
             "ban_answers": all_stats.get("weibo/ban_answers", 0),
             "login_walls": all_stats.get("weibo/login_walls", 0),
             "incremental_stops": all_stats.get("weibo/incremental_stops", 0),
+            "hotsearch_topics": listed,
+            "clamped": _by_reason(all_stats, "weibo/clamped/"),
+            "truncated": _by_reason(all_stats, "weibo/truncated/"),
+            "rows_lost": self.store.lost(),
+            # posts whose pages the next crawl fetches again (weibo.store.Store.recrawl_plan)
+            "recrawl_mids": sorted(set(self.store.lost_post_ids())
+                                   | set(getattr(spider, "refetch_mids", ()))),
+            "recrawled": all_stats.get("weibo/recrawled", 0),
         }
         error = failure
         if status == "failed" and not error:
@@ -223,3 +305,7 @@ class DatabasePipeline:
                  counts["posts_new"], counts["posts_updated"], counts["comments_new"],
                  counts["comments_updated"], counts["pages"], counts["dropped"], counts["errors"])
         self.store.close()
+
+
+def _by_reason(stats: dict[str, Any], prefix: str) -> dict[str, int]:
+    return {k[len(prefix):]: v for k, v in stats.items() if k.startswith(prefix)}

@@ -46,6 +46,10 @@ AUTOTHROTTLE_ENABLED = _sp.autothrottle
 AUTOTHROTTLE_START_DELAY = max(_sp.download_delay, 1.0)
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
+# Bodies over DOWNLOAD_MAXSIZE (also after gzip/deflate decompression) are cancelled:
+# a gzip bomb costs a few MiB, not gigabytes, and a hot search that big fails the run.
+DOWNLOAD_MAXSIZE = _sp.download_maxsize
+DOWNLOAD_WARNSIZE = _sp.download_warnsize
 COOKIES_ENABLED = False  # the Cookie header comes from WEIBO_COOKIE(_FILE) only
 
 # 5xx and network errors are retried; 418/403/429 go to BanMiddleware instead.

@@ -18,8 +18,10 @@ CLOSE_REASONS = {"login_required", "rate_limited"}
 
 EXIT_HELP = """exit status:
   0  ok: the crawl finished
-  1  failed: the crawl could not do its work (network, hot search, crash)
-  2  configuration error: bad config, no salt, database schema missing or old
+  1  failed: the crawl could not do its work (hot search failed or unusable, nothing
+     storable, rows lost to database errors: the run's error says which; a crash)
+  2  configuration error: bad config, no salt, unreadable secret file, database URL
+     or schema missing, old or misread
   3  login_required: weibo.cn answered with a login wall; refresh the cookie
   4  rate_limited: too many 418/403/429 answers in a row; the crawl stopped
   5  timed_out: the time budget ran out (scheduler only)

@@ -6,6 +6,14 @@ post_topics, comments) so foreign keys hold, and it is wrapped in
 mid-crawl the whole batch is written again, and upserts make that harmless.
 A re-crawl updates counts, texts and scraped_at but never the comment's
 scoring columns (score_status, attempts, …), and never duplicates a row.
+
+One bad row costs only itself: rows are checked against the schema before they
+are buffered (weibo.hygiene.misfit), and a batch the database rejects anyway is
+written again row by row, so that only the rows it rejects again are dropped,
+each counted by reason in ``dropped``. Rows the database could not take because
+it was away are kept for the next flush; those still unwritten at the end are
+``lost``, and their posts are listed for the next crawl to fetch again
+(``recrawl_plan``).
 """
 
 from __future__ import annotations
@@ -14,15 +22,23 @@ import json
 import logging
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from weibo import hygiene
 from weibo_mh import db
 
 log = logging.getLogger(__name__)
+
+#: How many past runs recrawl_plan looks back over, and how many post ids a run records.
+RECRAWL_LOOKBACK = 50
+RECRAWL_MAX_MIDS = 5000
+TABLE_OF = {"topic": "topics", "post": "posts", "comment": "comments"}
 
 POST_FULL_UPDATE = ["text", "reposts", "comments_count", "likes", "source", "scraped_at"]
 POST_EXCERPT_UPDATE = ["reposts", "comments_count", "likes", "source", "scraped_at"]
@@ -32,10 +48,15 @@ COMMENT_UPDATE = ["text", "likes", "scraped_at"]
 class Store:
     """Buffers items and writes them in batches; owns this run's crawl_runs row."""
 
-    def __init__(self, url: str, flush_items: int = 200) -> None:
+    def __init__(self, url: str, flush_items: int = 200, attempts: int = 8) -> None:
         self.url = url
         self.engine = db.open_checked(url)
         self.flush_items = max(1, flush_items)
+        self.attempts = max(1, attempts)
+        self.dropped: Counter[str] = Counter()   # rows refused before or by the database, by reason
+        self.lost_mids: set[str] = set()         # posts whose rows are not (all) stored
+        self.started_at = db.now()
+        self.down_until = 0.0   # monotonic time before which the database is taken to be away
         self.run_id = 0
         self.topics: list[dict[str, Any]] = []
         self.posts: list[dict[str, Any]] = []
@@ -49,8 +70,10 @@ class Store:
 
     # ----------------------------------------------------------------- run row
 
-    def _tx(self, fn: Callable[[Connection], Any], what: str, attempts: int = 8) -> Any:
+    def _tx(self, fn: Callable[[Connection], Any], what: str, attempts: int | None = None) -> Any:
         """One transaction, repeated after a lost connection (8 attempts wait about a minute)."""
+        attempts = attempts or self.attempts
+
         def run() -> Any:
             with self.engine.connect() as conn:
                 if db.is_sqlite(conn):
@@ -72,7 +95,7 @@ class Store:
                     return run_id
                 log.warning("crawl run %d not found; recording a new run", run_id)
             res = conn.execute(t.insert().values(started_at=db.now(), status="running", host=host))
-            return int(res.inserted_primary_key[0])
+            return int(res.inserted_primary_key[0])  # type: ignore[index]
 
         self.run_id = self._tx(go, "start crawl run")
         return self.run_id
@@ -99,25 +122,83 @@ class Store:
     # ----------------------------------------------------------------- buffering
 
     def add(self, kind: str, row: dict[str, Any]) -> bool:
-        """Buffer one row; True when the buffer is full and should be flushed."""
+        """Buffer one row (unless it cannot fit the schema: then dropped and counted).
+
+        True when the buffer is full and should be flushed.
+        """
+        why = hygiene.misfit(TABLE_OF[kind], row)
+        if not why and kind == "topic":
+            why = hygiene.misfit("topic_snapshots", {k: v for k, v in row.items() if k != "word"})
+        if why:
+            self.dropped[why] += 1
+            log.warning("%s row dropped before the database: %s", kind, why)
+            return False
         {"topic": self.topics, "post": self.posts, "comment": self.comments}[kind].append(row)
         return self.pending() >= self.flush_items
+
+    def lost(self) -> int:
+        """Rows this run could not write because the database was away (still buffered)."""
+        return self.pending()
+
+    def lost_post_ids(self) -> list[str]:
+        """Posts whose pages must be fetched again: rows still buffered, or noted lost."""
+        mids = set(self.lost_mids) | {p["mid"] for p in self.posts} | {c["mid"] for c in self.comments}
+        return sorted(mids)[:RECRAWL_MAX_MIDS]
+
+    def recrawl_plan(self) -> tuple[set[str], str]:
+        """What earlier runs failed to store: (post ids to fetch again, reason for a full crawl).
+
+        Looks at the runs since the last ``ok`` one. Each records the posts it lost in
+        ``stats.recrawl_mids``; a run that ended without recording anything (killed, or the
+        database was away at its end) makes the reason non-empty: then no page is skipped
+        as "already stored" in this crawl.
+        """
+        t = db.crawl_runs
+        host = socket.gethostname()[:255]
+
+        def go(conn: Connection) -> tuple[set[str], str]:
+            rows = conn.execute(sa.select(t.c.id, t.c.status, t.c.stats, t.c.host)
+                                .where(t.c.id != self.run_id).order_by(t.c.id.desc())
+                                .limit(RECRAWL_LOOKBACK)).all()
+            mids: set[str] = set()
+            full = ""
+            for run_id, status, stats, run_host in rows:
+                if status == "running" and run_host != host:
+                    continue  # another machine's crawl, still under way
+                try:
+                    data = json.loads(stats) if stats else None
+                except ValueError:
+                    data = None
+                if isinstance(data, dict):
+                    mids.update(str(m) for m in data.get("recrawl_mids") or [])
+                elif status != "ok" and not full:
+                    full = f"crawl run {run_id} ({status}) ended without recording what it stored"
+                if status == "ok":
+                    break
+            return mids, full
+
+        try:
+            return db.retry_on_disconnect(lambda: self._read(go), what="read earlier runs",
+                                          attempts=self.attempts)
+        except Exception as e:  # noqa: BLE001 - never stop a crawl over this: crawl in full
+            return set(), f"earlier runs could not be read ({db.short_error(e)})"
 
     def pending(self) -> int:
         return len(self.topics) + len(self.posts) + len(self.comments)
 
     def known_comment_ids(self, ids: list[str]) -> set[str]:
         """Which of these comment ids the database already holds (incremental crawling)."""
-        if not ids:
-            return set()
+        if not ids or time.monotonic() < self.down_until:
+            return set()  # (the database just failed a write: do not wait for it on every page)
 
         def go(conn: Connection) -> set[str]:
             c = db.comments.c.id
             return {r[0] for r in conn.execute(sa.select(c).where(c.in_(ids)))}
 
         try:
-            return db.retry_on_disconnect(lambda: self._read(go), what="read comment ids")
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as e:
+            return db.retry_on_disconnect(lambda: self._read(go), what="read comment ids",
+                                          attempts=min(self.attempts, 3))
+        except Exception as e:  # noqa: BLE001 - an unknown answer means "not stored": page on
             log.warning("cannot check stored comments (%s); paging on", db.short_error(e))
             return set()
 
@@ -135,34 +216,53 @@ class Store:
         self.topics, self.posts, self.comments = [], [], []
         try:
             result = self._tx(lambda conn: self._write(conn, *batch), f"write {n} rows")
-        except (sa.exc.OperationalError, sa.exc.InterfaceError):
-            # the database stayed away: keep the rows for the next flush instead of losing them
-            self.topics, self.posts, self.comments = (batch[0] + self.topics, batch[1] + self.posts,
-                                                      batch[2] + self.comments)
-            raise
-        except (sa.exc.IntegrityError, sa.exc.DataError, sa.exc.StatementError) as e:
+        except Exception as e:
+            if _away(e):
+                # the database stayed away: keep the rows for the next flush instead of losing them
+                self._keep(*batch)
+                raise
             log.error("batch of %d rows rejected (%s); writing them one by one", n, db.short_error(e))
-            result = self._write_one_by_one(*batch)
+            result, n = self._write_one_by_one(*batch)
         self._merge(result)
         self.rows_written += n
         return n
 
+    def _keep(self, topics: list[dict[str, Any]], posts: list[dict[str, Any]],
+              comments: list[dict[str, Any]]) -> None:
+        self.topics, self.posts, self.comments = (topics + self.topics, posts + self.posts,
+                                                  comments + self.comments)
+
     def _write_one_by_one(self, topics: list[dict[str, Any]], posts: list[dict[str, Any]],
-                          comments: list[dict[str, Any]]) -> dict[str, Any]:
+                          comments: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+        """Each row in its own transaction: only the rows rejected again are dropped (counted)."""
         merged: dict[str, Any] = {"post_new": {}, "comment_new": {}, "snapshots": set()}
-        singles = [([t], [], []) for t in topics] + [([], [p], []) for p in posts] + \
-                  [([], [], [c]) for c in comments]
-        for part in singles:
+        Rows = list[dict[str, Any]]
+        singles: list[tuple[str, tuple[Rows, Rows, Rows]]] = [("topic", ([t], [], [])) for t in topics] + \
+                  [("post", ([], [p], [])) for p in posts] + \
+                  [("comment", ([], [], [c])) for c in comments]
+        written = 0
+        for i, (kind, part) in enumerate(singles):
             try:
-                r = self._tx(lambda conn, part=part: self._write(conn, *part), "write one row")
-            except sa.exc.SQLAlchemyError as e:
+                r = self._tx(partial(self._write_part, part), f"write one {kind} row")
+            except Exception as e:
+                if _away(e):  # the database left in the middle: keep this row and the rest
+                    rest = singles[i:]
+                    self._keep([t for _, p in rest for t in p[0]], [x for _, p in rest for x in p[1]],
+                               [c for _, p in rest for c in p[2]])
+                    self._merge(merged)
+                    raise
                 self.db_errors += 1
-                log.error("row rejected by the database, dropped: %s", db.short_error(e))
+                self.dropped[f"{kind}_rejected_by_database"] += 1
+                log.error("%s row rejected by the database, dropped: %s", kind, db.short_error(e))
                 continue
+            written += 1
             merged["post_new"].update(r["post_new"])
             merged["comment_new"].update(r["comment_new"])
             merged["snapshots"] |= r["snapshots"]
-        return merged
+        return merged, written
+
+    def _write_part(self, part: tuple[list[dict[str, Any]], ...], conn: Connection) -> dict[str, Any]:
+        return self._write(conn, *part)
 
     def _merge(self, result: dict[str, Any]) -> None:
         for mid, new in result["post_new"].items():
@@ -215,3 +315,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _away(e: BaseException) -> bool:
+    """The database is unreachable (worth keeping the rows), not refusing these rows."""
+    return isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)) and db.is_disconnect(e)

@@ -61,7 +61,7 @@ def table_counts(url: str) -> dict[str, int]:
     eng = db.make_engine(url)
     try:
         with eng.connect() as conn:
-            return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+            return {t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
                     for t in db.metadata.sorted_tables if t.name != "schema_version"}
     finally:
         eng.dispose()
@@ -73,7 +73,8 @@ def scoring_summary(url: str) -> dict[str, Any]:
     c, s = db.comments.c, db.scores.c
     try:
         with eng.connect() as conn:
-            status = dict(conn.execute(sa.select(c.score_status, sa.func.count()).group_by(c.score_status)).all())
+            status: dict[str, int] = dict(conn.execute(sa.select(c.score_status, sa.func.count())
+                                                       .group_by(c.score_status)).all())
             per_comment = (sa.select(s.comment_id, s.scorer, sa.func.count().label("n"))
                            .group_by(s.comment_id, s.scorer).subquery())
             bad = conn.execute(sa.select(sa.func.count()).select_from(per_comment)
@@ -111,3 +112,97 @@ def popen(cmd: list[str], env: dict[str, str] | None = None) -> Iterator[subproc
         if p.poll() is None:
             p.kill()
         p.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThrowawayMariaDB:
+    """A private MariaDB server in a temporary folder, killed and restarted by its own PID.
+
+    Never the shared server: the outage tests SIGKILL this one mid-crawl. Its data folder
+    survives a kill (InnoDB recovers on restart), as a production server's does.
+    """
+
+    INSTALL = "mariadb-install-db"
+    SERVER = "/usr/sbin/mariadbd"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.datadir = root / "data"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "mariadbd.log"
+
+    @classmethod
+    def available(cls) -> bool:
+        import shutil
+
+        return bool(shutil.which(cls.INSTALL)) and Path(cls.SERVER).exists()
+
+    def install(self) -> None:
+        self.datadir.mkdir(parents=True)
+        subprocess.run([self.INSTALL, "--no-defaults", f"--datadir={self.datadir}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
+                       check=True, capture_output=True, timeout=120)
+
+    def start(self, timeout: float = 60) -> None:
+        import time
+
+        self.proc = subprocess.Popen(
+            [self.SERVER, "--no-defaults", f"--datadir={self.datadir}", f"--port={self.port}",
+             "--bind-address=127.0.0.1", "--user=root", "--character-set-server=utf8mb4",
+             "--collation-server=utf8mb4_unicode_ci", f"--socket={self.root / 'mariadbd.sock'}",
+             f"--pid-file={self.root / 'mariadbd.pid'}", "--innodb-buffer-pool-size=32M",
+             "--skip-name-resolve", f"--log-error={self.log}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        eng = sa.create_engine(self.server_url())
+        try:
+            while True:
+                try:
+                    with eng.connect() as conn:
+                        conn.execute(sa.text("SELECT 1"))
+                    return
+                except sa.exc.OperationalError:
+                    if self.proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"throwaway MariaDB did not start; see {self.log}") from None
+                    time.sleep(0.2)
+        finally:
+            eng.dispose()
+
+    def kill(self) -> None:
+        """SIGKILL this server (by its PID), as a crash or an OOM kill would."""
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def server_url(self) -> str:
+        return f"mysql+pymysql://root@127.0.0.1:{self.port}/?charset=utf8mb4"
+
+    def new_database(self, name: str) -> str:
+        """A migrated database on this server; its URL."""
+        admin = sa.create_engine(self.server_url())
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        admin.dispose()
+        url = f"mysql+pymysql://root@127.0.0.1:{self.port}/{name}?charset=utf8mb4"
+        eng = db.make_engine(url)
+        db.migrate(eng)
+        eng.dispose()
+        return url

@@ -22,7 +22,7 @@ from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from weibo import parsing
+from weibo import hygiene, parsing
 from weibo.items import CommentItem, PostItem, TopicItem
 from weibo.middlewares import request_close
 from weibo_mh.db import SHANGHAI
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 class HotTopicsSpider(scrapy.Spider):
     name = "hot_topics"
+    refetch_mids: set[str]  # posts whose comment pages failed: recorded for the next crawl
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -56,6 +57,7 @@ class HotTopicsSpider(scrapy.Spider):
         spider.failure = None          # a reason the run could not do its work
         spider.close_reason = None     # set by request_close (login_required, rate_limited)
         spider.malformed_urls = []
+        spider.refetch_mids = set()    # posts whose comment pages failed: the next crawl asks again
         return spider
 
     # ----------------------------------------------------------------- helpers
@@ -97,8 +99,31 @@ class HotTopicsSpider(scrapy.Spider):
         log.info("hot search %s; up to %d topics, %d search pages each, %d comment pages per post%s",
                  self.hotsearch_url, self.topic_limit, self.max_post_pages, self.max_comment_pages,
                  " (incremental)" if self.incremental else "")
+        # dont_filter: a redirect loop back to this URL must end in "max redirections", not
+        # in a silent drop by the dupe filter (but crawlers sharing a Redis dupe filter fetch
+        # the hot search once between them)
+        shared = self.settings.get("SCHEDULER_BACKEND") == "redis"
         yield scrapy.Request(self.hotsearch_url, callback=self.parse_hotsearch, errback=self.on_error,
-                             priority=100, meta={"kind": "hotsearch"})
+                             priority=100, meta={"kind": "hotsearch"}, dont_filter=not shared)
+        for request in self._recrawl_requests():
+            yield request
+
+    def _recrawl_requests(self) -> list[scrapy.Request]:
+        """Comment pages earlier runs failed to store are fetched again, never skipped as stored."""
+        store = getattr(self.crawler, "weibo_store", None)
+        if store is None:
+            return []
+        mids, full = store.recrawl_plan()
+        if full and self.incremental:
+            log.warning("%s: paging every post's comments in full this time", full)
+            self.incremental = False
+        if mids:
+            log.info("fetching the comments of %d posts again that earlier runs failed to store",
+                     len(mids))
+            self.crawler.stats.set_value("weibo/recrawled", len(mids))
+        return [scrapy.Request(self.comment_url(mid, 1), callback=self.parse_comments,
+                               errback=self.on_error, priority=30,
+                               meta={"mid": mid, "page": 1, "recrawl": True}) for mid in sorted(mids)]
 
     def parse_hotsearch(self, response: Response) -> Iterator[Any]:
         self._page_seen()
@@ -106,7 +131,13 @@ class HotTopicsSpider(scrapy.Spider):
         try:
             topics = parsing.parse_hotsearch(response.text if hasattr(response, "text") else "",
                                              self.topic_limit)
-        except (parsing.MalformedPage, AttributeError) as e:
+        except RecursionError:
+            self._malformed(response, "JSON nested too deeply")
+            self.failure = f"hot search at {response.url} is unusable: its JSON is nested too deeply"
+            return
+        except Exception as e:  # noqa: BLE001 - MalformedPage, a body that is not text, anything
+            if not isinstance(e, (parsing.MalformedPage, AttributeError)):
+                e = parsing.MalformedPage(f"unreadable answer ({type(e).__name__}: {e})")
             body = getattr(response, "text", "")
             if parsing.is_login_url(response.url) or "登录" in body[:5000]:
                 self._login_wall(response)
@@ -118,11 +149,17 @@ class HotTopicsSpider(scrapy.Spider):
             self.failure = f"hot search at {response.url} listed no topics"
             log.error("%s", self.failure)
             return
-        log.info("hot search: %d topics: %s", len(topics), ", ".join(t.word for t in topics))
+        self.crawler.stats.set_value("weibo/hotsearch_topics", len(topics))
+        log.info("hot search: %d topics: %s", len(topics), ", ".join(hygiene.topic_word(t.word)[0]
+                                                                      or "(unusable)" for t in topics))
         for t in topics:
-            yield TopicItem(word=t.word, rank=t.rank, heat=t.heat, category=t.category, seen_at=seen_at)
-            yield scrapy.Request(self.search_url(t.word, 1), callback=self.parse_search,
-                                 errback=self.on_error, priority=10, meta={"topic": t.word, "page": 1})
+            # one bad entry costs only itself: the pipeline drops it (counted), nothing is asked for it
+            word, _ = hygiene.topic_word(t.word)
+            yield TopicItem(word=word or t.word, rank=t.rank, heat=t.heat, category=t.category,
+                            seen_at=seen_at)
+            if word:
+                yield scrapy.Request(self.search_url(word, 1), callback=self.parse_search,
+                                     errback=self.on_error, priority=10, meta={"topic": word, "page": 1})
 
     def parse_search(self, response: Response) -> Iterator[Any]:
         self._page_seen()
@@ -175,7 +212,8 @@ class HotTopicsSpider(scrapy.Spider):
             yield PostItem(scraped_at=self.now(), **post)
         ids = [c.id for c in result.comments if c.id]
         stop = False
-        if self.incremental and ids:
+        recrawl = bool(response.meta.get("recrawl"))
+        if self.incremental and ids and not recrawl:
             store = getattr(self.crawler, "weibo_store", None)
             if store is not None and len(store.known_comment_ids(ids)) == len(set(ids)):
                 stop = True
@@ -190,14 +228,20 @@ class HotTopicsSpider(scrapy.Spider):
         if not stop and page < last and result.comments and not self._stopping():
             yield scrapy.Request(self.comment_url(mid, page + 1), callback=self.parse_comments,
                                  errback=self.on_error, priority=20 + page,
-                                 meta={"mid": mid, "page": page + 1, "post": post})
+                                 meta={"mid": mid, "page": page + 1, "post": post, "recrawl": recrawl})
 
     def on_error(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
-        if failure.check(IgnoreRequest) and not failure.check(HttpError):
+        hotsearch = request.meta.get("kind") == "hotsearch"
+        if failure.check(IgnoreRequest) and not failure.check(HttpError) and (
+                self._stopping() or not hotsearch):
             return  # a login wall or a rate-limit stop, already counted and logged
         self.crawler.stats.inc_value("weibo/errors")
         reason = failure.getErrorMessage() or failure.type.__name__
+        if failure.check(IgnoreRequest) and "redirect" in reason.lower():
+            reason = f"redirect loop ({reason})"
         log.error("request failed after retries: %s (%s)", request.url, reason)
-        if request.meta.get("kind") == "hotsearch":
+        if hotsearch:
             self.failure = f"hot search {request.url} failed: {reason}"
+        elif request.meta.get("mid"):
+            self.refetch_mids.add(request.meta["mid"])
