@@ -72,6 +72,7 @@ def split_tokens(content: str) -> list[str]:
 class FakeOpenAI:
     def __init__(self, mode: str = "good", dimensions: tuple[str, ...] = ()) -> None:
         self.mode = mode
+        self.base_url = ""  # set by the fixture from start()
         self.script: list[str] = []
         self.reject_schema = False
         self.reject_guided_json = False

@@ -23,7 +23,7 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def backend_class(name: str) -> type:
+def backend_class(name: str) -> Any:
     """The class registered under ``name``; ConfigError for an unknown or unavailable one."""
     try:
         target = REGISTRY[name]
