@@ -93,7 +93,8 @@ topic_snapshots = sa.Table(
     sa.Column("topic_id", BIGINT, sa.ForeignKey("topics.id", name="fk_snap_topic"), nullable=False),
     sa.Column("rank", sa.Integer, nullable=False),
     sa.Column("heat", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("category", sa.String(64)),
+    sa.Column("category", sa.String(64), comment="only when the hot-search list gives one"),
+    sa.Column("label", sa.String(16), comment="the list's badge (label_name: 热, 新, 沸, 爆 …)"),
     sa.Column("seen_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("crawl_run_id", "topic_id", name="uq_snap_run_topic"),
     sa.Index("ix_snap_topic_seen", "topic_id", "seen_at"),
@@ -113,6 +114,9 @@ posts = sa.Table(
     sa.Column("source", sa.String(255)),
     sa.Column("first_scraped_at", sa.DateTime, nullable=False),
     sa.Column("scraped_at", sa.DateTime, nullable=False),
+    sa.Column("ip_location", sa.String(64), comment="IP属地 as Weibo shows it (a province or country)"),
+    sa.Column("is_retweet", sa.Boolean, nullable=False, server_default=sa.false(),
+              comment="text and counts are the retweeter's own"),
     sa.Index("ix_posts_created", "created_at"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
@@ -147,6 +151,11 @@ comments = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("last_output", sa.Text, comment="raw model output of the last failure, truncated"),
     sa.Column("scored_at", sa.DateTime),
+    sa.Column("ip_location", sa.String(64), comment="IP属地 as Weibo shows it (a province or country)"),
+    sa.Column("is_hot", sa.Boolean, nullable=False, server_default=sa.false(),
+              comment="listed among the post's hot (most-liked) comments"),
+    sa.Column("root_id", ID, comment="weibo.com source: the first-level comment of this thread"),
+    sa.Column("reply_to_id", ID, comment="weibo.com source: the comment this one answers"),
     _enum_check("score_status", SCORE_STATUSES, "ck_comments_score_status"),
     sa.Index("ix_comments_mid", "mid"),
     sa.Index("ix_comments_queue", "score_status", "lease_until"),
@@ -308,6 +317,8 @@ def _v1(conn: Connection) -> None:
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("initial schema", _v1),
+    3: ("spider: ip_location, is_hot, is_retweet, root_id, reply_to_id, hot-search label",
+        lambda c: sync_tables(c, [posts, comments, topic_snapshots])),
 }
 
 

@@ -65,7 +65,8 @@ class ValidatePipeline:
             if not a.get("mid") or not _ID.match(a["mid"]):
                 raise drop(self.crawler, "comment_bad_mid", what)
             if not a.get("text"):
-                raise drop(self.crawler, "comment_missing_text", what)
+                reason = "comment_image_only" if a.get("image_only") else "comment_missing_text"
+                raise drop(self.crawler, reason, what)
             a["text"] = a["text"][:MAX_TEXT]
             return item
         raise drop(self.crawler, "unknown_item", type(item).__name__)
@@ -102,9 +103,9 @@ class DatabasePipeline:
         self.crawler = crawler
         s = crawler.settings
         self.url = s.get("DATABASE_URL")
-        self.flush_items = s.getint("FLUSH_ITEMS", 200)
-        self.flush_seconds = s.getfloat("FLUSH_SECONDS", 10.0)
-        self.run_id = s.getint("CRAWL_RUN_ID", 0)
+        self.flush_items = s.getint("FLUSH_ITEMS")
+        self.flush_seconds = s.getfloat("FLUSH_SECONDS")
+        self.run_id = s.getint("CRAWL_RUN_ID")
         self.store: Any = None
         self.loop: task.LoopingCall | None = None
         self.flush_error: str | None = None
@@ -146,7 +147,8 @@ class DatabasePipeline:
         a = ItemAdapter(item)
         if isinstance(item, TopicItem):
             row = {"word": a["word"], "rank": a["rank"], "heat": a.get("heat") or 0,
-                   "category": a.get("category"), "seen_at": db.to_db_time(a["seen_at"])}
+                   "category": a.get("category"), "label": a.get("label"),
+                   "seen_at": db.to_db_time(a["seen_at"])}
             full = self.store.add("topic", row)
         elif isinstance(item, PostItem):
             row = {"mid": a["mid"], "author_hash": a.get("author_hash"), "author_raw": a.get("author_raw"),
@@ -154,7 +156,9 @@ class DatabasePipeline:
                    "reposts": a.get("reposts") or 0, "comments_count": a.get("comments_count") or 0,
                    "likes": a.get("likes") or 0, "source": (a.get("source") or None),
                    "first_scraped_at": scraped, "scraped_at": scraped,
-                   "full_text": a.get("full_text", True), "topics": list(a.get("topics") or [])}
+                   "full_text": a.get("full_text", True), "topics": list(a.get("topics") or []),
+                   "ip_location": (a.get("ip_location") or "")[:64] or None,
+                   "is_retweet": bool(a.get("is_retweet"))}
             if row["source"]:
                 row["source"] = row["source"][:255]
             full = self.store.add("post", row)
@@ -164,6 +168,9 @@ class DatabasePipeline:
                    "text": a["text"], "likes": a.get("likes") or 0,
                    "created_at": db.to_db_time(a.get("created_at")),
                    "source": (a.get("source") or "")[:255] or None,
+                   "ip_location": (a.get("ip_location") or "")[:64] or None,
+                   "is_hot": bool(a.get("is_hot")), "root_id": a.get("root_id"),
+                   "reply_to_id": a.get("reply_to_id"),
                    "first_scraped_at": scraped, "scraped_at": scraped}
             full = self.store.add("comment", row)
         if full:
@@ -208,6 +215,12 @@ class DatabasePipeline:
             "ban_answers": all_stats.get("weibo/ban_answers", 0),
             "login_walls": all_stats.get("weibo/login_walls", 0),
             "incremental_stops": all_stats.get("weibo/incremental_stops", 0),
+            "pages_by_source": {k.split("/", 2)[2]: v for k, v in all_stats.items()
+                                if k.startswith("weibo/pages/")},
+            "source_fallbacks": list(getattr(spider, "source_fallbacks", []))[:200],
+            "comment_stops": {k.split("/", 2)[2]: v for k, v in all_stats.items()
+                              if k.startswith("weibo/comment_stops/")},
+            "logins_refused": sorted(getattr(spider, "walled", ())),
         }
         error = failure
         if status == "failed" and not error:
