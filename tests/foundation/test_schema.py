@@ -68,7 +68,8 @@ def test_mysql_tables_are_innodb_utf8mb4(mysql_url):
 def test_migrate_twice_does_nothing(engine):
     assert db.migrate(engine) == []
     with engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(db.schema_version)).scalar() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.schema_version)).scalar() == \
+            len(db.MIGRATIONS)
 
 
 def test_migrate_cli_is_idempotent(tmp_path):
@@ -87,8 +88,8 @@ def test_services_refuse_an_older_schema(tmp_path):
         db.check_schema(eng)
     db.migrate(eng)
     with eng.begin() as conn:  # pretend the database was made by an older release
-        conn.execute(sa.update(db.schema_version).values(version=0))
-    with pytest.raises(db.SchemaError, match="needs version 1"):
+        conn.execute(sa.delete(db.schema_version).where(db.schema_version.c.version > 1))
+    with pytest.raises(db.SchemaError, match=f"needs version {db.SCHEMA_VERSION}"):
         db.check_schema(eng)
     eng.dispose()
 

@@ -29,7 +29,7 @@ from weibo.parsing.common import (
 from weibo.parsing.ids import canonical_mid
 from weibo.timeparse import parse_weibo_time
 
-_DIGITS = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?")
 _OUTSIDE_ORIGINAL = '[not(ancestor::div[contains(concat(" ", @class, " "), " card-comment ")])]'
 
 
@@ -38,8 +38,7 @@ def _count(card: Selector, action: str) -> int:
     m = _DIGITS.search(normalise_text(" ".join(texts)).replace(",", ""))
     if not m:
         return 0
-    n = int(m.group(1))
-    return n * 10000 if "万" in " ".join(texts) else n
+    return int(float(m.group(1)) * (10000 if m.group(2) else 1))
 
 
 def parse_card(card: Selector, crawl_time: datetime) -> Post:

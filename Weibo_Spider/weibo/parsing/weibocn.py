@@ -154,7 +154,7 @@ def parse_post_block(block: Selector, crawl_time: datetime, mid: str | None = No
             text = text_from(ctt[0].root).lstrip(":：").strip()
             if _has_stop_link(block, "全文"):
                 full = False
-                text = re.sub(r"\s*全文$", "", text)
+                text = re.sub(r"\s*(?:\.\.\.|…)?\s*(?:全文)?$", "", text)
         body = normalise_text(" ".join(block.xpath(".//text()").getall()))
     created, raw, client, ip = _time(block, crawl_time)
     return Post(mid=mid, author_key=author_key_from_href(author), text=text or None, full_text=full,
