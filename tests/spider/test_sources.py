@@ -1,0 +1,130 @@
+"""The real spider over HTTP through each search and comment source, and the faults of the
+real site (432, captcha, ok:-100, a dead cookie), into SQLite and MariaDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from weibo.localsite import LocalSite, small_corpus
+from weibo.localsite.corpus import post_mid
+
+from tests.spider.helpers import counts, run_crawl, runs, write_config
+from weibo_mh import db
+
+pytestmark = pytest.mark.slow
+
+
+def fetch(url: str, query: str) -> list[tuple]:
+    eng = db.make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+    finally:
+        eng.dispose()
+
+
+def shapes_corpus() -> dict:
+    """The small corpus with weibo.cn's limits: post 1 claims 100000 comment pages (pages past
+    the real three repeat), and one comment of post 15 is only a picture."""
+    c = small_corpus()
+    posts = {p["mid"]: p for t in c["topics"] for p in t["posts"]}
+    posts[post_mid(1)]["pages_shown"] = 100000
+    posts[post_mid(15)]["comments_list"][0]["image_only"] = True
+    return c
+
+
+def test_weibo_cn_comment_pages_in_the_real_shape(db_url: str, tmp_path: Path) -> None:
+    with LocalSite(shapes_corpus()) as site:
+        crawl = run_crawl(write_config(tmp_path / "c.toml", site), db_url)
+        hits = dict(site.hits)
+    assert crawl.ok, crawl.output
+    (run,) = runs(db_url)
+    assert run["stats"]["comment_stops"] == {"repeated": 1}       # page 4 of post 1 repeated page 3
+    assert any("page=4" in h for h in hits) and not any("page=5" in h for h in hits)
+    assert run["stats"]["dropped"] == {"comment_image_only": 1}
+    assert counts(db_url)["comments"] == 42
+    # hot comments stored once, flagged; the two most-liked of each post with 5+ comments
+    assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE is_hot = 1") == [(6,)]
+    # IP locations read from every time-span variant
+    places = dict(fetch(db_url, "SELECT ip_location, COUNT(*) FROM comments GROUP BY ip_location"))
+    assert set(places) == {None, "河南", "广东", "上海", "四川", "海外"} and places[None] < 20
+    # the retweet (post 13) keeps its own words and counts
+    (rt,) = fetch(db_url, f"SELECT is_retweet, text, reposts, comments_count FROM posts WHERE mid = '{post_mid(13)}'")
+    assert rt[0] == 1 and rt[1].startswith("试了睡前不看手机") and rt[2:] == (26, 12)
+
+
+def test_weibo_com_comment_source_stores_threads(db_url: str, tmp_path: Path) -> None:
+    with LocalSite(small_corpus()) as site:
+        config = write_config(tmp_path / "c.toml", site, 'comments_source = "weibo.com"')
+        crawl = run_crawl(config, db_url)
+    assert crawl.ok, crawl.output
+    assert counts(db_url)["comments"] == 43
+    (run,) = runs(db_url)
+    assert run["stats"]["pages_by_source"]["weibo.com-replies"] > 0
+    # comment 3 of post 1 answers comment 2 (a first-level comment): a thread link
+    assert fetch(db_url, "SELECT root_id, reply_to_id FROM comments WHERE id = '490010003'") == \
+        [("490010002", "490010002")]
+    assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE root_id IS NOT NULL") == [(9,)]
+    assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE ip_location IS NOT NULL")[0][0] > 20
+
+
+def test_weibo_cn_search_alone_still_works(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(small_corpus()) as site:
+        config = write_config(tmp_path / "c.toml", site, 'search_sources = ["weibo.cn"]')
+        crawl = run_crawl(config, sqlite_url)
+    assert crawl.ok, crawl.output
+    assert counts(sqlite_url)["posts"] == 15 and counts(sqlite_url)["comments"] == 43
+    assert runs(sqlite_url)[0]["stats"]["pages_by_source"].get("s.weibo.com") is None
+
+
+def test_a_refused_weibo_com_cookie_falls_back_to_weibo_cn_and_says_so(sqlite_url: str,
+                                                                       tmp_path: Path) -> None:
+    with LocalSite(small_corpus(), scenario="sweibo_login") as site:
+        crawl = run_crawl(write_config(tmp_path / "c.toml", site), sqlite_url)
+    assert crawl.ok, crawl.output
+    assert counts(sqlite_url)["posts"] == 15
+    (run,) = runs(sqlite_url)
+    assert run["stats"]["logins_refused"] == ["weibo.com"]
+    assert {f["reason"] for f in run["stats"]["source_fallbacks"]} >= {"login_wall"}
+    assert crawl.output.count("LOGIN REQUIRED") == 1
+    assert "WEIBO_COM_COOKIE" in crawl.output and "docs/spider.md" in crawl.output
+
+
+def test_a_cookie_dying_mid_run_ends_as_login_required_with_one_loud_message(
+        sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(small_corpus(), scenario="login_redirect", after=8) as site:
+        config = write_config(tmp_path / "c.toml", site, "concurrent_per_domain = 1")
+        crawl = run_crawl(config, sqlite_url, WEIBO_COOKIE="SUB=x", WEIBO_COM_COOKIE="SUB=y")
+    assert crawl.returncode == 3, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "login_required"
+    assert counts(sqlite_url)["posts"] > 0                      # what came before is kept
+    assert crawl.output.count("LOGIN REQUIRED") in (1, 2)       # once per refused cookie
+    assert "(WEIBO_COOKIE)" in crawl.output or "(WEIBO_COM_COOKIE)" in crawl.output
+    assert "The cookies: setting and refreshing them" in crawl.output
+
+
+@pytest.mark.parametrize("scenario, code", [("ban432", 4), ("captcha", 4)])
+def test_432_and_captcha_redirects_back_off_then_stop_as_rate_limited(
+        scenario: str, code: int, sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(small_corpus(), scenario=scenario, after=3) as site:
+        config = write_config(tmp_path / "c.toml", site, "concurrent_per_domain = 1\nban_limit = 3")
+        crawl = run_crawl(config, sqlite_url)
+    assert crawl.returncode == code, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "rate_limited" and run["stats"]["ban_answers"] >= 3
+    assert "pausing the crawl" in crawl.output
+    assert counts(sqlite_url)["posts"] > 0
+
+
+def test_ok_minus_100_from_the_comment_json_ends_as_login_required(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(small_corpus(), scenario="ok100", after=4) as site:
+        config = write_config(tmp_path / "c.toml", site, 'comments_source = "weibo.com"\n'
+                                                          "concurrent_per_domain = 1")
+        crawl = run_crawl(config, sqlite_url)
+    assert crawl.returncode == 3, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "login_required" and run["stats"]["logins_refused"] == ["weibo.com"]
+    assert counts(sqlite_url)["posts"] > 0
