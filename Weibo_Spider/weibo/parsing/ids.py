@@ -62,12 +62,16 @@ def mid_to_bid(mid: str) -> str:
 
 
 def canonical_mid(post_id: str | None) -> str | None:
-    """The numeric mid for a mid or a bid; None when it is neither."""
+    """The numeric mid for a mid or a bid; None when it is neither (an id that only looks
+    base-62 comes back unchanged)."""
     if not post_id:
         return None
     if post_id.isdigit():
         return post_id.lstrip("0") or "0"
     try:
-        return bid_to_mid(post_id)
+        mid = bid_to_mid(post_id)
     except ValueError:
         return None
+    # not every base-62 string is a bid (a 4-character group can exceed 7 digits): such an
+    # id is kept as it is rather than turned into a number that names another post
+    return mid if mid_to_bid(mid) == post_id.lstrip("0") else post_id

@@ -97,8 +97,8 @@ class HotTopicsSpider(scrapy.Spider):
         return (f"{self.base}/search/mblog?hideSearchFrame=&keyword={quote(search_word, safe='')}"
                 f"&page={page}")
 
-    def comment_url(self, mid: str, page: int) -> str:
-        bid = parsing.mid_to_bid(mid) if mid.isdigit() else mid
+    def comment_url(self, mid: str, page: int, bid: str | None = None) -> str:
+        bid = bid or (parsing.mid_to_bid(mid) if mid.isdigit() else mid)
         return f"{self.base}/comment/{quote(bid, safe='')}?page={page}"
 
     def build_comments_url(self, the_id: str, max_id: int, replies: bool = False) -> str:
@@ -246,25 +246,26 @@ class HotTopicsSpider(scrapy.Spider):
                                                       topics=[word], mid=p.mid))
             if p.mid and p.text and p.comments_count > 0 and not self._stopping():
                 # a post under two topics is asked for once: the dupe filter drops the second
-                yield self.comments_request(p.mid, self._post_dict(p.mid, p, response.url))
+                yield self.comments_request(p.mid, self._post_dict(p.mid, p, response.url), p.bid)
         if page == 1 and not self._stopping():
             for n in range(2, min(result.page_count, self.max_post_pages) + 1):
                 yield self.search_request(word, search_word, source, n)
 
     # ----------------------------------------------------------------- comments
 
-    def comments_request(self, mid: str, post: dict[str, Any]) -> scrapy.Request:
+    def comments_request(self, mid: str, post: dict[str, Any], bid: str | None = None) -> scrapy.Request:
         if self.comments_source == "weibo.com":
             return scrapy.Request(self.build_comments_url(mid, 0), callback=self.parse_build_comments,
                                   errback=self.on_error, priority=20, headers=self.browser_headers(),
                                   meta={"kind": "comments"},
                                   cb_kwargs={"mid": mid, "page": 1, "post": post})
-        return scrapy.Request(self.comment_url(mid, 1), callback=self.parse_comments,
+        return scrapy.Request(self.comment_url(mid, 1, bid), callback=self.parse_comments,
                               errback=self.on_error, priority=20, meta={"kind": "comments"},
-                              cb_kwargs={"mid": mid, "page": 1})
+                              cb_kwargs={"mid": mid, "page": 1, "bid": bid})
 
-    def parse_comments(self, response: Response, mid: str, page: int, post: dict[str, Any] | None = None,
-                       seen: list[str] | None = None, hot: list[str] | None = None) -> Iterator[Any]:
+    def parse_comments(self, response: Response, mid: str, page: int, bid: str | None = None,
+                       post: dict[str, Any] | None = None, seen: list[str] | None = None,
+                       hot: list[str] | None = None) -> Iterator[Any]:
         """A weibo.cn comment page. ``seen``: ids stored from earlier pages of this post in this
         run; ``hot``: the hot comments' ids (they come again further down)."""
         self._page_seen("weibo.cn-comments")
@@ -310,9 +311,9 @@ class HotTopicsSpider(scrapy.Spider):
         if stop and stop != "last_page":
             self.crawler.stats.inc_value(f"weibo/comment_stops/{stop}")
         if not stop and not self._stopping():
-            yield scrapy.Request(self.comment_url(mid, page + 1), callback=self.parse_comments,
+            yield scrapy.Request(self.comment_url(mid, page + 1, bid), callback=self.parse_comments,
                                  errback=self.on_error, priority=20 + page, meta={"kind": "comments"},
-                                 cb_kwargs={"mid": mid, "page": page + 1, "post": post,
+                                 cb_kwargs={"mid": mid, "page": page + 1, "bid": bid, "post": post,
                                             "seen": sorted(seen_ids | set(regular)),
                                             "hot": sorted(hot_ids)})
 
