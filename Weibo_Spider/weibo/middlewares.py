@@ -50,7 +50,7 @@ def request_close(crawler: Crawler, reason: str) -> None:
     spider = crawler.spider
     if spider is None or getattr(spider, "close_reason", None):
         return
-    spider.close_reason = reason
+    spider.close_reason = reason  # type: ignore[attr-defined]  # HotTopicsSpider has it
     if crawler.engine is not None:
         deferred_from_coro(crawler.engine.close_spider_async(reason=reason))
 
@@ -126,7 +126,7 @@ class LoginWallMiddleware:
     def process_response(self, request: Request, response: Response) -> Response:
         target = None
         if 300 <= response.status < 400 and b"Location" in response.headers:
-            location = response.headers[b"Location"].decode("latin-1")
+            location = (response.headers[b"Location"] or b"").decode("latin-1")
             target = urljoin(request.url, location)
         wall = (target and is_login_url(target)) or is_login_url(response.url)
         if not wall and response.status == 200 and b"-100" in response.body[:200]:
@@ -171,7 +171,7 @@ class BanMiddleware:
         if response.status in self.codes:
             return f"HTTP {response.status}"
         if 300 <= response.status < 400 and b"Location" in response.headers:
-            target = urljoin(request.url, response.headers[b"Location"].decode("latin-1"))
+            target = urljoin(request.url, (response.headers[b"Location"] or b"").decode("latin-1"))
             if is_block_url(target):
                 return "a captcha/verification redirect"
         return None

@@ -80,7 +80,7 @@ class SharedScheduler(Scheduler):
         self.queue = load_object(self.queue_cls)(server=self.server, spider=spider,
                                                  key=self.queue_key % {"spider": spider.name},
                                                  serializer=self.serializer)
-        if not self.df:
+        if not self.df:  # type: ignore[has-type]  # set by scrapy-redis's __init__
             self.df = load_object(self.dupefilter_cls).from_spider(spider)
         if self.flush_on_start:
             self.flush()

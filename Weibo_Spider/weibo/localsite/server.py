@@ -92,7 +92,7 @@ class LocalSite:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def s_weibo_base(self) -> str:
@@ -212,8 +212,8 @@ class LocalSite:
         max_id = _int(query.get("max_id", ["0"])[0] or "0", low=0)
         count = _int(query.get("count", ["20"])[0], low=1)
         if query.get("fetch_level", ["0"])[0] == "1":
-            for post in self.posts.values():
-                body = pages.build_replies_json(post, the_id, max_id, count)
+            for candidate in self.posts.values():
+                body = pages.build_replies_json(candidate, the_id, max_id, count)
                 if body is not None:
                     return 200, _json(), body.encode("utf-8", "surrogatepass")
             return 200, _json(), b'{"ok": 1, "data": [], "max_id": 0, "total_number": 0}'

@@ -55,10 +55,10 @@ def parse_json_comment(c: dict[str, Any], mid: str) -> Comment:
         nick, text = m.group(1), text[m.end():]
     pictures = bool(c.get("pic_infos") or c.get("url_struct") or c.get("pic"))
     text = mask_mentions(text).strip()
-    user = c.get("user") if isinstance(c.get("user"), dict) else {}
+    user: dict[str, Any] = c["user"] if isinstance(c.get("user"), dict) else {}
     uid = _id(user.get("id") or user.get("idstr"))
     root = _id(c.get("rootid") or c.get("rootidstr"))
-    reply = c.get("reply_comment") if isinstance(c.get("reply_comment"), dict) else {}
+    reply: dict[str, Any] = c["reply_comment"] if isinstance(c.get("reply_comment"), dict) else {}
     reply_id = _id(reply.get("id") or reply.get("idstr"))
     is_reply = bool(root and root != cid)
     place = normalise_text(_IP.sub("", str(c.get("source") or ""))) or None

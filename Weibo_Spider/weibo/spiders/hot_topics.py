@@ -47,6 +47,24 @@ COOKIE_VARS = {"weibo.cn": "WEIBO_COOKIE / WEIBO_COOKIE_FILE / spider.cookie_fil
 
 class HotTopicsSpider(scrapy.Spider):
     name = "hot_topics"
+    # set in from_crawler, from the settings (their defaults live in weibo_mh.config.SPEC)
+    hotsearch_url: str
+    base: str
+    s_base: str
+    com_base: str
+    sources: list[str]
+    comments_source: str
+    browser_ua: str
+    topic_limit: int
+    max_post_pages: int
+    max_comment_pages: int
+    max_reply_pages: int
+    incremental: bool
+    failure: str | None
+    close_reason: str | None
+    malformed_urls: list[str]
+    walled: set[str]
+    source_fallbacks: list[dict[str, Any]]
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
