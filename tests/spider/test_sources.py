@@ -32,6 +32,8 @@ def shapes_corpus() -> dict:
     posts = {p["mid"]: p for t in c["topics"] for p in t["posts"]}
     posts[post_mid(1)]["pages_shown"] = 100000
     posts[post_mid(15)]["comments_list"][0]["image_only"] = True
+    c["topics"][0]["label"] = "爆"
+    c["hotgov"] = {"word": "一条置顶的政务话题", "posts": [posts[post_mid(3)]]}
     return c
 
 
@@ -53,6 +55,13 @@ def test_weibo_cn_comment_pages_in_the_real_shape(db_url: str, tmp_path: Path) -
     # the retweet (post 13) keeps its own words and counts
     (rt,) = fetch(db_url, f"SELECT is_retweet, text, reposts, comments_count FROM posts WHERE mid = '{post_mid(13)}'")
     assert rt[0] == 1 and rt[1].startswith("试了睡前不看手机") and rt[2:] == (26, 12)
+    # the hot-search list: the pinned entry (rank 0) is kept, a badge is a label, not a category
+    snaps = dict((w, (r, c, lb)) for w, r, c, lb in fetch(
+        db_url, "SELECT t.word, s.rank, s.category, s.label FROM topic_snapshots s "
+                "JOIN topics t ON t.id = s.topic_id"))
+    assert snaps["一条置顶的政务话题"] == (0, None, None)
+    assert snaps["春天总是睡不好"] == (1, "健康", "爆") and snaps["周末一个人去看海"] == (3, None, None)
+    assert fetch(db_url, f"SELECT COUNT(*) FROM post_topics WHERE mid = '{post_mid(3)}'") == [(2,)]
 
 
 def test_weibo_com_comment_source_stores_threads(db_url: str, tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ class LocalSite:
     def _index(self) -> None:
         self.topics = {t["word"]: t for t in self.corpus["topics"]}
         self.posts: dict[str, dict[str, Any]] = {}
-        for t in self.corpus["topics"]:
+        for t in self.corpus["topics"] + ([self.corpus["hotgov"]] if self.corpus.get("hotgov") else []):
             for p in t["posts"]:
                 self.posts.setdefault(p["mid"], p)
                 self.posts.setdefault(bid_of(p["mid"]), p)
@@ -162,8 +162,7 @@ class LocalSite:
             return self._weibo_com(path, query, late)
         if path == "/search/mblog":
             word = query.get("keyword", [""])[0].strip("#")
-            topic = self.topics.get(word)
-            posts = topic["posts"] if topic else []
+            posts = self.topic_posts(word)
             extra = ""
             if self.scenario == "malformed":
                 if word == self.second_topic and page == 1:
@@ -184,16 +183,21 @@ class LocalSite:
         return 404, {"Content-Type": "text/plain"}, b"not found"
 
 
+    def topic_posts(self, word: str) -> list[dict[str, Any]]:
+        """The search results for a word: a topic's posts, or the pinned entry's (hotgov)."""
+        topic = self.topics.get(word)
+        if topic:
+            return list(topic["posts"])
+        gov = self.corpus.get("hotgov") or {}
+        return list(gov.get("posts", [])) if gov.get("word") == word else []
+
     def _sweibo(self, path: str, query: dict[str, list[str]], page: int) -> tuple[int, dict[str, str], bytes]:
         if self.scenario == "sweibo_login":
             return 302, {"Location": "/login.php?entry=sso"}, b""
         if path != SWEIBO + "/weibo":
             return 404, {"Content-Type": "text/plain"}, b"not found"
         word = query.get("q", [""])[0].strip("#")
-        topic = self.topics.get(word)
-        posts = topic["posts"] if topic and self.scenario != "sweibo_empty" else []
-        if not topic and self.corpus.get("hotgov", {}).get("word") == word:
-            posts = self.corpus["hotgov"].get("posts", [])
+        posts = self.topic_posts(word) if self.scenario != "sweibo_empty" else []
         extra = ""
         if self.scenario == "malformed" and page == 1:
             if word == self.second_topic:
