@@ -128,6 +128,11 @@ def test_each_site_gets_its_own_cookie_and_none_is_logged(sqlite_url: str, site:
     assert "not-a-real-cookie" not in crawl.output and "not-a-real-com-cookie" not in crawl.output
     assert "sending a Cookie header to weibo.cn" in crawl.output
     assert "sending a Cookie header to weibo.com" in crawl.output
+    # weibo.com's endpoints get what a browser sends; weibo.cn the mobile User-Agent
+    referer, agent = site.site_headers["hotsearch"]
+    assert referer == f"{site.weibo_com_base}/" and "Windows NT" in agent
+    assert site.site_headers["s.weibo.com"][0] == f"{site.weibo_com_base}/"
+    assert "Android" in site.site_headers["weibo.cn"][1]
 
 
 def test_no_salt_refuses_to_start(sqlite_url: str, site: LocalSite, config: Path) -> None:

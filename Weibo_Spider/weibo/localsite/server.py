@@ -67,6 +67,8 @@ class LocalSite:
         self.cookies: Counter[str] = Counter()  # Cookie headers received ("" for none)
         #: (site, Cookie header) -> requests; site is weibo.cn, s.weibo.com, weibo.com or hotsearch
         self.site_cookies: Counter[tuple[str, str]] = Counter()
+        #: site -> (Referer, User-Agent) of its latest request
+        self.site_headers: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._served = 0
         self._index()
@@ -255,6 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
             which = ("s.weibo.com" if path.startswith(SWEIBO) else "weibo.com" if path.startswith(WCOM)
                      else "hotsearch" if path == "/ajax/side/hotSearch" else "weibo.cn")
             site.site_cookies[(which, self.headers.get("Cookie", ""))] += 1
+            site.site_headers[which] = (self.headers.get("Referer", ""), self.headers.get("User-Agent", ""))
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
