@@ -27,11 +27,13 @@ def fetch(url: str, query: str) -> list[tuple]:
 
 def shapes_corpus() -> dict:
     """The small corpus with weibo.cn's limits: post 1 claims 100000 comment pages (pages past
-    the real three repeat), and one comment of post 15 is only a picture."""
+    the real three repeat), post 3 counts comments its page does not show, and one comment of
+    post 15 is only a picture."""
     c = small_corpus()
     posts = {p["mid"]: p for t in c["topics"] for p in t["posts"]}
     posts[post_mid(1)]["pages_shown"] = 100000
     posts[post_mid(15)]["comments_list"][0]["image_only"] = True
+    posts[post_mid(3)]["comments"] = 4          # says it has comments; its page says there are none
     c["topics"][0]["label"] = "爆"
     c["hotgov"] = {"word": "一条置顶的政务话题", "posts": [posts[post_mid(3)]]}
     return c
@@ -43,7 +45,8 @@ def test_weibo_cn_comment_pages_in_the_real_shape(db_url: str, tmp_path: Path) -
         hits = dict(site.hits)
     assert crawl.ok, crawl.output
     (run,) = runs(db_url)
-    assert run["stats"]["comment_stops"] == {"repeated": 1}       # page 4 of post 1 repeated page 3
+    # page 4 of post 1 repeated page 3; post 3's only page said there are no comments
+    assert run["stats"]["comment_stops"] == {"repeated": 1, "empty": 1}
     assert any("page=4" in h for h in hits) and not any("page=5" in h for h in hits)
     assert run["stats"]["dropped"] == {"comment_image_only": 1}
     assert counts(db_url)["comments"] == 42
@@ -79,13 +82,17 @@ def test_weibo_com_comment_source_stores_threads(db_url: str, tmp_path: Path) ->
     assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE ip_location IS NOT NULL")[0][0] > 20
 
 
-def test_weibo_cn_search_alone_still_works(sqlite_url: str, tmp_path: Path) -> None:
+def test_weibo_cn_search_alone_and_the_comment_page_cap(sqlite_url: str, tmp_path: Path) -> None:
     with LocalSite(small_corpus()) as site:
-        config = write_config(tmp_path / "c.toml", site, 'search_sources = ["weibo.cn"]')
+        config = write_config(tmp_path / "c.toml", site, 'search_sources = ["weibo.cn"]\n'
+                                                          "max_comment_pages = 2")
         crawl = run_crawl(config, sqlite_url)
     assert crawl.ok, crawl.output
-    assert counts(sqlite_url)["posts"] == 15 and counts(sqlite_url)["comments"] == 43
-    assert runs(sqlite_url)[0]["stats"]["pages_by_source"].get("s.weibo.com") is None
+    # post 1 has three comment pages: the cap of two leaves its last 3 comments
+    assert counts(sqlite_url)["posts"] == 15 and counts(sqlite_url)["comments"] == 43 - 3
+    (run,) = runs(sqlite_url)
+    assert run["stats"]["pages_by_source"].get("s.weibo.com") is None
+    assert run["stats"]["comment_stops"] == {"cap": 1}
 
 
 def test_a_refused_weibo_com_cookie_falls_back_to_weibo_cn_and_says_so(sqlite_url: str,
