@@ -72,7 +72,7 @@ SPEC: dict[str, dict[str, Key]] = {
         "weibo_com_base": _k(str, "https://weibo.com", "Base URL of weibo.com (the comment JSON)."),
         "search_sources": _k(list, ["s.weibo.com", "weibo.cn"], "Topic search sources, tried in "
                              "order: the next one is used for a topic when a source answers with a "
-                             "login wall, a block or no posts (recorded in crawl_runs.stats). "
+                             "login wall or no posts (recorded in crawl_runs.stats). "
                              "Entries: s.weibo.com, weibo.cn."),
         "comments_source": _k(str, "weibo.cn", "Where comments come from: weibo.cn pages (flat "
                               "replies) or the weibo.com buildComments JSON (second-level replies, "

@@ -20,8 +20,8 @@ EXIT_HELP = """exit status:
   0  ok: the crawl finished
   1  failed: the crawl could not do its work (network, hot search, crash)
   2  configuration error: bad config, no salt, database schema missing or old
-  3  login_required: weibo.cn answered with a login wall; refresh the cookie
-  4  rate_limited: too many 418/403/429 answers in a row; the crawl stopped
+  3  login_required: a site refused its cookie (login wall or ok:-100); refresh it
+  4  rate_limited: too many blocks (418/403/429/432, captcha) in a row; the crawl stopped
   5  timed_out: the time budget ran out (scheduler only)
   6  another crawl holds the lock (scheduler --once only)
 Data stored before a stop is always kept."""
