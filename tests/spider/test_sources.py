@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from weibo.localsite import LocalSite, small_corpus
 from weibo.localsite.corpus import post_mid
+from weibo.localsite.server import bid_of
 
 from tests.spider.helpers import counts, run_crawl, runs, write_config
 from weibo_mh import db
@@ -34,6 +35,8 @@ def shapes_corpus() -> dict:
     posts[post_mid(1)]["pages_shown"] = 100000
     posts[post_mid(15)]["comments_list"][0]["image_only"] = True
     posts[post_mid(3)]["comments"] = 4          # says it has comments; its page says there are none
+    posts[post_mid(2)]["pages_shown"] = 100000  # one real page, its first comment a hot one
+    posts[post_mid(2)]["comments_list"][0]["hot"] = True
     c["topics"][0]["label"] = "爆"
     c["hotgov"] = {"word": "一条置顶的政务话题", "posts": [posts[post_mid(3)]]}
     return c
@@ -45,13 +48,15 @@ def test_weibo_cn_comment_pages_in_the_real_shape(db_url: str, tmp_path: Path) -
         hits = dict(site.hits)
     assert crawl.ok, crawl.output
     (run,) = runs(db_url)
-    # page 4 of post 1 repeated page 3; post 3's only page said there are no comments
-    assert run["stats"]["comment_stops"] == {"repeated": 1, "empty": 1}
+    # page 4 of post 1 repeated page 3, page 2 of post 2 its page 1 (hot comment and all);
+    # post 3's only page said there are no comments
+    assert run["stats"]["comment_stops"] == {"repeated": 2, "empty": 1}
     assert any("page=4" in h for h in hits) and not any("page=5" in h for h in hits)
+    assert not any(f"/comment/{bid_of(post_mid(2))}?page=3" in h for h in hits)
     assert run["stats"]["dropped"] == {"comment_image_only": 1}
     assert counts(db_url)["comments"] == 42
     # hot comments stored once, flagged; the two most-liked of each post with 5+ comments
-    assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE is_hot = 1") == [(6,)]
+    assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE is_hot = 1") == [(7,)]
     # IP locations read from every time-span variant
     places = dict(fetch(db_url, "SELECT ip_location, COUNT(*) FROM comments GROUP BY ip_location"))
     assert set(places) == {None, "河南", "广东", "上海", "四川", "海外"} and places[None] < 20

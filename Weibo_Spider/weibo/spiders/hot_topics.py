@@ -308,7 +308,9 @@ class HotTopicsSpider(scrapy.Spider):
         seen_ids = set(seen or ())
         hot_ids = set(hot or ()) | {c.id for c in result.comments if c.is_hot and c.id}
         regular = [c.id for c in result.comments if c.id and not c.is_hot]
-        if regular and all(i in seen_ids for i in regular):
+        # a page that only repeats earlier pages (hot comments come again in their place too)
+        if regular and all(i in seen_ids or i in hot_ids for i in regular) and \
+                any(i in seen_ids for i in regular):
             self.crawler.stats.inc_value("weibo/comment_stops/repeated")
             log.info("comment page %d of %s only repeats comments seen before; not paging further",
                      page, mid)
