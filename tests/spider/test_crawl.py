@@ -91,6 +91,14 @@ def test_what_is_stored_ids_hashed_nicknames_gone_text_normalised(
     assert texts["5100000000000004"] == "褪黑素到底有没有用？ & 吃多了会不会有依赖 <疑问> #4"
     assert texts["5100000000000010"] == "多余的空格 和 换行 也要能处理 #10"
     assert texts["5100000000000007"] == "跟 @用户 聊了一晚上，心里轻松多了，谢谢你 #7"   # mention masked
+    # the page's span.ctt closes at the emoji image; the text is whole all the same
+    assert texts["5100000000000005"] == "睡不着的时候我就听雨声，[心] 推荐给同样失眠的朋友 #5"
+    stored = dict(fetch(db_url, "SELECT id, text FROM comments"))
+    corpus = {c["id"]: c["text"] for t in small_corpus()["topics"] for p in t["posts"]
+              for c in p["comments_list"]}
+    assert stored["490010003"] == corpus["490010003"]
+    assert all(stored[i] == " ".join(corpus[i].split()) for i in stored), \
+        [(stored[i], corpus[i]) for i in stored if stored[i] != corpus[i]][:3]
     eng = db.make_engine(db_url)
     with eng.connect() as conn:   # a typed read: DATETIME comes back as datetime on both engines
         created = conn.execute(sa.select(db.posts.c.created_at).where(db.posts.c.mid == "5100000000000005")).scalar()

@@ -52,7 +52,7 @@ def test_comment_page_in_the_real_shape() -> None:
     assert (result.kind, result.mid, result.page_count, result.notice) == ("ok", MID, 100000, False)
     post = result.post
     # a retweet: the retweeter's own words and counts, never the original's
-    assert post.is_retweet and post.text == "我也是这样熬过来的， [心] 一起加油"
+    assert post.is_retweet and post.text == "我也是这样熬过来的，[心]一起加油"
     assert (post.reposts, post.comments_count, post.likes) == (3, 25, 17)
     assert (post.source, post.ip_location) == ("iPhone客户端", "北京")
     assert post.created_at == datetime(2026, 11, 20, 12, 0, tzinfo=SHANGHAI)
@@ -68,7 +68,7 @@ def test_comment_page_in_the_real_shape() -> None:
     assert ip_only.created_at == datetime(2026, 11, 24, 12, 43, tzinfo=SHANGHAI)
     assert (both.source, both.ip_location) == ("HUAWEI Mate", "广东")
     # the ctt closed at the emoji: the text is still whole, the mention masked
-    assert early.text == "前半句 [泪] 后半句也要在 @用户 才完整"
+    assert early.text == "前半句[泪]后半句也要在@用户才完整"
     assert early.created_at == datetime(2026, 11, 24, 21, 55, tzinfo=SHANGHAI)
     assert picture.image_only and picture.text is None
     assert (reply.reply_to_nick, reply.text, reply.ip_location) == ("读者甲", "同意你说的", "海外")

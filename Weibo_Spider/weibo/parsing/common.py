@@ -196,6 +196,11 @@ def text_of(el: etree._Element, pictures: list[bool] | None = None) -> str:
     return normalise_text("".join(_parts(el, pictures)))
 
 
+def raw_text(el: etree._Element, pictures: list[bool] | None = None) -> str:
+    """Like ``text_of`` but not normalised, so that pieces can be joined without new spaces."""
+    return "".join(_parts(el, pictures))
+
+
 def _parts(el: etree._Element, pictures: list[bool] | None) -> list[str]:
     parts: list[str] = []
 

@@ -34,8 +34,8 @@ from weibo.parsing.common import (
     author_key_from_href,
     is_login_url,
     normalise_text,
+    raw_text,
     selector,
-    text_of,
 )
 from weibo.parsing.ids import canonical_mid
 from weibo.parsing.timesource import split_ct
@@ -80,16 +80,17 @@ def text_from(start: etree._Element, include_start: bool = True,
               pictures: list[bool] | None = None) -> str:
     """The text of ``start`` (``span.ctt``, or after a ``转发理由:`` marker) and of the siblings
     that continue it when the span closed early, up to the first stop."""
-    parts = [text_of(start, pictures)] if include_start else []
+    parts = [raw_text(start, pictures)] if include_start else []
     if start.tail:
         parts.append(start.tail)
     for sib in start.itersiblings():
         if _is_stop(sib):
             break
-        parts.append(text_of(sib, pictures) if isinstance(sib.tag, str) else "")
+        if isinstance(sib.tag, str):
+            parts.append(raw_text(sib, pictures))
         if sib.tail:
             parts.append(sib.tail)
-    return normalise_text(" ".join(parts))
+    return normalise_text("".join(parts))
 
 
 def page_count(sel: Selector, text: str) -> int:
