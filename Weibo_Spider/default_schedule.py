@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -36,7 +37,8 @@ log = logging.getLogger("weibo.schedule")
 
 class Scheduler:
     def __init__(self, config_path: str, db_url: str, budget_minutes: float, grace_seconds: float,
-                 lock_file: str, log_dir: str, settings: list[str]) -> None:
+                 lock_file: str, log_dir: str, settings: list[str], notify_command: str = "",
+                 notify_on: tuple[str, ...] = ()) -> None:
         self.config_path = config_path
         self.db_url = db_url
         self.budget = budget_minutes * 60.0
@@ -45,6 +47,8 @@ class Scheduler:
         self.lock_file = lock_file
         self.log_dir = Path(log_dir)
         self.settings = settings
+        self.notify_command = notify_command
+        self.notify_on = set(notify_on)
         self.engine = db.open_checked(db_url)
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
@@ -101,7 +105,25 @@ class Scheduler:
                  run_id, status, took, rc, row.topics, row.posts_new, row.posts_updated,
                  row.comments_new, row.comments_updated, row.pages, row.dropped, row.errors,
                  f"; {row.error}" if row.error else "")
+        if status in self.notify_on and self.notify_command:
+            self.notify(run_id, status, row.error or "")
         return status
+
+    def notify(self, run_id: int, status: str, error: str) -> None:
+        """Run schedule.notify_command (no shell) with the run in its environment; never fatal."""
+        env = dict(os.environ, WEIBO_MH_RUN_ID=str(run_id), WEIBO_MH_RUN_STATUS=status,
+                   WEIBO_MH_RUN_ERROR=error[:500])
+        try:
+            done = subprocess.run(shlex.split(self.notify_command), env=env, timeout=60,
+                                  capture_output=True, text=True)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+            log.error("notification command for run %d (%s) could not run: %s", run_id, status, e)
+            return
+        if done.returncode:
+            log.error("notification command for run %d (%s) exited %d: %s", run_id, status,
+                      done.returncode, (done.stderr or "").strip()[:300])
+        else:
+            log.info("notification command run for crawl run %d (%s)", run_id, status)
 
     def _wait(self, child: subprocess.Popen[bytes], started: float) -> tuple[bool, int]:
         """Wait for the child within the budget; SIGTERM, then SIGKILL after the grace period."""
@@ -231,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pseudonymiser_from(cfg)  # refuse to schedule crawls that would refuse to start
         sched = Scheduler(str(Path(str(cfg.source)).resolve()), url, cfg.schedule.time_budget_minutes,
-                          cfg.schedule.grace_seconds, cfg.schedule.lock_file, cfg.schedule.log_dir, a.set)
+                          cfg.schedule.grace_seconds, cfg.schedule.lock_file, cfg.schedule.log_dir, a.set,
+                          cfg.schedule.notify_command, tuple(cfg.schedule.notify_on))
         sched.check_paths()
     except (ConfigError, db.SchemaError) as e:
         print(f"error: {e}", file=sys.stderr)

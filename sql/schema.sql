@@ -69,6 +69,8 @@ CREATE TABLE posts (
 	source VARCHAR(255),
 	first_scraped_at DATETIME NOT NULL,
 	scraped_at DATETIME NOT NULL,
+	ip_location VARCHAR(64) COMMENT 'IP属地 as Weibo shows it (a province or country)',
+	is_retweet BOOL NOT NULL COMMENT 'text and counts are the retweeter''s own' DEFAULT false,
 	PRIMARY KEY (mid)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
@@ -109,6 +111,10 @@ CREATE TABLE comments (
 	last_error TEXT,
 	last_output TEXT COMMENT 'raw model output of the last failure, truncated',
 	scored_at DATETIME,
+	ip_location VARCHAR(64) COMMENT 'IP属地 as Weibo shows it (a province or country)',
+	is_hot BOOL NOT NULL COMMENT 'listed among the post''s hot (most-liked) comments' DEFAULT false,
+	root_id VARCHAR(32) COMMENT 'weibo.com source: the first-level comment of this thread',
+	reply_to_id VARCHAR(32) COMMENT 'weibo.com source: the comment this one answers',
 	PRIMARY KEY (id),
 	CONSTRAINT ck_comments_score_status CHECK (score_status IN ('pending', 'claimed', 'done', 'failed')),
 	CONSTRAINT fk_comments_post FOREIGN KEY(mid) REFERENCES posts (mid)
@@ -137,7 +143,8 @@ CREATE TABLE topic_snapshots (
 	topic_id BIGINT NOT NULL,
 	`rank` INTEGER NOT NULL,
 	heat BIGINT NOT NULL DEFAULT '0',
-	category VARCHAR(64),
+	category VARCHAR(64) COMMENT 'only when the hot-search list gives one',
+	label VARCHAR(16) COMMENT 'the list''s badge (label_name: 热, 新, 沸, 爆 …)',
 	seen_at DATETIME NOT NULL,
 	PRIMARY KEY (id),
 	CONSTRAINT uq_snap_run_topic UNIQUE (crawl_run_id, topic_id),

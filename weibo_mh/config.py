@@ -77,8 +77,25 @@ SPEC: dict[str, dict[str, Key]] = {
     "spider": {
         "hotsearch_url": _k(str, "https://weibo.com/ajax/side/hotSearch", "Hot-search JSON endpoint."),
         "weibo_cn_base": _k(str, "https://weibo.cn", "Base URL of the weibo.cn mobile site."),
+        "s_weibo_base": _k(str, "https://s.weibo.com", "Base URL of s.weibo.com topic search."),
+        "weibo_com_base": _k(str, "https://weibo.com", "Base URL of weibo.com (the comment JSON)."),
+        "search_sources": _k(list, ["s.weibo.com", "weibo.cn"], "Topic search sources, tried in "
+                             "order: the next one is used for a topic when a source answers with a "
+                             "login wall or no posts (recorded in crawl_runs.stats). "
+                             "Entries: s.weibo.com, weibo.cn."),
+        "comments_source": _k(str, "weibo.cn", "Where comments come from: weibo.cn pages (flat "
+                              "replies) or the weibo.com buildComments JSON (second-level replies, "
+                              "root_id/reply_to_id).", choices=("weibo.cn", "weibo.com")),
+        "max_reply_pages": _k(int, 3, "weibo.com comments source: reply pages (100 each) to follow "
+                              "per first-level comment that has replies; 0: none."),
         "cookie_file": _k(str, "", "File holding the weibo.cn Cookie header "
                           "(overridden by WEIBO_COOKIE / WEIBO_COOKIE_FILE).", path=True),
+        "weibo_com_cookie_file": _k(str, "", "File holding the weibo.com Cookie header, sent to "
+                                    "weibo.com and s.weibo.com (overridden by WEIBO_COM_COOKIE / "
+                                    "WEIBO_COM_COOKIE_FILE).", path=True),
+        "browser_user_agent": _k(str, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                                 "(KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+                                 "User-Agent for weibo.com and s.weibo.com (a desktop browser's)."),
         "topic_limit": _k(int, 20, "How many hot-search topics to crawl per run.", min=1, max=1000),
         "max_post_pages": _k(int, 3, "Search-result pages to follow per topic.", min=1, max=1000),
         "max_comment_pages": _k(int, 50, "Comment pages to follow per post.", min=1, max=100_000),
@@ -86,8 +103,11 @@ SPEC: dict[str, dict[str, Key]] = {
         "download_delay": _k(float, 3.0, "Seconds between requests to one domain (politeness).", max=3600),
         "autothrottle": _k(bool, True, "Use Scrapy AutoThrottle on top of the delay."),
         "concurrent_per_domain": _k(int, 1, "Concurrent requests per domain.", min=1, max=256),
-        "ban_limit": _k(int, 5, "Stop as rate_limited after this many 418/403/429 answers in a row.", min=1, max=100_000),
-        "ban_backoff_seconds": _k(float, 30.0, "First back-off after a 418/403/429; doubles each time.", max=86_400),
+        "ban_limit": _k(int, 5, "Stop as rate_limited after this many block answers (ban_http_codes, "
+                        "captcha or verification redirects) in a row.", min=1, max=100_000),
+        "ban_http_codes": _k(list, [418, 403, 429, 432], "HTTP statuses that mean a block: back off, "
+                             "then stop as rate_limited."),
+        "ban_backoff_seconds": _k(float, 30.0, "First back-off after a block answer; doubles each time.", max=86_400),
         "ban_backoff_max_seconds": _k(float, 600.0, "Longest single back-off.", max=86_400),
         "user_agent": _k(str, "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 "
                          "(KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36", "User-Agent header."),
@@ -117,6 +137,12 @@ SPEC: dict[str, dict[str, Key]] = {
         "grace_seconds": _k(float, 30.0, "Seconds between SIGTERM and SIGKILL.", max=3600),
         "lock_file": _k(str, "data/crawl.lock", "File lock so two crawls never overlap.", path=True),
         "log_dir": _k(str, "data/logs", "One log file per scheduled crawl goes here.", path=True),
+        "notify_command": _k(str, "", "Command run (no shell; split like a shell line) after a run "
+                             "ends with a status in notify_on, with WEIBO_MH_RUN_ID, "
+                             "WEIBO_MH_RUN_STATUS and WEIBO_MH_RUN_ERROR in its environment. "
+                             "Empty: none."),
+        "notify_on": _k(list, ["login_required", "rate_limited"], "Run statuses that trigger "
+                        "notify_command."),
     },
     "worker": {
         "backend": _k(str, "lexicon", "Scorer: lexicon (CPU default), classifier, transformers or openai.",
@@ -208,8 +234,18 @@ SPEC: dict[str, dict[str, Key]] = {
 }
 
 #: Environment variables that carry secrets; never printed.
-SECRET_ENV = ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE",
-              "DATABASE_URL", "REDIS_URL", "WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE")
+SECRET_ENV = ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_COM_COOKIE", "WEIBO_COM_COOKIE_FILE",
+              "WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE", "DATABASE_URL", "REDIS_URL",
+              "WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE")
+
+#: Search and comment sources the spider knows.
+SEARCH_SOURCES = ("s.weibo.com", "weibo.cn")
+#: Which cookie each site uses: (variable, file variable, [spider] key). weibo.cn and weibo.com
+#: are separate logins; s.weibo.com uses the weibo.com one.
+COOKIES = {
+    "weibo.cn": ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "cookie_file"),
+    "weibo.com": ("WEIBO_COM_COOKIE", "WEIBO_COM_COOKIE_FILE", "weibo_com_cookie_file"),
+}
 
 
 @dataclass
@@ -427,6 +463,14 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         check_url(db.url)
     except ValueError as e:
         raise ConfigError(f"{src}: database.url (or DATABASE_URL): {e}") from None
+    sp = sections["spider"]
+    if not sp.search_sources or any(x not in SEARCH_SOURCES for x in sp.search_sources):
+        raise ConfigError(f"{src}: spider.search_sources must list one or more of "
+                          f"{', '.join(SEARCH_SOURCES)}, got {sp.search_sources!r}")
+    if any(not isinstance(c, int) or isinstance(c, bool) or not 100 <= c <= 599
+           for c in sp.ban_http_codes):
+        raise ConfigError(f"{src}: spider.ban_http_codes must be HTTP status numbers, "
+                          f"got {sp.ban_http_codes!r}")
     return Config(source=src, sections=sections)
 
 
@@ -461,16 +505,39 @@ def read_secret_file(path: str, what: str) -> str:
     return text
 
 
-def cookie_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
-    """The weibo.cn Cookie header, from WEIBO_COOKIE, WEIBO_COOKIE_FILE or spider.cookie_file ('' if none)."""
+def cookie_origin(cfg: Config, site: str = "weibo.cn", env: Mapping[str, str] | None = None) -> str:
+    """Where the cookie of ``site`` comes from: the variable or key name ('' if none is set)."""
     environ: Mapping[str, str] = os.environ if env is None else env
-    if environ.get("WEIBO_COOKIE"):
-        return environ["WEIBO_COOKIE"].strip()
-    if environ.get("WEIBO_COOKIE_FILE"):
-        return read_secret_file(environ["WEIBO_COOKIE_FILE"], "WEIBO_COOKIE_FILE")
-    if cfg.spider.cookie_file:
-        return read_secret_file(cfg.spider.cookie_file, "spider.cookie_file")
-    return ""
+    var, file_var, key = COOKIES[site]
+    if environ.get(var):
+        return var
+    if environ.get(file_var):
+        return file_var
+    return f"spider.{key}" if getattr(cfg.spider, key) else ""
+
+
+def cookie_from(cfg: Config, env: Mapping[str, str] | None = None, site: str = "weibo.cn") -> str:
+    """The Cookie header of ``site`` (weibo.cn: WEIBO_COOKIE, WEIBO_COOKIE_FILE or spider.cookie_file;
+    weibo.com: WEIBO_COM_COOKIE, WEIBO_COM_COOKIE_FILE or spider.weibo_com_cookie_file); '' if none.
+
+    A line break inside a cookie (a paste gone wrong) is refused: Weibo would answer with
+    empty pages and no error.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    var, file_var, key = COOKIES[site]
+    origin = cookie_origin(cfg, site, environ)
+    if origin == var:
+        value = environ[var].strip()
+    elif origin == file_var:
+        value = read_secret_file(environ[file_var], file_var)
+    elif origin:
+        value = read_secret_file(getattr(cfg.spider, key), origin)
+    else:
+        return ""
+    if "\n" in value or "\r" in value:
+        raise ConfigError(f"the {site} cookie from {origin} holds a line break: paste the Cookie "
+                          f"header as one line")
+    return value
 
 
 def console_key_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:

@@ -8,7 +8,8 @@ class TopicItem(scrapy.Item):
     word = scrapy.Field()
     rank = scrapy.Field()
     heat = scrapy.Field()
-    category = scrapy.Field()
+    category = scrapy.Field()     # only when the list gives one
+    label = scrapy.Field()        # the badge (label_name: 热, 新, 沸, 爆 …)
     seen_at = scrapy.Field()  # aware datetime (crawl time)
 
 
@@ -24,6 +25,8 @@ class PostItem(scrapy.Item):
     comments_count = scrapy.Field()
     likes = scrapy.Field()
     source = scrapy.Field()
+    ip_location = scrapy.Field()
+    is_retweet = scrapy.Field()   # text and counts are the retweeter's own
     topics = scrapy.Field()       # hot-search words this post was found under
     scraped_at = scrapy.Field()
     url = scrapy.Field()
@@ -41,5 +44,10 @@ class CommentItem(scrapy.Item):
     likes = scrapy.Field()
     created_at = scrapy.Field()
     source = scrapy.Field()
+    ip_location = scrapy.Field()
+    is_hot = scrapy.Field()
+    root_id = scrapy.Field()      # weibo.com source: the thread's first-level comment
+    reply_to_id = scrapy.Field()  # weibo.com source: the comment answered
+    image_only = scrapy.Field()   # a picture and no words: dropped as comment_image_only
     scraped_at = scrapy.Field()
     url = scrapy.Field()

@@ -84,6 +84,7 @@ class ValidatePipeline:
             rank, _ = hygiene.count(a.get("rank"))
             a["rank"] = rank
             a["category"] = hygiene.optional(a.get("category"), "topic_snapshots", "category")
+            a["label"] = hygiene.optional(a.get("label"), "topic_snapshots", "label")
             return item
         if isinstance(item, PostItem):
             what = f"post {a.get('mid')!r} from {a.get('url')}"
@@ -94,6 +95,7 @@ class ValidatePipeline:
             for f in ("reposts", "comments_count", "likes"):
                 self._count(a, f, hygiene.INT_MAX, "post")
             a["source"] = hygiene.optional(a.get("source"), "posts", "source")
+            a["ip_location"] = hygiene.optional(a.get("ip_location"), "posts", "ip_location")
             words = [hygiene.topic_word(w)[0] for w in (a.get("topics") or [])]
             a["topics"] = [w for w in words if w]
             return item
@@ -104,9 +106,14 @@ class ValidatePipeline:
             if not isinstance(a.get("mid"), str) or not _ID.match(a["mid"]):
                 raise drop(self.crawler, "comment_bad_mid", what)
             if not self._text(a, "comment"):
-                raise drop(self.crawler, "comment_missing_text", what)
+                reason = "comment_image_only" if a.get("image_only") else "comment_missing_text"
+                raise drop(self.crawler, reason, what)
             self._count(a, "likes", hygiene.INT_MAX, "comment")
             a["source"] = hygiene.optional(a.get("source"), "comments", "source")
+            a["ip_location"] = hygiene.optional(a.get("ip_location"), "comments", "ip_location")
+            for link in ("root_id", "reply_to_id"):  # thread links: a Weibo id or nothing
+                if a.get(link) is not None and not (isinstance(a[link], str) and _ID.match(a[link])):
+                    a[link] = None
             return item
         raise drop(self.crawler, "unknown_item", type(item).__name__)
 
@@ -142,9 +149,9 @@ class DatabasePipeline:
         self.crawler = crawler
         s = crawler.settings
         self.url = s.get("DATABASE_URL")
-        self.flush_items = s.getint("FLUSH_ITEMS", 200)
-        self.flush_seconds = s.getfloat("FLUSH_SECONDS", 10.0)
-        self.run_id = s.getint("CRAWL_RUN_ID", 0)
+        self.flush_items = s.getint("FLUSH_ITEMS")
+        self.flush_seconds = s.getfloat("FLUSH_SECONDS")
+        self.run_id = s.getint("CRAWL_RUN_ID")
         #: Attempts of one database transaction after a lost connection (8: about a minute).
         self.attempts = s.getint("STORE_RETRY_ATTEMPTS", 8)
         self.store: Any = None
@@ -210,7 +217,8 @@ class DatabasePipeline:
         a = ItemAdapter(item)
         if isinstance(item, TopicItem):
             row = {"word": a["word"], "rank": a["rank"], "heat": a.get("heat") or 0,
-                   "category": a.get("category"), "seen_at": db.to_db_time(a["seen_at"])}
+                   "category": a.get("category"), "label": a.get("label"),
+                   "seen_at": db.to_db_time(a["seen_at"])}
             full = self.store.add("topic", row)
         elif isinstance(item, PostItem):
             row = {"mid": a["mid"], "author_hash": a.get("author_hash"), "author_raw": a.get("author_raw"),
@@ -218,7 +226,9 @@ class DatabasePipeline:
                    "reposts": a.get("reposts") or 0, "comments_count": a.get("comments_count") or 0,
                    "likes": a.get("likes") or 0, "source": (a.get("source") or None),
                    "first_scraped_at": scraped, "scraped_at": scraped,
-                   "full_text": a.get("full_text", True), "topics": list(a.get("topics") or [])}
+                   "full_text": a.get("full_text", True), "topics": list(a.get("topics") or []),
+                   "ip_location": (a.get("ip_location") or "")[:64] or None,
+                   "is_retweet": bool(a.get("is_retweet"))}
             if row["source"]:
                 row["source"] = row["source"][:255]
             full = self.store.add("post", row)
@@ -228,6 +238,9 @@ class DatabasePipeline:
                    "text": a["text"], "likes": a.get("likes") or 0,
                    "created_at": db.to_db_time(a.get("created_at")),
                    "source": (a.get("source") or "")[:255] or None,
+                   "ip_location": (a.get("ip_location") or "")[:64] or None,
+                   "is_hot": bool(a.get("is_hot")), "root_id": a.get("root_id"),
+                   "reply_to_id": a.get("reply_to_id"),
                    "first_scraped_at": scraped, "scraped_at": scraped}
             full = self.store.add("comment", row)
         return bool(full)
@@ -290,6 +303,12 @@ class DatabasePipeline:
             "recrawl_mids": sorted(set(self.store.lost_post_ids())
                                    | set(getattr(spider, "refetch_mids", ()))),
             "recrawled": all_stats.get("weibo/recrawled", 0),
+            "pages_by_source": {k.split("/", 2)[2]: v for k, v in all_stats.items()
+                                if k.startswith("weibo/pages/")},
+            "source_fallbacks": list(getattr(spider, "source_fallbacks", []))[:200],
+            "comment_stops": {k.split("/", 2)[2]: v for k, v in all_stats.items()
+                              if k.startswith("weibo/comment_stops/")},
+            "logins_refused": sorted(getattr(spider, "walled", ())),
         }
         error = failure
         if status == "failed" and not error:

@@ -39,14 +39,14 @@ class SharedScheduler(Scheduler):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SharedScheduler:
         s = Settings(crawler.settings.copy_to_dict())  # the crawler's settings are frozen
-        prefix = s.get("REDIS_KEY_PREFIX", "weibo_mh").rstrip(":")
+        prefix = s.get("REDIS_KEY_PREFIX").rstrip(":")
         s.set("SCHEDULER_QUEUE_KEY", f"{prefix}:%(spider)s:requests")
         s.set("SCHEDULER_DUPEFILTER_KEY", f"{prefix}:%(spider)s:dupefilter")
         instance = cls.from_settings(s)
         instance.stats = crawler.stats
         instance.crawler = crawler
         instance.prefix = prefix
-        instance.idle_seconds = crawler.settings.getfloat("REDIS_IDLE_SECONDS", 10.0)
+        instance.idle_seconds = crawler.settings.getfloat("REDIS_IDLE_SECONDS")
         instance.worker = f"{socket.gethostname()}:{os.getpid()}:{time.time():.3f}"
         crawler.signals.connect(instance.on_idle, signal=signals.spider_idle)
         return instance
@@ -80,7 +80,7 @@ class SharedScheduler(Scheduler):
         self.queue = load_object(self.queue_cls)(server=self.server, spider=spider,
                                                  key=self.queue_key % {"spider": spider.name},
                                                  serializer=self.serializer)
-        if not self.df:
+        if not self.df:  # type: ignore[has-type]  # set by scrapy-redis's __init__
             self.df = load_object(self.dupefilter_cls).from_spider(spider)
         if self.flush_on_start:
             self.flush()

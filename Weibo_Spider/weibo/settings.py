@@ -24,8 +24,16 @@ COMMANDS_MODULE = "weibo.commands"
 WEIBO_MH_CONFIG = str(_cfg.source)
 DATABASE_URL = _cfg.database.url
 
+# Every [spider] default lives once, in weibo_mh.config.SPEC; components read these
+# settings without a fallback of their own.
 HOTSEARCH_URL = _sp.hotsearch_url
 WEIBO_CN_BASE = _sp.weibo_cn_base.rstrip("/")
+S_WEIBO_BASE = _sp.s_weibo_base.rstrip("/")
+WEIBO_COM_BASE = _sp.weibo_com_base.rstrip("/")
+SEARCH_SOURCES = list(_sp.search_sources)
+COMMENTS_SOURCE = _sp.comments_source
+MAX_REPLY_PAGES = _sp.max_reply_pages
+BROWSER_USER_AGENT = _sp.browser_user_agent
 TOPIC_LIMIT = _sp.topic_limit
 MAX_POST_PAGES = _sp.max_post_pages
 MAX_COMMENT_PAGES = _sp.max_comment_pages
@@ -52,19 +60,20 @@ DOWNLOAD_MAXSIZE = _sp.download_maxsize
 DOWNLOAD_WARNSIZE = _sp.download_warnsize
 COOKIES_ENABLED = False  # the Cookie header comes from WEIBO_COOKIE(_FILE) only
 
-# 5xx and network errors are retried; 418/403/429 go to BanMiddleware instead.
+# 5xx and network errors are retried; block answers (418/403/429/432) go to BanMiddleware.
 RETRY_ENABLED = True
 RETRY_TIMES = _sp.retry_times
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
-BAN_HTTP_CODES = [418, 403, 429]
+BAN_HTTP_CODES = list(_sp.ban_http_codes)
 BAN_LIMIT = _sp.ban_limit
 BAN_BACKOFF_SECONDS = _sp.ban_backoff_seconds
 BAN_BACKOFF_MAX_SECONDS = _sp.ban_backoff_max_seconds
 HTTPERROR_ALLOWED_CODES: list[int] = []
 
 DOWNLOADER_MIDDLEWARES = {
-    "weibo.middlewares.BanMiddleware": 560,        # sees 418/403/429 before RetryMiddleware (550)
-    "weibo.middlewares.LoginWallMiddleware": 650,  # sees login redirects before RedirectMiddleware
+    "weibo.middlewares.BanMiddleware": 660,        # sees blocks and captcha redirects before
+                                                   # RedirectMiddleware (600) and RetryMiddleware
+    "weibo.middlewares.LoginWallMiddleware": 650,  # sees login redirects and ok:-100 first
     "weibo.middlewares.CookieMiddleware": 690,
 }
 ITEM_PIPELINES = {

@@ -22,8 +22,8 @@ EXIT_HELP = """exit status:
      storable, rows lost to database errors: the run's error says which; a crash)
   2  configuration error: bad config, no salt, unreadable secret file, database URL
      or schema missing, old or misread
-  3  login_required: weibo.cn answered with a login wall; refresh the cookie
-  4  rate_limited: too many 418/403/429 answers in a row; the crawl stopped
+  3  login_required: a site refused its cookie (login wall or ok:-100); refresh it
+  4  rate_limited: too many blocks (418/403/429/432, captcha) in a row; the crawl stopped
   5  timed_out: the time budget ran out (scheduler only)
   6  another crawl holds the lock (scheduler --once only)
 Data stored before a stop is always kept."""

@@ -40,9 +40,11 @@ RECRAWL_LOOKBACK = 50
 RECRAWL_MAX_MIDS = 5000
 TABLE_OF = {"topic": "topics", "post": "posts", "comment": "comments"}
 
-POST_FULL_UPDATE = ["text", "reposts", "comments_count", "likes", "source", "scraped_at"]
-POST_EXCERPT_UPDATE = ["reposts", "comments_count", "likes", "source", "scraped_at"]
-COMMENT_UPDATE = ["text", "likes", "scraped_at"]
+
+POST_FULL_UPDATE = ["text", "reposts", "comments_count", "likes", "source", "ip_location",
+                    "is_retweet", "scraped_at"]
+POST_EXCERPT_UPDATE = ["reposts", "comments_count", "likes", "source", "is_retweet", "scraped_at"]
+COMMENT_UPDATE = ["text", "likes", "ip_location", "is_hot", "scraped_at"]
 
 
 class Store:
@@ -284,8 +286,9 @@ class Store:
             q = sa.select(db.topics.c.word, db.topics.c.id).where(db.topics.c.word.in_(words))
             topic_ids = {w: i for w, i in conn.execute(q)}
         snaps = [{"crawl_run_id": self.run_id, "topic_id": topic_ids[t["word"]], "rank": t["rank"],
-                  "heat": t["heat"], "category": t["category"], "seen_at": t["seen_at"]} for t in topics]
-        db.upsert(conn, db.topic_snapshots, snaps, update=["rank", "heat", "category", "seen_at"],
+                  "heat": t["heat"], "category": t["category"], "label": t.get("label"),
+                  "seen_at": t["seen_at"]} for t in topics]
+        db.upsert(conn, db.topic_snapshots, snaps, update=["rank", "heat", "category", "label", "seen_at"],
                   keys=["crawl_run_id", "topic_id"])
 
         post_new = self._classify(conn, db.posts.c.mid, [p["mid"] for p in posts], self.post_new)

@@ -31,6 +31,7 @@ def write_config(path: Path, site: LocalSite, extra_spider: str = "", extra: str
     """
     spider = {
         "hotsearch_url": f'"{site.hotsearch_url}"', "weibo_cn_base": f'"{site.url}"',
+        "s_weibo_base": f'"{site.s_weibo_base}"', "weibo_com_base": f'"{site.weibo_com_base}"',
         "download_delay": "0.0", "autothrottle": "false", "concurrent_per_domain": "4",
         "ban_backoff_seconds": "0.01", "ban_backoff_max_seconds": "0.05", "flush_seconds": "1.0",
     }
@@ -69,7 +70,8 @@ url = "sqlite:///{path.parent / 'unused.db'}"
 
 def crawl_env(config: Path, db_url: str, salt: str | None = TEST_SALT, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE")}
+           if k not in ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_COM_COOKIE", "WEIBO_COM_COOKIE_FILE",
+                        "WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE")}
     env.update(WEIBO_MH_CONFIG=str(config), DATABASE_URL=db_url, **extra)
     if salt:
         env["WEIBO_MH_SALT"] = salt

@@ -35,7 +35,7 @@ def fetch(url: str, query: str) -> list[tuple]:
 
 
 def test_the_small_corpus_expectations_are_what_the_tests_below_assume() -> None:
-    assert EXPECTED == {"topics": 4, "posts": 15, "post_topics": 16, "comments": 43, "pages": 14}
+    assert EXPECTED == {"topics": 4, "posts": 15, "post_topics": 16, "comments": 43, "pages": 15}
 
 
 def test_crawl_stores_everything_once_and_a_recrawl_adds_nothing(
@@ -48,14 +48,21 @@ def test_crawl_stores_everything_once_and_a_recrawl_adds_nothing(
     assert run["status"] == "ok" and run["finished_at"] is not None and run["error"] is None
     assert (run["topics"], run["posts_new"], run["posts_updated"]) == (4, 15, 0)
     assert (run["comments_new"], run["comments_updated"]) == (43, 0)
-    assert (run["pages"], run["dropped"], run["errors"]) == (14, 0, 0)
-    # every page was asked for exactly once: the post under two topics too
-    assert site.page_hits() == 14 and max(site.hits.values()) == 1
+    assert (run["pages"], run["dropped"], run["errors"]) == (15, 0, 0)
+    # every page was asked for exactly once: the post under two topics too; the topic
+    # without posts on s.weibo.com was tried on weibo.cn
+    assert site.page_hits() == 15 and max(site.hits.values()) == 1
+    assert run["stats"]["source_fallbacks"] == [{"topic": "周末一个人去看海", "source": "s.weibo.com",
+                                                 "reason": "no_posts", "next": "weibo.cn"},
+                                                {"topic": "周末一个人去看海", "source": "weibo.cn",
+                                                 "reason": "no_posts", "next": None}]
+    assert run["stats"]["pages_by_source"] == {"hotsearch": 1, "s.weibo.com": 5, "weibo.cn-search": 1,
+                                               "weibo.cn-comments": 8}
 
     # the scoring worker has been at some comments; the crawl must leave that alone
     fetch(db_url, "UPDATE comments SET score_status='done', attempts=2, claimed_by='w1' "
                   "WHERE id IN ('490010000', '490130000')")
-    site.posts["Nq0001xZ"]["comments_list"][0]["likes"] = 999   # a like arrived since
+    site.posts["5100000000000001"]["comments_list"][0]["likes"] = 999   # a like arrived since
 
     second = run_crawl(config, db_url)
     assert second.ok, second.output
@@ -65,7 +72,7 @@ def test_crawl_stores_everything_once_and_a_recrawl_adds_nothing(
     assert run2["status"] == "ok"
     assert (run2["posts_new"], run2["posts_updated"], run2["comments_new"]) == (15 - 15, 15, 0)
     # incremental: post 1's first comment page was already stored, so pages 2 and 3 were skipped
-    assert run2["pages"] == 14 - 3 and run2["stats"]["incremental_stops"] >= 1
+    assert run2["pages"] == 15 - 3 and run2["stats"]["incremental_stops"] >= 1
     assert fetch(db_url, "SELECT likes, score_status, attempts, claimed_by FROM comments "
                          "WHERE id = '490010000'") == [(999, "done", 2, "w1")]
     assert fetch(db_url, "SELECT COUNT(*) FROM comments WHERE score_status = 'pending'") == [(41,)]
@@ -75,18 +82,26 @@ def test_what_is_stored_ids_hashed_nicknames_gone_text_normalised(
         db_url: str, site: LocalSite, config: Path) -> None:
     assert run_crawl(config, db_url).ok
     posts = dict(fetch(db_url, "SELECT mid, author_hash FROM posts"))
-    assert posts["Nq0001xZ"] == h("u:5000001")
-    assert posts["Nq0005xZ"] == h("c:sleepless_5")          # a custom /name link
+    assert posts["5100000000000001"] == h("u:5000001")
+    assert posts["5100000000000005"] == h("c:sleepless_5")          # a custom /name link
     assert fetch(db_url, "SELECT COUNT(*) FROM posts WHERE author_raw IS NOT NULL") == [(0,)]
 
     texts = dict(fetch(db_url, "SELECT mid, text FROM posts"))
-    assert texts["Nq0001xZ"] == "试了睡前不看手机，第三天终于十二点前睡着了，分享给大家🙏 #1"
-    assert texts["Nq0004xZ"] == "褪黑素到底有没有用？ & 吃多了会不会有依赖 <疑问> #4"
-    assert texts["Nq0010xZ"] == "多余的空格 和 换行 也要能处理 #10"
-    assert texts["Nq0007xZ"] == "跟 @用户 聊了一晚上，心里轻松多了，谢谢你 #7"   # mention masked
+    assert texts["5100000000000001"] == "试了睡前不看手机，第三天终于十二点前睡着了，分享给大家🙏 #1"
+    assert texts["5100000000000004"] == "褪黑素到底有没有用？ & 吃多了会不会有依赖 <疑问> #4"
+    assert texts["5100000000000010"] == "多余的空格 和 换行 也要能处理 #10"
+    assert texts["5100000000000007"] == "跟 @用户 聊了一晚上，心里轻松多了，谢谢你 #7"   # mention masked
+    # the page's span.ctt closes at the emoji image; the text is whole all the same
+    assert texts["5100000000000005"] == "睡不着的时候我就听雨声，[心] 推荐给同样失眠的朋友 #5"
+    stored = dict(fetch(db_url, "SELECT id, text FROM comments"))
+    corpus = {c["id"]: c["text"] for t in small_corpus()["topics"] for p in t["posts"]
+              for c in p["comments_list"]}
+    assert stored["490010003"] == corpus["490010003"]
+    assert all(stored[i] == " ".join(corpus[i].split()) for i in stored), \
+        [(stored[i], corpus[i]) for i in stored if stored[i] != corpus[i]][:3]
     eng = db.make_engine(db_url)
     with eng.connect() as conn:   # a typed read: DATETIME comes back as datetime on both engines
-        created = conn.execute(sa.select(db.posts.c.created_at).where(db.posts.c.mid == "Nq0005xZ")).scalar()
+        created = conn.execute(sa.select(db.posts.c.created_at).where(db.posts.c.mid == "5100000000000005")).scalar()
     eng.dispose()
     assert created == datetime(2026, 11, 20, 12, 0, 0)    # "2026-11-20 12:00:00" on the page
 
@@ -103,19 +118,29 @@ def test_keep_raw_ids_stores_the_raw_id_next_to_the_hash(sqlite_url: str, tmp_pa
                                                          site: LocalSite) -> None:
     config = write_config(tmp_path / "raw.toml", site, extra="[privacy]\nkeep_raw_ids = true")
     assert run_crawl(config, sqlite_url).ok
-    assert fetch(sqlite_url, "SELECT author_raw FROM posts WHERE mid = 'Nq0005xZ'") == [("sleepless_5",)]
+    assert fetch(sqlite_url, "SELECT author_raw FROM posts WHERE mid = '5100000000000005'") == [("sleepless_5",)]
 
 
-def test_the_cookie_is_sent_but_never_logged(sqlite_url: str, site: LocalSite, config: Path,
-                                             tmp_path: Path) -> None:
+def test_each_site_gets_its_own_cookie_and_none_is_logged(sqlite_url: str, site: LocalSite, config: Path,
+                                                          tmp_path: Path) -> None:
     secret = "SUB=_2A25-not-a-real-cookie-7f3e; SUBP=0033WrSX"
+    com_secret = "SUB=_2A25-not-a-real-com-cookie-91ab; XSRF-TOKEN=x"
     cookie_file = tmp_path / "cookie.txt"
     cookie_file.write_text(secret + "\n")
-    crawl = run_crawl(config, sqlite_url, "LOG_LEVEL=DEBUG", WEIBO_COOKIE_FILE=str(cookie_file))
+    crawl = run_crawl(config, sqlite_url, "LOG_LEVEL=DEBUG", WEIBO_COOKIE_FILE=str(cookie_file),
+                      WEIBO_COM_COOKIE=com_secret)
     assert crawl.ok, crawl.output
-    assert site.cookies[secret] == site.page_hits()
-    assert "not-a-real-cookie" not in crawl.output
-    assert "sending a Cookie header" in crawl.output
+    by_site = {k: v for k, v in site.site_cookies.items()}
+    # weibo.cn: one search page (the topic s.weibo.com had nothing for) and 8 comment pages
+    assert by_site == {("weibo.cn", secret): 9, ("s.weibo.com", com_secret): 5, ("hotsearch", com_secret): 1}
+    assert "not-a-real-cookie" not in crawl.output and "not-a-real-com-cookie" not in crawl.output
+    assert "sending a Cookie header to weibo.cn" in crawl.output
+    assert "sending a Cookie header to weibo.com" in crawl.output
+    # weibo.com's endpoints get what a browser sends; weibo.cn the mobile User-Agent
+    referer, agent = site.site_headers["hotsearch"]
+    assert referer == f"{site.weibo_com_base}/" and "Windows NT" in agent
+    assert site.site_headers["s.weibo.com"][0] == f"{site.weibo_com_base}/"
+    assert "Android" in site.site_headers["weibo.cn"][1]
 
 
 def test_no_salt_refuses_to_start(sqlite_url: str, site: LocalSite, config: Path) -> None:
@@ -144,7 +169,7 @@ def test_a_login_wall_stops_the_crawl_keeps_the_data_and_exits_non_zero(
     assert "login wall" in crawl.output
     stored = counts(sqlite_url)
     assert stored["topics"] == 4 and 0 < stored["posts"] < 15   # what came before the wall is kept
-    assert site.page_hits() < 14                                 # and the crawl stopped
+    assert site.page_hits() < 15                                 # and the crawl stopped
 
 
 def test_a_418_storm_backs_off_then_stops_as_rate_limited(sqlite_url: str, tmp_path: Path) -> None:
@@ -165,16 +190,16 @@ def test_5xx_answers_are_retried(sqlite_url: str, tmp_path: Path) -> None:
         config = write_config(tmp_path / "c.toml", site)
         crawl = run_crawl(config, sqlite_url)
     assert crawl.ok, crawl.output
-    assert site.statuses[503] == 14
+    assert site.statuses[503] == 15
     assert counts(sqlite_url)["comments"] == 43
-    assert runs(sqlite_url)[0]["stats"]["retries"] == 14
+    assert runs(sqlite_url)[0]["stats"]["retries"] == 15
 
 
 def test_malformed_pages_and_items_are_counted_never_fatal(sqlite_url: str, tmp_path: Path) -> None:
     with LocalSite(small_corpus(), scenario="malformed") as site:
         config = write_config(tmp_path / "c.toml", site)
         crawl = run_crawl(config, sqlite_url)
-        broken_url = f"{site.url}/search/mblog?hideSearchFrame=&keyword=%23%E8%80%83%E7%A0%94%E4%BA%BA%E7%9A%84%E6%B7%B1%E5%A4%9C%23&page=1"
+        broken_url = f"{site.s_weibo_base}/weibo?q=%23%E8%80%83%E7%A0%94%E4%BA%BA%E7%9A%84%E6%B7%B1%E5%A4%9C%23&page=1"
     assert crawl.ok, crawl.output
     (run,) = runs(sqlite_url)
     assert run["status"] == "ok"

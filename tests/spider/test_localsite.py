@@ -37,9 +37,9 @@ def test_module_serves_until_sigterm() -> None:
 
 def test_pages_are_paginated_and_requests_counted() -> None:
     with LocalSite(small_corpus()) as site:
-        first = urlopen(f"{site.url}/comment/Nq0001xZ?page=1", timeout=10).read().decode()
-        third = urlopen(f"{site.url}/comment/Nq0001xZ?page=3", timeout=10).read().decode()
+        first = urlopen(f"{site.url}/comment/5100000000000001?page=1", timeout=10).read().decode()
+        third = urlopen(f"{site.url}/comment/5100000000000001?page=3", timeout=10).read().decode()
         time.sleep(0.05)
-    assert first.count('id="C_') == 10 and 'name="mp" type="hidden" value="3"' in first
+    assert first.count('id="C_') == 12 and first.count("[热门]") == 2 and 'name="mp" type="hidden" value="3"' in first
     assert third.count('id="C_') == 3 and 'id="M_"' not in third
-    assert site.hits == {"/comment/Nq0001xZ?page=1": 1, "/comment/Nq0001xZ?page=3": 1}
+    assert site.hits == {"/comment/5100000000000001?page=1": 1, "/comment/5100000000000001?page=3": 1}

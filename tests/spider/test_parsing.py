@@ -12,6 +12,7 @@ PAGES = Path(__file__).parent / "pages"
 CRAWL = datetime(2026, 11, 24, 22, 0, tzinfo=SHANGHAI)
 SEARCH_URL = "https://weibo.cn/search/mblog?hideSearchFrame=&keyword=%23%E5%A4%B1%E7%9C%A0%23&page=1"
 COMMENT_URL = "https://weibo.cn/comment/Pa1b2C3d4?page=1"
+MID = parsing.bid_to_mid("Pa1b2C3d4")
 
 
 def page(name: str) -> str:
@@ -23,7 +24,7 @@ def test_hot_search_skips_ads_and_blank_words_and_sorts_by_rank() -> None:
     assert [t.word for t in topics] == ["第一个话题", "第二个话题", "第三个话题"]
     first, second, third = topics
     assert (first.rank, first.heat, first.category) == (1, 1000001, "社会新闻")
-    assert (second.heat, second.category) == (812345, "热")   # a numeric string and label_name
+    assert (second.heat, second.category, second.label) == (812345, None, "热")   # a badge is no category
     assert (third.heat, third.category) == (0, None)
 
 
@@ -38,7 +39,7 @@ def test_search_page_posts_counts_times_and_page_count() -> None:
     assert result.kind == "ok"
     assert result.page_count == 7
     first, second = result.posts
-    assert first.mid == "Pa1b2C3d4"
+    assert first.mid == parsing.bid_to_mid("Pa1b2C3d4") and first.bid == "Pa1b2C3d4"
     assert first.author_key == "u:3300112233"
     # whitespace collapsed, entities decoded, emoji and [表情] kept, topic link text kept
     assert first.text == "今晚又 失眠了 😭😭 [泪] 有人陪我聊聊吗 <真心> & 谢谢 #失眠#"
@@ -70,14 +71,14 @@ def test_broken_html_is_malformed(parse) -> None:
 
 def test_comment_page_repeats_the_post_and_separates_replies() -> None:
     result = parsing.parse_comment_page(page("comments_page1.html"), COMMENT_URL, CRAWL)
-    assert (result.kind, result.mid, result.page_count) == ("ok", "Pa1b2C3d4", 4)
+    assert (result.kind, result.mid, result.page_count) == ("ok", MID, 4)
     post = result.post
-    assert post.mid == "Pa1b2C3d4" and post.author_key == "u:3300112233"
+    assert post.mid == MID and post.author_key == "u:3300112233"
     assert post.text == "今晚又失眠了😭 有人陪我聊聊吗，这次是完整的一段话，没有被截断"
     assert (post.reposts, post.comments_count, post.likes) == (8, 32, 130)
 
     plain, reply, symbols = result.comments
-    assert plain.id == "4988776655443322" and plain.mid == "Pa1b2C3d4"
+    assert plain.id == "4988776655443322" and plain.mid == MID
     assert plain.author_key == "u:1200000001"
     assert plain.text == "抱抱你，明天会更好的🙏"
     assert plain.reply_to_nick is None

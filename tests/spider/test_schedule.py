@@ -33,12 +33,22 @@ def test_once_runs_one_crawl_and_exits_with_its_status(sqlite_url: str, site: Lo
     assert "Spider closed (finished)" in log.read_text()
 
 
-def test_once_reports_a_login_wall_with_its_exit_code(sqlite_url: str, tmp_path: Path) -> None:
+def test_once_reports_a_login_wall_with_its_exit_code_and_runs_the_notification(
+        sqlite_url: str, tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    script = tmp_path / "notify.py"   # stands in for e.g. `sh -c '… | mail -s … ops@example.org'`
+    script.write_text("import os, pathlib, sys\npathlib.Path(sys.argv[1]).write_text("
+                      "os.environ['WEIBO_MH_RUN_STATUS'] + ' ' + os.environ['WEIBO_MH_RUN_ID'])\n")
+    command = f"{PY} {script} {note}"
     with LocalSite(small_corpus(), scenario="login_redirect", after=2) as site:
-        config = write_config(tmp_path / "c.toml", site)
+        config = write_config(tmp_path / "c.toml", site,
+                              extra=f'[schedule]\nnotify_command = "{command}"')
         p = schedule(config, sqlite_url, "--once")
     assert p.returncode == 3, p.stderr
-    assert runs(sqlite_url)[0]["status"] == "login_required"
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "login_required"
+    assert note.read_text() == f"login_required {run['id']}"
+    assert "notification command run" in p.stderr
 
 
 def test_the_time_budget_stops_a_slow_crawl_and_records_timed_out(sqlite_url: str, tmp_path: Path) -> None:

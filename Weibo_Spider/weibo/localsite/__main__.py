@@ -26,9 +26,12 @@ def load_corpus(name: str) -> Corpus:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m weibo.localsite",
-        description="Serve weibo.cn-shaped pages (hot-search JSON at /ajax/side/hotSearch, "
-                    "/search/mblog, /comment/MID) from a built-in corpus on a local port. "
-                    "Point the spider at it with spider.hotsearch_url and spider.weibo_cn_base.")
+        description="Serve Weibo-shaped pages from a built-in corpus on a local port: the hot-search "
+                    "JSON at /ajax/side/hotSearch, weibo.cn (/search/mblog, /comment/BID), "
+                    "s.weibo.com under /sweibo (/sweibo/weibo?q=…) and the weibo.com comment JSON "
+                    "under /wcom (/wcom/ajax/statuses/buildComments). Point the spider at it with "
+                    "spider.hotsearch_url, spider.weibo_cn_base, spider.s_weibo_base and "
+                    "spider.weibo_com_base.")
     ap.add_argument("--corpus", choices=["demo", "test"], default="demo",
                     help="demo: the demo corpus; test: the small test corpus (default: demo)")
     ap.add_argument("--scenario", choices=SCENARIOS, default="ok", help="failure scenario (default: ok)")

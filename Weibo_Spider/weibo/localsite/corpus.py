@@ -23,7 +23,19 @@ A corpus is a plain dict; the site renders weibo.cn-shaped pages from it::
                  "reply_to": str | None,   # nickname replied to ("回复@nick:" is prepended)
                  "likes": int,
                  "created": str,
-                 "source": str}]}]}]}
+                 "source": str,       # the client; "网页" for the web
+                 "ip": str | None,    # optional: the IP location (IP属地), e.g. "河南"
+                 "hot": bool,         # optional: listed first among the hot comments
+                 "image_only": bool,  # optional: a picture (评论配图) and no words
+                 "ct_style": str}],   # optional: client, client_ip, ip_only, web, client_trailing
+             "ip": str | None,        # optional, as for comments
+             "retweet": {"uid", "text", "reposts", "comments", "likes"} | None,
+                                      # optional: the post retweets this original; "text"
+                                      # above is then the retweeter's own words (转发理由)
+             "pages_shown": int}]}]}  # optional: the page count the comment pages claim
+                                      # (e.g. 100000; pages past the real ones repeat)
+    # optional: "hotgov": {"word": str, "posts": [...]}   the pinned government entry
+    # optional per topic: "label" (badge 热/新/沸/爆), "word_scheme" (default "#word#")
 
 A post may appear under several topics: give the same dict (or an equal one
 with the same ``mid``) in each topic's ``posts``. Nicknames shown on the pages
@@ -67,6 +79,8 @@ _COMMENT_TEXTS = [
     "昨晚也是三点才睡，今天又要早起",
 ]
 
+_PLACES = ["河南", "广东", "上海", "四川", "海外"]
+
 _TIMES = ["刚刚", "5分钟前", "今天 08:30", "昨天 23:10", "11月20日 12:00", "2026-11-20 12:00:00",
           "2025年12月31日 23:59", "30分钟前"]
 
@@ -82,14 +96,20 @@ def _comments(post_no: int, n: int) -> list[dict[str, Any]]:
             "likes": (i * 3) % 17,
             "created": _TIMES[(post_no + i) % len(_TIMES)],
             "source": "iPhone客户端" if i % 2 else "Android",
+            "ip": _PLACES[(post_no + i) % len(_PLACES)] if i % 3 else None,
         })
     return out
+
+
+def post_mid(no: int) -> str:
+    """The numeric mid of test post ``no`` (weibo.cn shows its base-62 bid)."""
+    return str(5_100_000_000_000_000 + no)
 
 
 def _post(no: int, n_comments: int, comments_shown: int | None = None) -> dict[str, Any]:
     shown = n_comments if comments_shown is None else comments_shown
     return {
-        "mid": f"Nq{no:04d}xZ",
+        "mid": post_mid(no),
         "uid": f"{5000000 + no}" if no % 5 else f"custom:sleepless_{no}",
         "text": _POST_TEXTS[no % len(_POST_TEXTS)] + f" #{no}",
         "created": _TIMES[no % len(_TIMES)],
@@ -98,6 +118,7 @@ def _post(no: int, n_comments: int, comments_shown: int | None = None) -> dict[s
         "likes": no * 10 + 1,
         "source": "微博 weibo.com" if no % 3 else "HUAWEI Mate",
         "comments_list": _comments(no, n_comments),
+        "ip": _PLACES[no % len(_PLACES)] if no % 2 else None,
     }
 
 
@@ -110,6 +131,9 @@ def small_corpus() -> Corpus:
     p = {no: _post(no, n) for no, n in [(1, 23), (2, 2), (3, 0), (4, 0), (5, 1), (6, 0), (7, 0),
                                          (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (13, 12),
                                          (14, 0), (15, 5)]}
+    # post 13 is a retweet: its text and counts are its own, the original's are shown first
+    p[13]["retweet"] = {"uid": "5000999", "text": "原帖：今晚一起早点睡，互相监督", "reposts": 4321,
+                        "comments": 876, "likes": 9999}
     return {"topics": [
         {"word": "春天总是睡不好", "num": 1_204_331, "rank": 1, "category": "健康", "is_ad": False,
          "posts": [p[i] for i in range(1, 13)]},
@@ -145,13 +169,18 @@ def crawlable(corpus: Corpus, topic_limit: int = 20) -> list[dict[str, Any]]:
 
 
 def expected_counts(corpus: Corpus, topic_limit: int = 20, max_post_pages: int = 3,
-                    max_comment_pages: int = 50, per_page: int = 10) -> dict[str, int]:
-    """Rows a complete crawl stores, and pages it fetches (tests compare with the database)."""
+                    max_comment_pages: int = 50, per_page: int = 10, search_sources: int = 2) -> dict[str, int]:
+    """Rows a complete weibo.cn-comments crawl stores, and pages it fetches.
+
+    A topic without posts is searched on every source in turn (``search_sources``).
+    """
     topics = crawlable(corpus, topic_limit)
     posts: dict[str, dict[str, Any]] = {}
     links = set()
     pages = 1  # the hot-search JSON
     for t in topics:
+        if not t["posts"]:
+            pages += search_sources - 1
         shown = t["posts"][:max_post_pages * per_page]
         pages += max(1, min(max_post_pages, -(-len(t["posts"]) // per_page)))
         for post in shown:

@@ -7,9 +7,19 @@ Scenarios reproduce the failures the spider must survive:
 - ``login_page``: after ``after`` requests, pages are a 200 "please log in" page;
 - ``ban418``: after ``after`` requests, every answer is HTTP 418;
 - ``flaky``: the first ``fails`` requests of every URL answer 503, then the page;
-- ``malformed``: the second topic's first search page is broken HTML, the first topic's
+- ``malformed``: the second topic's first search page (on either search site) is broken HTML, the first topic's
   first search page carries a post without text, post 1's second comment page a comment
-  without text.
+  without text;
+- ``ban432``: after ``after`` requests, every answer is HTTP 432 (m.weibo.cn's block);
+- ``captcha``: after ``after`` requests, pages redirect (302) to a verification page;
+- ``ok100``: after ``after`` requests, the weibo.com JSON answers ``{"ok": -100}`` (logged out);
+- ``sweibo_login``: s.weibo.com redirects to its login page (a dead weibo.com cookie);
+  weibo.cn works;
+- ``sweibo_empty``: s.weibo.com finds nothing for any topic; weibo.cn works.
+
+Three sites share the port: weibo.cn at ``/``, s.weibo.com under ``/sweibo`` and
+weibo.com's JSON under ``/wcom`` (plus the hot-search list at ``/ajax/side/hotSearch``).
+Posts are found by mid or bid, as on Weibo.
 
 ``delay`` (seconds) slows every answer down, for time-budget tests and two-process crawls.
 ``hits`` counts requests per path-and-query, so tests can prove nothing was fetched twice.
@@ -26,8 +36,17 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from weibo.localsite import pages
 from weibo.localsite.corpus import Corpus
+from weibo.parsing.ids import mid_to_bid
 
-SCENARIOS = ("ok", "login_redirect", "login_page", "ban418", "flaky", "malformed")
+SCENARIOS = ("ok", "login_redirect", "login_page", "ban418", "flaky", "malformed", "ban432", "captcha",
+             "ok100", "sweibo_login", "sweibo_empty")
+SWEIBO = "/sweibo"
+WCOM = "/wcom"
+
+
+def bid_of(mid: str) -> str:
+    """The bid weibo.cn shows for a post (mids that are not digits are shown as they are)."""
+    return mid_to_bid(mid) if mid.isdigit() else mid
 
 
 class LocalSite:
@@ -46,6 +65,10 @@ class LocalSite:
         self.hits: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.cookies: Counter[str] = Counter()  # Cookie headers received ("" for none)
+        #: (site, Cookie header) -> requests; site is weibo.cn, s.weibo.com, weibo.com or hotsearch
+        self.site_cookies: Counter[tuple[str, str]] = Counter()
+        #: site -> (Referer, User-Agent) of its latest request
+        self.site_headers: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._served = 0
         self._index()
@@ -57,9 +80,10 @@ class LocalSite:
     def _index(self) -> None:
         self.topics = {t["word"]: t for t in self.corpus["topics"]}
         self.posts: dict[str, dict[str, Any]] = {}
-        for t in self.corpus["topics"]:
+        for t in self.corpus["topics"] + ([self.corpus["hotgov"]] if self.corpus.get("hotgov") else []):
             for p in t["posts"]:
                 self.posts.setdefault(p["mid"], p)
+                self.posts.setdefault(bid_of(p["mid"]), p)
         crawl = [t for t in sorted(self.corpus["topics"], key=lambda t: t["rank"]) if not t.get("is_ad")]
         self.first_topic = crawl[0]["word"] if crawl else ""
         self.second_topic = crawl[1]["word"] if len(crawl) > 1 else ""
@@ -70,7 +94,15 @@ class LocalSite:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
+
+    @property
+    def s_weibo_base(self) -> str:
+        return f"{self.url}{SWEIBO}"
+
+    @property
+    def weibo_com_base(self) -> str:
+        return f"{self.url}{WCOM}"
 
     @property
     def hotsearch_url(self) -> str:
@@ -111,47 +143,105 @@ class LocalSite:
             return 200, _html(), pages.login_page().encode("utf-8", "surrogatepass")
         if self.scenario == "ban418" and late:
             return 418, {"Content-Type": "text/plain"}, b"I'm a teapot"
+        if self.scenario == "ban432" and late:
+            return 432, {"Content-Type": "text/plain"}, b""
+        if self.scenario == "captcha" and late and path != "/verify":
+            return 302, {"Location": f"/verify/captcha?r={quote(target, safe='')}"}, b""
+        if path.startswith("/verify"):
+            return 200, _html(), b"<html><body>verify</body></html>"
         if self.scenario == "flaky" and seen <= self.fails:
             return 503, {"Content-Type": "text/plain"}, b"busy, try again"
         if path == "/ajax/side/hotSearch":
-            return 200, {"Content-Type": "application/json; charset=utf-8"}, \
-                pages.hotsearch_json(self.corpus).encode("utf-8", "surrogatepass")
+            return 200, _json(), pages.hotsearch_json(self.corpus).encode("utf-8", "surrogatepass")
         if self.scenario == "login_redirect" and late:
             return 302, {"Location": f"/login?r={quote(target, safe='')}"}, b""
         if self.scenario == "login_page" and late:
             return 200, _html(), pages.login_page().encode("utf-8", "surrogatepass")
         page = _int(query.get("page", ["1"])[0])
+        if path.startswith(SWEIBO + "/"):
+            return self._sweibo(path, query, page)
+        if path.startswith(WCOM + "/"):
+            return self._weibo_com(path, query, late)
         if path == "/search/mblog":
             word = query.get("keyword", [""])[0].strip("#")
-            topic = self.topics.get(word)
-            posts = topic["posts"] if topic else []
+            posts = self.topic_posts(word)
             extra = ""
             if self.scenario == "malformed":
                 if word == self.second_topic and page == 1:
                     return 200, _html(), pages.malformed_page().encode("utf-8", "surrogatepass")
                 if word == self.first_topic and page == 1:
                     extra = pages.BROKEN_POST
-            return 200, _html(), pages.search_page(word, posts, page, self.per_page, extra).encode("utf-8", "surrogatepass")
+            return 200, _html(), pages.search_page(word, posts, page, self.per_page, extra,
+                                                   bid_of=bid_of).encode("utf-8", "surrogatepass")
         if path.startswith("/comment/"):
             post = self.posts.get(path.split("/")[2])
             if post is None:
-                return 200, _html(), pages._page("错误", '<div class="me">抱歉，此微博已被作者删除。</div>').encode("utf-8", "surrogatepass")
+                return 200, _html(), pages.gone_page().encode("utf-8", "surrogatepass")
             extra = ""
             if self.scenario == "malformed" and post["mid"] == self.first_multi_page_mid and page == 2:
                 extra = pages.BROKEN_COMMENT
-            return 200, _html(), pages.comment_page(post, page, self.per_page, extra).encode("utf-8", "surrogatepass")
+            return 200, _html(), pages.comment_page(post, page, self.per_page, extra,
+                                                    bid=bid_of(post["mid"])).encode("utf-8", "surrogatepass")
         return 404, {"Content-Type": "text/plain"}, b"not found"
+
+
+    def topic_posts(self, word: str) -> list[dict[str, Any]]:
+        """The search results for a word: a topic's posts, or the pinned entry's (hotgov)."""
+        topic = self.topics.get(word)
+        if topic:
+            return list(topic["posts"])
+        gov = self.corpus.get("hotgov") or {}
+        return list(gov.get("posts", [])) if gov.get("word") == word else []
+
+    def _sweibo(self, path: str, query: dict[str, list[str]], page: int) -> tuple[int, dict[str, str], bytes]:
+        if self.scenario == "sweibo_login":
+            return 302, {"Location": "/login.php?entry=sso"}, b""
+        if path != SWEIBO + "/weibo":
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        word = query.get("q", [""])[0].strip("#")
+        posts = self.topic_posts(word) if self.scenario != "sweibo_empty" else []
+        extra = ""
+        if self.scenario == "malformed" and page == 1:
+            if word == self.second_topic:
+                return 200, _html(), pages.malformed_page().encode("utf-8", "surrogatepass")
+            if word == self.first_topic:
+                extra = pages.BROKEN_CARD
+        body = pages.sweibo_page(word, posts, page, self.per_page, SWEIBO, bid_of, extra)
+        return 200, _html(), body.encode("utf-8", "surrogatepass")
+
+    def _weibo_com(self, path: str, query: dict[str, list[str]], late: bool) -> tuple[int, dict[str, str], bytes]:
+        if self.scenario == "ok100" and late:
+            return 200, _json(), pages.login_json().encode()
+        if path != WCOM + "/ajax/statuses/buildComments":
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        the_id = query.get("id", [""])[0]
+        max_id = _int(query.get("max_id", ["0"])[0] or "0", low=0)
+        count = _int(query.get("count", ["20"])[0], low=1)
+        if query.get("fetch_level", ["0"])[0] == "1":
+            for candidate in self.posts.values():
+                body = pages.build_replies_json(candidate, the_id, max_id, count)
+                if body is not None:
+                    return 200, _json(), body.encode("utf-8", "surrogatepass")
+            return 200, _json(), b'{"ok": 1, "data": [], "max_id": 0, "total_number": 0}'
+        post = self.posts.get(the_id)
+        if post is None:
+            return 200, _json(), b'{"ok": 1, "data": [], "max_id": 0, "total_number": 0}'
+        return 200, _json(), pages.build_comments_json(post, max_id, count).encode("utf-8", "surrogatepass")
+
+
+def _json() -> dict[str, str]:
+    return {"Content-Type": "application/json; charset=utf-8"}
 
 
 def _html() -> dict[str, str]:
     return {"Content-Type": "text/html; charset=utf-8"}
 
 
-def _int(value: str) -> int:
+def _int(value: str, low: int = 1) -> int:
     try:
-        return max(1, int(value))
+        return max(low, int(value))
     except ValueError:
-        return 1
+        return low
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -163,6 +253,11 @@ class _Handler(BaseHTTPRequestHandler):
         with site._lock:
             site.statuses[status] += 1
             site.cookies[self.headers.get("Cookie", "")] += 1
+            path = urlsplit(self.path).path
+            which = ("s.weibo.com" if path.startswith(SWEIBO) else "weibo.com" if path.startswith(WCOM)
+                     else "hotsearch" if path == "/ajax/side/hotSearch" else "weibo.cn")
+            site.site_cookies[(which, self.headers.get("Cookie", ""))] += 1
+            site.site_headers[which] = (self.headers.get("Referer", ""), self.headers.get("User-Agent", ""))
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
