@@ -39,10 +39,17 @@ NOW = datetime(2026, 11, 5, 12, 0)
 LOST = sa.exc.OperationalError("INSERT …", {}, Exception("(2013, 'Lost connection to server during query')"))
 
 
+def project_crawler(settings: dict[str, Any]):
+    """A crawler with the project's settings (weibo/settings.py: every default from the SPEC)."""
+    import weibo.settings as project
+
+    base = {k: getattr(project, k) for k in dir(project) if k.isupper()}
+    return get_crawler(HotTopicsSpider, {**base, **settings})
+
+
 def crawler_for(url: str, **settings: Any):
-    crawler = get_crawler(HotTopicsSpider, {"DATABASE_URL": url, "FLUSH_SECONDS": 0, "FLUSH_ITEMS": 1000,
-                                            "STORE_RETRY_ATTEMPTS": 1, **settings})
-    return crawler
+    return project_crawler({"DATABASE_URL": url, "FLUSH_SECONDS": 0, "FLUSH_ITEMS": 1000,
+                            "STORE_RETRY_ATTEMPTS": 1, **settings})
 
 
 def spider_stub() -> SimpleNamespace:
@@ -207,8 +214,8 @@ def run_coro(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def test_the_ban_middleware_backs_off_exponentially_then_stops(monkeypatch):
-    crawler = get_crawler(HotTopicsSpider, {"BAN_LIMIT": 4, "BAN_BACKOFF_SECONDS": 2.0,
-                                            "BAN_BACKOFF_MAX_SECONDS": 5.0})
+    crawler = project_crawler({"BAN_LIMIT": 4, "BAN_BACKOFF_SECONDS": 2.0,
+                               "BAN_BACKOFF_MAX_SECONDS": 5.0})
     crawler.spider = spider_stub()
     closed: list[str] = []
     crawler.engine = SimpleNamespace(close_spider_async=lambda reason: closed.append(reason))
