@@ -19,7 +19,7 @@ import sys
 import sqlalchemy as sa
 
 from weibo_mh import db
-from weibo_mh.config import Config, ConfigError, load_config, mask_url
+from weibo_mh.config import Config, ConfigError, load_config, mask_url, spec_arg
 
 log = logging.getLogger("llm_worker")
 
@@ -51,12 +51,12 @@ def run_parser() -> argparse.ArgumentParser:
                    help="also store a short rationale per score (backends that support it)")
     p.add_argument("--rubric", choices=("core", "extended"), help="dimensions to score (default: worker.rubric)")
     p.add_argument("--once", action="store_true", help="drain the queue, then exit 0")
-    p.add_argument("--batch-size", type=_positive, metavar="N", help="comments per batch (worker.batch_size)")
+    p.add_argument("--batch-size", type=spec_arg("worker", "batch_size"), metavar="N", help="comments per batch (worker.batch_size)")
     p.add_argument("--max-items", type=_positive, metavar="N", help="stop after claiming N comments")
     p.add_argument("--worker-id", metavar="ID",
                    help="name written to claimed_by; must be unique among running workers (default: host-pid)")
-    p.add_argument("--lease-seconds", type=_positive, metavar="S", help="claim lease (worker.lease_seconds)")
-    p.add_argument("--metrics-port", type=_port, metavar="PORT",
+    p.add_argument("--lease-seconds", type=spec_arg("worker", "lease_seconds"), metavar="S", help="claim lease (worker.lease_seconds)")
+    p.add_argument("--metrics-port", type=spec_arg("worker", "metrics_port"), metavar="PORT",
                    help="serve Prometheus /metrics on PORT (worker.metrics_port; 0: off)")
     return p
 
@@ -101,16 +101,6 @@ def _positive(value: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {value!r}")
-    return n
-
-
-def _port(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}")
     return n
 
 

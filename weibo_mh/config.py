@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -351,6 +351,31 @@ def out_of_range(value: Any, key: Key) -> str:
     if key.max is not None and value > key.max:
         return f"must be at most {_num(key.max)}"
     return ""
+
+
+def spec_arg(section: str, name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` for a command-line flag that overrides ``[section] name``: the same
+    type and limits as the SPEC declares, so a flag cannot pass what the config file may not."""
+    import argparse
+
+    key = SPEC[section][name]
+    kind = key.type if key.type in (int, float) else None
+    if kind is None:
+        raise TypeError(f"{section}.{name} is not a number")
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        why = out_of_range(value, key)
+        if why:
+            raise argparse.ArgumentTypeError(f"{text!r} {why} ({section}.{name})")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def _num(x: float) -> str:

@@ -3,6 +3,9 @@ service at start-up with one line and exit status 2, and never print a password.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from tests.reliability.test_outputs import read_only_dir  # noqa: F401 - a fixture
@@ -109,3 +112,15 @@ def test_a_read_only_lock_folder_is_one_line_and_exit_2(read_only_dir, tmp_path,
     assert_clean_exit_2(out, "schedule.lock_file", str(read_only_dir))
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
+
+
+@pytest.mark.parametrize("flag, value, key", [("--batch-size", "100000000000000000000", "worker.batch_size"),
+                                              ("--batch-size", "0", "worker.batch_size"),
+                                              ("--lease-seconds", "-3", "worker.lease_seconds"),
+                                              ("--metrics-port", "70000", "worker.metrics_port")])
+def test_worker_flags_obey_the_spec_limits(flag, value, key, sqlite_url):
+    """A command-line flag cannot pass what the config file may not (limits declared once)."""
+    out = subprocess.run([sys.executable, "-m", "llm_worker", "--db", sqlite_url, "--once", flag, value],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert key in out.stderr and "Traceback" not in out.stderr
