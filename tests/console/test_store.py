@@ -16,7 +16,7 @@ from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreRe
 from llm_worker.worker import Worker
 from tests.console.seed import MACHINE, REPEATER
 from weibo_mh import db
-from weibo_mh.alert_queue import fill_alerts, repeat_counts
+from weibo_mh.alert_queue import fill_alerts, repeat_counts, update_repeats
 from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
 
 ANNA = User(1, "anna", "annotator")
@@ -57,6 +57,20 @@ def test_fill_alerts_is_idempotent_and_counts_repeats(seeded: sa.Engine) -> None
                             .order_by(db.alerts.c.comment_time)).all()
     assert [(r.comment_id, r.repeat_count, r.state) for r in rows] == \
         [("c08", 1, "new"), ("c09", 2, "new"), ("c10", 3, "new")]
+
+
+
+def test_update_repeats_recounts_every_alert(seeded: sa.Engine) -> None:
+    A = db.alerts
+    with seeded.begin() as conn:
+        fill_alerts(conn, MACHINE, 6)
+        want = dict(conn.execute(sa.select(A.c.id, A.c.repeat_count)).all())
+        assert len(set(want.values())) > 1  # several counts: one UPDATE each
+        conn.execute(A.update().where(A.c.author_hash.is_not(None)).values(repeat_count=99))
+        authors = set(conn.execute(sa.select(A.c.author_hash).where(A.c.author_hash.is_not(None))).scalars())
+        assert update_repeats(conn, authors) == len(want)
+        assert dict(conn.execute(sa.select(A.c.id, A.c.repeat_count)).all()) == want
+        assert update_repeats(conn, authors) == 0
 
 
 def test_repeat_window() -> None:
