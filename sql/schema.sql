@@ -182,7 +182,7 @@ CREATE INDEX ix_alerts_author_time ON alerts (author_hash, comment_time);
 
 CREATE INDEX ix_alerts_state_level ON alerts (state, level, comment_time);
 
-CREATE INDEX ix_alerts_state_repeat ON alerts (state, repeat_count, level);
+CREATE INDEX ix_alerts_state_repeat ON alerts (state, repeat_count, level, comment_time);
 
 CREATE INDEX ix_alerts_state_time ON alerts (state, comment_time);
 

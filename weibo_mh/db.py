@@ -253,7 +253,7 @@ alerts = sa.Table(
     _enum_check("state", ALERT_STATES, "ck_alerts_state"),
     sa.Index("ix_alerts_state_level", "state", "level", "comment_time"),
     sa.Index("ix_alerts_state_time", "state", "comment_time"),
-    sa.Index("ix_alerts_state_repeat", "state", "repeat_count", "level"),
+    sa.Index("ix_alerts_state_repeat", "state", "repeat_count", "level", "comment_time"),
     sa.Index("ix_alerts_author_time", "author_hash", "comment_time"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
