@@ -65,5 +65,5 @@ def parse_hotsearch(text: str, limit: int) -> list[Topic]:
     gov = body.get("hotgov") if isinstance(body, dict) else None
     govs = gov if isinstance(gov, list) else [gov] if isinstance(gov, dict) else []
     pinned = [t for t in (_topic(g, 0, pinned=True) for g in govs if isinstance(g, dict)) if t]
-    words = {t.word for t in topics}
-    return [t for t in pinned if t.word not in words] + topics
+    words = {t.word for t in topics if isinstance(t.word, str)}  # a bad word is dropped later
+    return [t for t in pinned if not isinstance(t.word, str) or t.word not in words] + topics
