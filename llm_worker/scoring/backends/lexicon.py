@@ -23,7 +23,8 @@ VERSION = "v1"
 
 #: Single-character or vague method words count only next to another suicide cue.
 _WEAK_METHOD = frozenset({"割", "药", "吊", "跳", "炭", "绳子", "窗户", "高楼", "河里", "海里", "吃药",
-                          "药片", "安定", "过量", "跳了", "动脉", "刀片", "楼顶", "天台", "几楼"})
+                          "药片", "安定", "过量", "跳了", "动脉", "刀片", "楼顶", "天台", "几楼",
+                          "跳下", "一刀", "划刀", "手术刀", "买把刀", "阳台", "边缘"})
 #: Generic planning words that mean planning only next to a wish or a method.
 _STRONG_PLAN = frozenset({"计划", "准备好", "打算", "决定", "想好了", "遗书", "遗言", "后事", "交代好",
                           "囤药", "存药", "攒药", "买好", "选好", "安排好", "写好", "下定决心", "另一条路"})
