@@ -194,3 +194,23 @@ def test_everyday_sentences_with_risky_words_are_not_high_risk(text):
 def test_ambiguous_farewells_count_next_to_a_wish():
     assert level("再见了，我想死") == 10
     assert level("再见了，明天见") < 4
+
+
+@pytest.mark.parametrize("text", [
+    "我想死，有人约吗",             # a wish next to a word of togetherness: looking for company
+    "有谁愿意带我一起走",           # leaving together, with a call for others
+    "等还完钱我就想死",             # a wish tied to a deadline
+    "听说烧炭不会痛",               # hearsay about a method is how a method is researched
+    "不敢割腕，怕被骂",             # not daring still says the method was weighed
+    "有没有快一点的死法",           # 有没有 asks; it does not negate
+])
+def test_company_deadlines_and_weighed_methods_are_high_risk(text):
+    assert level(text) >= HIGH_RISK_LEVEL
+
+
+@pytest.mark.parametrize("text", [
+    "有人一起走走吗，去公园散步", "有没有人一起吃火锅", "明天一起走吗，去上班",
+    "我没有跳楼，只是去楼顶看风景", "我不想死，我们一起加油",
+])
+def test_everyday_togetherness_and_denials_stay_low(text):
+    assert level(text) < HIGH_RISK_LEVEL

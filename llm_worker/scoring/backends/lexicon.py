@@ -23,7 +23,8 @@ VERSION = "v1"
 
 #: Single-character or vague method words count only next to another suicide cue.
 _WEAK_METHOD = frozenset({"割", "药", "吊", "跳", "炭", "绳子", "窗户", "高楼", "河里", "海里", "吃药",
-                          "药片", "安定", "过量", "跳了", "动脉", "刀片", "楼顶", "天台", "几楼"})
+                          "药片", "安定", "过量", "跳了", "动脉", "刀片", "楼顶", "天台", "几楼",
+                          "跳下", "一刀", "划刀", "手术刀", "买把刀", "阳台", "边缘"})
 #: Generic planning words that mean planning only next to a wish or a method.
 _STRONG_PLAN = frozenset({"计划", "准备好", "打算", "决定", "想好了", "遗书", "遗言", "后事", "交代好",
                           "囤药", "存药", "攒药", "买好", "选好", "安排好", "写好", "下定决心", "另一条路"})
@@ -38,6 +39,14 @@ _WEAK_COMPANY = frozenset({"一起吗", "一起？", "一起?", "一起走", "�
 #: Attempt cues that are also everyday phrases ("我走了", "再见"): they need another suicide cue.
 _WEAK_ATTEMPT = frozenset({"已经吃了", "已经吞了", "在桥上", "去跳了", "我走了", "永别了", "再见了", "永别",
                            "来不及了", "药效", "发出去", "最后的话", "最后一条", "再见", "去死了", "要走了"})
+#: Words of togetherness: next to a wish to die they are looking for company (SOS-1K's 6).
+_TOGETHER = ("一起", "约", "陪我", "陪着我", "作伴", "同路", "结伴")
+#: Company words that say leaving together, and the words of a call for others ("有人…吗", "私信"):
+#: together they are a search for company even with no wish named ("一起走" alone is a walk).
+_LEAVE_TOGETHER = frozenset({"一起走", "一起离开", "病友", "带我一起", "一起上路"})
+_RECRUIT = ("有人", "有没有", "谁愿意", "愿意", "私信", "仅限", "报名", "征", "带上我", "带我", "有谁")
+#: Saying one does not dare (不敢割腕) or still did not (却没有跳下去) says the method was weighed.
+_WEIGHED = ("不敢", "没勇气", "没有勇气", "没胆", "却没有", "却没")
 _NEAR_TIME = frozenset({"今天", "今晚", "今夜", "马上", "立刻", "立马", "现在就", "一会儿", "待会", "今早",
                         "明天", "明晚", "明早"})
 #: A weak farewell that means going somewhere, not leaving: it counts only next to a place.
@@ -101,7 +110,8 @@ def _implicit(by: dict[str, list[Hit]], any_method: bool, plan: bool, timing: bo
 def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     """The SOS-1K level suggested by the cues, with a heuristic confidence and the cues used."""
     mods = modifiers()
-    live = _live(hits)
+    live = _live(hits) + [h for h in hits if h.negated and h.category == "method"
+                          and any(w in text[max(0, h.start - 4):h.start] for w in _WEIGHED)]
     by: dict[str, list[Hit]] = {}
     for h in live:
         by.setdefault(h.category, []).append(h)
@@ -114,7 +124,9 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     strong_company = any(h.word not in _WEAK_COMPANY for h in by.get("company", []))
     strong_attempt = any(h.word not in _WEAK_ATTEMPT for h in by.get("attempt_now", []))
     context = wish or inquiry or bool(methods) or has("attempt_past") or strong_company or strong_attempt
-    company = strong_company or (has("company") and (context or bool(weak_methods)))
+    company = (strong_company or (has("company") and (context or bool(weak_methods)))
+               or ((wish or inquiry) and contains_any(text, _TOGETHER))
+               or (any(h.word in _LEAVE_TOGETHER for h in by.get("company", [])) and contains_any(text, _RECRUIT)))
     suicidal = context or company
     method = bool(methods) or (bool(weak_methods) and suicidal) or inquiry
     plans = by.get("plan", [])
@@ -124,6 +136,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
     self_attempt = any(h.word in _SELF_ATTEMPT for h in by.get("attempt_past", []))
     times = by.get("timing", [])
     near = any(h.word in _NEAR_TIME for h in times)
+    dated = any(h.word not in _WEAK_TIME and h.word not in _NEAR_TIME for h in times)
     timing = near or any(h.word not in _WEAK_TIME for h in times) or (bool(times) and plan)
 
     level = _implicit(by, method or bool(weak_methods), bool(plans), timing, near)
@@ -141,7 +154,7 @@ def grade_suicide(text: str, hits: list[Hit]) -> tuple[int, float, list[str]]:
         level = 2  # a prescription, a hobby: 安眠药 that a doctor prescribed
     elif method:
         level = max(level, 6)
-    elif company or self_plan or (plan and wish):
+    elif company or self_plan or (plan and wish) or (wish and dated):
         level = 6
     elif strong_wish:
         level = 5
