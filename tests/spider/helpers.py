@@ -41,7 +41,6 @@ def write_config(path: Path, site: LocalSite, extra_spider: str = "", extra: str
             spider[key] = value
     body = "\n".join(f"{k} = {v}" for k, v in spider.items())
     schedule = {"lock_file": f'"{path.parent / "crawl.lock"}"', "log_dir": f'"{path.parent / "logs"}"'}
-    sched_lines = []
     rest = []
     section = None
     for line in extra.splitlines():   # [schedule] keys given in extra are merged, not repeated
@@ -102,7 +101,7 @@ def counts(url: str) -> dict[str, int]:
     eng = db.make_engine(url)
     try:
         with eng.connect() as conn:
-            return {t: conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[t])).scalar()
+            return {t: int(conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[t])).scalar() or 0)
                     for t in ("topics", "topic_snapshots", "posts", "post_topics", "comments", "crawl_runs")}
     finally:
         eng.dispose()

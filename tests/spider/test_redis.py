@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
-def redis_prefix() -> str:
+def redis_prefix() -> Iterator[str]:
     """A unique key prefix; every key under it is deleted afterwards."""
     import redis
 
@@ -62,10 +63,10 @@ def test_two_processes_crawl_together_without_duplicate_requests_or_rows(
                 time.sleep(0.1)
         for p in procs:
             p.wait(timeout=180)
-        outputs = [log.read_text() for log in logs]
-    for p, out in zip(procs, outputs, strict=True):
-        assert p.returncode == 0, out
-    assert all("shared scheduler on Redis" in out for out in outputs)
+        outputs = [path.read_text() for path in logs]
+    for p, text in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, text
+    assert all("shared scheduler on Redis" in text for text in outputs)
 
     # every page fetched exactly once between the two, and every row stored exactly once
     assert max(site.hits.values()) == 1
