@@ -20,11 +20,11 @@ Topics: T1 高考加油 <- P1, P2; T2 失眠的夜晚 <- P2; T3 周末出游 <- 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from weibo_mh import db
+from weibo_mh import db, rollups
 
 T1, T2, T3 = "高考加油", "失眠的夜晚", "周末出游"
 A, B = "lexicon:v1", "classifier:v1"
@@ -103,6 +103,7 @@ def seed(url: str) -> None:
             for word, rank, heat in snaps:
                 conn.execute(db.topic_snapshots.insert().values(
                     crawl_run_id=run_id, topic_id=ids[word], rank=rank, heat=heat, seen_at=started))
+        rollups.rebuild(conn, lag=timedelta(0))  # rows inserted directly: roll them up from scratch
     eng.dispose()
 
 
