@@ -21,6 +21,7 @@ from matplotlib.colors import LogNorm
 from analysis import queries
 from analysis.common import Context, UsageError, build_context, make_parser, report_written, run
 from analysis.plotting import dim_label, new_figure, no_data_figure, save
+from analysis.rollup_queries import source
 from weibo_mh.rubric import LEVELS
 
 
@@ -90,7 +91,7 @@ def pick_pair(ctx: Context, a: str | None, b: str | None) -> tuple[str | None, s
 
 
 def load(ctx: Context, a: str, b: str) -> pd.DataFrame:
-    return ctx.query(("confusion", a, b), lambda c: queries.confusion(c, ctx.window, a, b))
+    return ctx.query(("confusion", a, b), lambda c: source(ctx).confusion(c, ctx.window, a, b))
 
 
 def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None) -> list[Path]:

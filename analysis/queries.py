@@ -9,8 +9,12 @@ dialect-specific bit is truncating a DATETIME to its day or hour (``bucket``).
 
 Joins: comments -> posts (mid) -> post_topics -> topics. A comment on a post in
 several topics counts once per topic in per-topic aggregates, and once in
-"all comments" aggregates. A comment's time is ``created_at``, or ``scraped_at``
+"all comments" aggregates. A comment's time is ``created_at``, or ``first_scraped_at``
 when Weibo did not give one.
+
+These functions read the raw rows; ``analysis.rollup_queries`` answers the same
+questions from the daily rollups (what the report uses by default) and falls back
+to these where rollups cannot answer (hourly buckets, several matched topics).
 """
 
 from __future__ import annotations
@@ -125,8 +129,9 @@ def scorer_is(scorer: str, win: Window | None = None, table: Any = None) -> Any:
 
 
 def comment_time() -> Any:
-    """When a comment was written; scraped_at stands in when Weibo gave no time."""
-    return sa.func.coalesce(C.c.created_at, C.c.scraped_at)
+    """When a comment was written; first_scraped_at (when we first saw it, which never
+    changes) stands in when Weibo gave no time. The rollups use the same day."""
+    return sa.func.coalesce(C.c.created_at, C.c.first_scraped_at)
 
 
 def to_times(values: pd.Series) -> pd.Series:
@@ -145,7 +150,7 @@ def window_conditions(win: Window) -> list[Any]:
     """WHERE conditions on ``comments`` for the window (time span and topic filter)."""
     # Spelled out instead of COALESCE(created_at, scraped_at) >= x, so that an index on
     # created_at can serve the common case of a recent window.
-    created, scraped = C.c.created_at, C.c.scraped_at
+    created, scraped = C.c.created_at, C.c.first_scraped_at
     conds: list[Any] = []
     if win.since is not None:
         conds.append(sa.or_(created >= win.since, sa.and_(created.is_(None), scraped >= win.since)))
@@ -377,7 +382,7 @@ ALERT_COLUMNS = ["time", "level", "confidence", "topics", "text", "comment_id", 
 
 
 def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
-           limit: int) -> tuple[pd.DataFrame, int]:
+           limit: int, total: int | None = None) -> tuple[pd.DataFrame, int]:
     """Comments at suicide_risk >= threshold, highest level and newest first, at most ``limit``.
 
     Returns (rows, total in the window). No author or reply hashes are selected.
@@ -385,7 +390,8 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
     t = comment_time().label("time")
     base = [scorer_is(scorer, win), S.c.dimension == RISK, S.c.value >= threshold, *window_conditions(win)]
     joined = scored_comments(win)
-    total = count_alerts(conn, win, scorer, threshold)
+    if total is None:
+        total = count_alerts(conn, win, scorer, threshold)
     stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.text, C.c.id, C.c.mid, S.c.scorer)
             .select_from(joined).where(*base)
             .order_by(S.c.value.desc(), t.desc(), C.c.id).limit(limit))

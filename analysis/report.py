@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis import alerts, compare_scorers, distributions, queries, topics, trends
+from analysis import alerts, compare_scorers, distributions, topics, trends
 from analysis.common import (
     Context,
     UsageError,
@@ -30,6 +30,7 @@ from analysis.common import (
     report_written,
     run,
 )
+from analysis.rollup_queries import source
 from weibo_mh import db
 
 CSS = """
@@ -117,7 +118,7 @@ def write_index(ctx: Context, sections: list[tuple[str, list[Path], str]], count
 
 def counts(ctx: Context) -> dict:
     return ctx.query(("counts", ctx.threshold),
-                     lambda c: queries.counts(c, ctx.window, ctx.scorer, ctx.threshold))
+                     lambda c: source(ctx).counts(c, ctx.window, ctx.scorer, ctx.threshold))
 
 
 def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: int | None = None,

@@ -29,6 +29,7 @@ from analysis.common import (
     run,
 )
 from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
+from analysis.rollup_queries import source
 
 TITLE = "Trends"
 
@@ -50,12 +51,12 @@ def load(ctx: Context) -> dict[str, pd.DataFrame]:
     if not ctx.scorer:
         empty = pd.DataFrame()
         return {"all": empty, "volume": empty, "topics": empty, "top": empty, "topic_volume": empty}
-    s_all = ctx.query(("series_all", f, t), lambda c: queries.series_all(c, w, ctx.scorer, f, t))
-    vol = ctx.query(("volume_all", f), lambda c: queries.volume_all(c, w, f))
-    s_top = ctx.query(("series_topics", f, t), lambda c: queries.series_topics(c, w, ctx.scorer, f, t))
+    s_all = ctx.query(("series_all", f, t), lambda c: source(ctx).series_all(c, w, ctx.scorer, f, t))
+    vol = ctx.query(("volume_all", f), lambda c: source(ctx).volume_all(c, w, f))
+    s_top = ctx.query(("series_topics", f, t), lambda c: source(ctx).series_topics(c, w, ctx.scorer, f, t))
     top = queries.top_topics(s_top, ctx.top)
     ids = [int(i) for i in top["topic_id"]]
-    vol_t = ctx.query(("volume_topics", f, tuple(ids)), lambda c: queries.volume_topics(c, w, ids, f))
+    vol_t = ctx.query(("volume_topics", f, tuple(ids)), lambda c: source(ctx).volume_topics(c, w, ids, f))
     return {"all": s_all, "volume": vol, "topics": s_top, "top": top, "topic_volume": vol_t}
 
 
