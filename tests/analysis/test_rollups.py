@@ -110,7 +110,8 @@ def test_scores_for_unknown_comments_or_bad_levels_are_refused(sqlite_url):
 WINDOWS = [
     Window(),
     Window(D(2026, 11, 2), None),                        # whole days
-    Window(D(2026, 11, 1, 9, 30), D(2026, 11, 2, 10)),   # partial first and last day
+    Window(D(2026, 10, 31, 9, 30), D(2026, 11, 2, 10)),  # partial first and last day
+    Window(D(2026, 11, 1, 9, 30), D(2026, 11, 2, 10)),   # less than two days: raw
     Window(None, D(2026, 11, 2, 0, 30)),
     Window(None, None, "高考"),                           # one topic matches
     Window(D(2026, 11, 1, 12), None, "夜"),              # one topic, partial day
