@@ -109,7 +109,7 @@ def draw_heat(ctx: Context, heat: pd.DataFrame) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=2, loc="upper left")
     ax.set_title(f"{title}\n{ctx.window.describe()}", fontsize=11)
-    fig.autofmt_xdate()
+    fig.autofmt_xdate(bottom=0.15)
     return save(fig, path)
 
 

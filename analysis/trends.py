@@ -110,7 +110,7 @@ def draw_all(ctx: Context, data: dict[str, pd.DataFrame]) -> Path:
     ax2.set_ylabel(f"% suicide risk ≥ {ctx.threshold}", fontsize=9)
     ax2.set_ylim(bottom=0)
     ax2.grid(alpha=0.3)
-    fig.autofmt_xdate()
+    fig.autofmt_xdate(bottom=0.12)
     return save(fig, path)
 
 
@@ -155,7 +155,7 @@ def draw_topics(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=2, loc="upper left")
-    fig.autofmt_xdate()
+    fig.autofmt_xdate(bottom=0.15)
     out.append(save(fig, p2))
     return out
 
