@@ -117,7 +117,7 @@ def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None
     for ax, row in zip(axes, summ.itertuples(), strict=False):
         m = mats[row.dimension]
         im = ax.imshow(np.where(m > 0, m, np.nan), cmap="Blues",
-                       norm=LogNorm(vmin=1, vmax=max(1, int(m.max()))), origin="upper")
+                       norm=LogNorm(vmin=0.5, vmax=max(1, int(m.max()))), origin="upper")
         kappa = "n/a" if np.isnan(row.kappa_quadratic) else f"{row.kappa_quadratic:.2f}"
         ax.set_title(f"{dim_label(row.dimension)}\nκ={kappa}, exact {row.exact:.0%}, "
                      f"±1 {row.within_1:.0%}, n={row.pairs}", fontsize=9)

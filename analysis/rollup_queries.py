@@ -354,6 +354,29 @@ def source(ctx: Any) -> Any:
     return Q if getattr(ctx, "source", "rollups") == "raw" else sys.modules[__name__]
 
 
-# Not rolled up: snapshots are few, and agreement needs both scores of each comment.
+def confusion(conn: Connection, win: Window, scorer_a: str, scorer_b: str) -> pd.DataFrame:
+    """Q.confusion, driven from the scorer with fewer scores (agreement needs both scores of
+    each comment, so it cannot come from rollups): its rows are read through the scorer
+    index and the other scorer's score is probed by primary key, never the other way round."""
+    if win.since is not None or win.until is not None or win.topic:
+        return Q.confusion(conn, win, scorer_a, scorer_b)
+    sizes = Q.scorers(conn)
+    flip = sizes.get(scorer_b, 0) > sizes.get(scorer_a, 0)
+    small, big = (scorer_a, scorer_b) if flip else (scorer_b, scorer_a)
+    sm, bg = S.alias("sm"), S.alias("bg")
+    stmt = (sa.select(sm.c.dimension, sm.c.value, bg.c.value, sa.func.count())
+            .select_from(sm.join(bg, sa.and_(bg.c.comment_id == sm.c.comment_id,
+                                             bg.c.dimension == sm.c.dimension)))
+            .where(sm.c.scorer == small, Q.no_index(bg.c.scorer) == big)
+            .group_by(sm.c.dimension, sm.c.value, bg.c.value)
+            .prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN", dialect="mariadb"))
+    cols = ["dimension", "s", "g", "count"]
+    df = _frame(conn, stmt, cols)
+    df = df.rename(columns={"s": "a", "g": "b"} if flip else {"s": "b", "g": "a"})
+    for c in ("a", "b", "count"):
+        df[c] = pd.to_numeric(df[c]).astype("int64")
+    return df[["dimension", "a", "b", "count"]].sort_values(["dimension", "a", "b"], ignore_index=True)
+
+
+# Not rolled up: snapshots are few (they grow with crawls, not comments).
 topic_heat = Q.topic_heat
-confusion = Q.confusion

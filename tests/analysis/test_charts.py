@@ -16,13 +16,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from analysis import alerts, compare_scorers, distributions, fonts, report, topics, trends
 from analysis.plotting import pixel_size
-from tests.conftest import ROOT
 from tests.analysis.seed import AUTHOR, REPLY, T1, T2, A, seed
+from tests.conftest import ROOT
 
 CHARTS = {"trends_all_day", "trends_topics_day", "trends_topics_risk_day", "histograms",
           "risk_by_topic", "topic_heatmap", "topic_heat_day", "compare_scorers"}

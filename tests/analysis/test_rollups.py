@@ -169,3 +169,19 @@ def test_report_figures_from_rollups_equal_the_raw_rows(db_url):
                                                  scraped_at=db.now()))
     assert_same_figures(db_url)   # c9 is past the watermark: counted from the raw tail
     eng.dispose()
+
+
+def test_confusion_and_catalogue_from_either_side_equal_the_raw_rows(db_url):
+    seed(db_url)
+    eng = db.make_engine(db_url)
+    with eng.connect() as conn:
+        for a, b in ((A, B), (B, A)):
+            pd.testing.assert_frame_equal(RQ.confusion(conn, Window(), a, b), Q.confusion(conn, Window(), a, b),
+                                          check_dtype=False)
+        built = Q.scorers(conn)
+        assert Q.dimensions(conn, A) == ("positivity", "mood_disorder", "substance_use", "suicide_risk")
+    with eng.begin() as conn:
+        conn.execute(db.rollup_state.delete())   # rollups not built: the raw catalogue
+    with eng.connect() as conn:
+        assert Q.scorers(conn) == built == {A: 20, B: 20}
+    eng.dispose()
