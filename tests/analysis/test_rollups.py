@@ -185,3 +185,27 @@ def test_confusion_and_catalogue_from_either_side_equal_the_raw_rows(db_url):
     with eng.connect() as conn:
         assert Q.scorers(conn) == built == {A: 20, B: 20}
     eng.dispose()
+
+
+def test_a_version_1_database_with_data_upgrades_and_gets_its_rollups(db_url):
+    """Migration 2 on a database made by version 1: new tables and indexes, rollups of what it holds."""
+    seed(db_url)
+    eng = db.make_engine(db_url)
+    with eng.connect() as conn:
+        want = rollups.snapshot(conn)
+    with eng.begin() as conn:  # back to version 1: drop what migration 2 adds
+        for t in (db.score_rollups, db.rollup_links, db.rollup_state):
+            t.drop(conn)
+        for table, ix in (("scores", "ix_scores_alerts"), ("post_topics", "ix_pt_first_seen"),
+                          ("comments", "ix_comments_first_scraped")):
+            conn.exec_driver_sql(f"DROP INDEX {ix}" + ("" if db.is_sqlite(conn) else f" ON {table}"))
+        conn.execute(db.schema_version.delete().where(db.schema_version.c.version > 1))
+    assert db.current_version(eng) == 1
+    assert db.migrate(eng) == [v for v in sorted(db.MIGRATIONS) if v > 1]
+    insp = sa.inspect(eng)
+    assert {"score_rollups", "rollup_links", "rollup_state"} <= set(insp.get_table_names())
+    assert "ix_scores_alerts" in {i["name"] for i in insp.get_indexes("scores")}
+    with eng.connect() as conn:
+        got = rollups.snapshot(conn)
+    eng.dispose()
+    assert got == want and got
