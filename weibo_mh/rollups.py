@@ -277,9 +277,6 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         return
     uniq: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in rows:
-        v = int(r["value"])
-        if not 0 <= v <= 10:
-            raise ValueError(f"score value {v} outside 0-10 (comment {r['comment_id']})")
         uniq[(r["comment_id"], r["dimension"], r["scorer"])] = r
     lock(conn)
     ids = sorted({k[0] for k in uniq})
@@ -301,6 +298,11 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         raise ValueError(f"scores for comments that are not stored: {', '.join(missing[:5])}")
     _attribute_links(conn, _new_links_for(conn, [m for m, _ in info.values()]))
     links = _links(conn, [m for m, _ in info.values()])
+    # The scores first: the database's CHECK refuses a level outside 0-10 before any rollup moves.
+    values = list(uniq.values())
+    keys = {col.name for col in S.primary_key.columns}
+    update = tuple(sorted(col for col in values[0] if col not in keys))  # every column the rows carry
+    conn.execute(_scores_upsert(conn.dialect.name, update), values)
     delta: Delta = {}
     fresh: set[tuple[str, str]] = set()
     for (cid, dim, scorer), r in uniq.items():
@@ -315,10 +317,6 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             fresh.add((cid, scorer))
             for t in topics:
                 _add(delta, (scorer, ANY, day, t), None, 1)
-    values = list(uniq.values())
-    keys = {col.name for col in S.primary_key.columns}
-    update = tuple(sorted(col for col in values[0] if col not in keys))  # every column the rows carry
-    conn.execute(_scores_upsert(conn.dialect.name, update), values)
     apply(conn, delta)
 
 
