@@ -25,7 +25,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -148,7 +148,7 @@ def setup_fonts(candidates: tuple[str, ...] | list[str] = CJK_FAMILIES, force: b
     Without any CJK font this prints ONE warning (per process) to stderr and returns None.
     """
     if _state["done"] and not force:
-        return _state["family"]  # type: ignore[no-any-return]
+        return cast("str | None", _state["family"])
     family = find_cjk_font(candidates, packaged=packaged)
     rc = matplotlib.rcParams
     # An explicit family list (not the generic "sans-serif") turns on per-glyph fallback.

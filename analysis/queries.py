@@ -443,7 +443,7 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
     """Headline numbers for the report: comments by scoring status, scored, topics, alerts, span."""
     conds = window_conditions(win)
     t = comment_time()
-    status = dict(conn.execute(sa.select(C.c.score_status, sa.func.count()).where(*conds)
+    status: dict[str, int] = dict(conn.execute(sa.select(C.c.score_status, sa.func.count()).where(*conds)
                                .group_by(C.c.score_status)).all())
     first, last = conn.execute(sa.select(sa.func.min(t), sa.func.max(t)).where(*conds)).one()
     mids = sa.select(C.c.mid).where(*_time_only(win))

@@ -95,7 +95,7 @@ def plan(conn: Connection, win: Window, freq: str = "day") -> Plan | None:
 
 def _level_sum(lo: int, hi: int = 10) -> Any:
     cols = [R.c[f"l{v}"] for v in range(lo, hi + 1)]
-    expr = cols[0]
+    expr: Any = cols[0]
     for c in cols[1:]:
         expr = expr + c
     return sa.func.sum(expr)
@@ -312,7 +312,7 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
     vol = volume_all(conn, win)
     total = int(vol["comments"].sum()) if not vol.empty else 0
     conds = Q.window_conditions(win)
-    status = dict(conn.execute(sa.select(C.c.score_status, sa.func.count())
+    status: dict[str, int] = dict(conn.execute(sa.select(C.c.score_status, sa.func.count())
                                .where(C.c.score_status.in_(NON_FINAL), *conds)
                                .group_by(C.c.score_status)).all())
     first = last = None

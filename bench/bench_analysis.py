@@ -142,14 +142,14 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
         for lo in range(0, n_posts, CHUNK):
             hi = min(n_posts, lo + CHUNK) - 1
             w, src = d.seq(lo, hi)
-            at = d.at(f"{post_day} * 86400 + (n * 37) % 86400")
+            p_at = d.at(f"{post_day} * 86400 + (n * 37) % 86400")
             with conn.begin():
                 conn.exec_driver_sql(_insert(
                     d, w, "posts (mid, author_hash, text, created_at, first_scraped_at, scraped_at)",
-                    f"SELECT {d.ident('P', 'n', 9)}, '{'h' * 64}', 'post', {at}, {at}, {at} FROM {src}"))
+                    f"SELECT {d.ident('P', 'n', 9)}, '{'h' * 64}', 'post', {p_at}, {p_at}, {p_at} FROM {src}"))
                 for sql in (
-                    f"SELECT {d.ident('P', 'n', 9)}, n % {n_topics} + 1, {at} FROM {src}",
-                    f"SELECT {d.ident('P', 'n', 9)}, (n * 7 + 1) % {n_topics} + 1, {at} FROM {src} "
+                    f"SELECT {d.ident('P', 'n', 9)}, n % {n_topics} + 1, {p_at} FROM {src}",
+                    f"SELECT {d.ident('P', 'n', 9)}, (n * 7 + 1) % {n_topics} + 1, {p_at} FROM {src} "
                     f"WHERE n % 10 < 3 AND (n * 7 + 1) % {n_topics} <> n % {n_topics}",
                 ):
                     conn.exec_driver_sql(_insert(d, w, "post_topics (mid, topic_id, first_seen)", sql))
@@ -186,8 +186,8 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
             conn.exec_driver_sql("DROP TABLE bench_phrases")
         t1 = time.perf_counter()
         for ix in SECONDARY:
-            table = {"comments": db.comments, "scores": db.scores, "pt": db.post_topics}[ix.split("_")[1]]
-            index = next(i for i in table.indexes if i.name == ix)
+            tab = {"comments": db.comments, "scores": db.scores, "pt": db.post_topics}[ix.split("_")[1]]
+            index = next(i for i in tab.indexes if i.name == ix)
             with conn.begin():
                 index.create(conn)
         print(f"  {d.name}: indexes built in {time.perf_counter() - t1:.0f}s", file=sys.stderr, flush=True)

@@ -359,7 +359,7 @@ def _confidence(value: float | None) -> float | None:
 def queue_counts(engine: Engine) -> dict[str, int]:
     """Comments per score_status (all four keys present)."""
     with engine.connect() as conn:
-        got = dict(conn.execute(sa.select(c.score_status, sa.func.count())
+        got: dict[str, int] = dict(conn.execute(sa.select(c.score_status, sa.func.count())
                                 .group_by(c.score_status)).all())
     return {s: int(got.get(s, 0)) for s in db.SCORE_STATUSES}
 

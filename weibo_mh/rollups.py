@@ -144,6 +144,7 @@ _UPSERTS: dict[tuple[str, str], Any] = {}
 
 def _increment_stmt(dialect: str) -> Any:
     if (dialect, "inc") not in _UPSERTS:
+        stmt: Any
         if dialect == "sqlite":
             stmt = sqlite.insert(R)
             stmt = stmt.on_conflict_do_update(index_elements=list(KEY),
@@ -345,7 +346,7 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
         return 0
     lock(conn)
     cond_scorer = [S.c.scorer == scorer] if scorer else []
-    rows = []
+    rows: list[Any] = []
     for part in _chunks(ids):
         rows += conn.execute(sa.select(S.c.comment_id, S.c.dimension, S.c.scorer, S.c.value, C.c.mid,
                                        C.c.created_at, C.c.first_scraped_at)
@@ -377,7 +378,7 @@ def delete_comments(conn: Connection, comment_ids: Sequence[str]) -> int:
         return 0
     delete_scores(conn, ids)
     until = state(conn, WATERMARK)
-    rows = []
+    rows: list[Any] = []
     for part in _chunks(ids):
         rows += conn.execute(sa.select(C.c.id, C.c.mid, C.c.created_at, C.c.first_scraped_at)
                              .where(C.c.id.in_(part))).all()

@@ -281,7 +281,7 @@ def build_corpus(seed: int = 2026, comments_per_post: int = 34, now: datetime | 
 
 def intended_levels(corpus: dict[str, Any]) -> dict[str, Levels]:
     """comment id -> intended (positivity, mood_disorder, substance_use, suicide_risk)."""
-    return {c["id"]: tuple(c["levels"]) for t in corpus["topics"] for p in t["posts"]  # type: ignore[misc]
+    return {c["id"]: tuple(c["levels"]) for t in corpus["topics"] for p in t["posts"]
             for c in p["comments_list"]}
 
 
