@@ -205,9 +205,11 @@ def volume_topics(conn: Connection, win: Window, topic_ids: list[int], freq: str
                    *p.day_conds()).group_by(R.c.topic_id, R.c.day).having(sa.func.sum(R.c.n) > 0))
     b = Q.bucket(Q.comment_time(), "day").label("bucket")
     no_topic = Window(None, None, None)
+    recent = sa.select(C.c.mid).where(*_tail(p, no_topic))  # few: the comments past the watermark
     tail = (sa.select(PT.c.topic_id, b, sa.func.count())
             .select_from(C.join(PT, PT.c.mid == C.c.mid))
-            .where(PT.c.topic_id.in_(topic_ids), *_tail(p, no_topic)).group_by(PT.c.topic_id, b))
+            .where(PT.c.topic_id.in_(topic_ids), PT.c.mid.in_(recent), *_tail(p, no_topic))
+            .group_by(PT.c.topic_id, b))
     cols = ["topic_id", "bucket", "comments"]
     frames = [_days(_frame(conn, stmt, cols)), _days(_frame(conn, tail, cols))]
     frames += [Q.volume_topics(conn, Window(e.since, e.until), topic_ids, freq) for e in p.edges]
@@ -291,10 +293,35 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
 
 
 def _topic_ids_raw(conn: Connection, conds: list[Any], topic: str | None) -> set[int]:
-    q = (sa.select(PT.c.topic_id).distinct().select_from(C.join(PT, PT.c.mid == C.c.mid)
-                                                          .join(T, T.c.id == PT.c.topic_id))
-         .where(*conds, *([Q.topic_match(topic)] if topic else [])))
+    """Topics of the posts that the comments matching ``conds`` belong to.
+
+    The comments are picked first (``IN`` over their own indexes), then their posts'
+    topics: joining the other way walks every link and probes comments by post.
+    """
+    mids = sa.select(C.c.mid).where(*conds)
+    q = (sa.select(PT.c.topic_id).distinct().select_from(PT.join(T, T.c.id == PT.c.topic_id))
+         .where(PT.c.mid.in_(mids), *([Q.topic_match(topic)] if topic else [])))
     return {int(r[0]) for r in conn.execute(q)}
+
+
+def _time_bound(conn: Connection, win: Window, first: bool) -> Any:
+    """MIN or MAX of the comments' time in ``win``, as two index ranges (created_at, and
+    first_scraped_at for comments without one) instead of one OR that scans."""
+    extra = Q.window_conditions(Window(None, None, win.topic))
+    fn = sa.func.min if first else sa.func.max
+    out = []
+    conds = [C.c.created_at >= win.since] if win.since else []
+    conds += [C.c.created_at < win.until] if win.until else []
+    out.append(conn.execute(sa.select(fn(C.c.created_at)).where(C.c.created_at.is_not(None), *conds,
+                                                                 *extra)).scalar())
+    conds = [C.c.first_scraped_at >= win.since] if win.since else []
+    conds += [C.c.first_scraped_at < win.until] if win.until else []
+    out.append(conn.execute(sa.select(fn(C.c.first_scraped_at)).where(C.c.created_at.is_(None), *conds,
+                                                                       *extra)).scalar())
+    got = [pd.Timestamp(v).to_pydatetime() for v in out if v is not None]
+    if not got:
+        return None
+    return min(got) if first else max(got)
 
 
 def _scored_raw(conn: Connection, win: Window, scorer: str) -> int:
@@ -317,14 +344,13 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
                                .group_by(C.c.score_status)).all())
     first = last = None
     if total:
-        t = Q.comment_time()
         d0, d1 = vol["bucket"].min().to_pydatetime(), vol["bucket"].max().to_pydatetime()
         lo = Window(max(d0, win.since) if win.since else d0, min(d0 + timedelta(days=1), win.until)
                     if win.until else d0 + timedelta(days=1), win.topic)
         hi = Window(max(d1, win.since) if win.since else d1, min(d1 + timedelta(days=1), win.until)
                     if win.until else d1 + timedelta(days=1), win.topic)
-        first = conn.execute(sa.select(sa.func.min(t)).where(*Q.window_conditions(lo))).scalar()
-        last = conn.execute(sa.select(sa.func.max(t)).where(*Q.window_conditions(hi))).scalar()
+        first = _time_bound(conn, lo, True)
+        last = _time_bound(conn, hi, False)
     topic_q = (sa.select(R.c.topic_id).distinct().select_from(R.join(T, T.c.id == R.c.topic_id))
                .where(R.c.scorer == RU.COLLECTED, R.c.dimension == RU.ANY, R.c.topic_id != RU.ALL,
                       R.c.n > 0, *p.day_conds(), *([Q.topic_match(win.topic)] if win.topic else [])))
