@@ -29,6 +29,7 @@ from analysis import queries as Q
 from analysis.window import Window
 from weibo_mh import rollups as RU
 from weibo_mh.db import comments as C
+from weibo_mh.db import pair_rollups as P
 from weibo_mh.db import post_topics as PT
 from weibo_mh.db import score_rollups as R
 from weibo_mh.db import scores as S
@@ -381,27 +382,27 @@ def source(ctx: Any) -> Any:
 
 
 def confusion(conn: Connection, win: Window, scorer_a: str, scorer_b: str) -> pd.DataFrame:
-    """Q.confusion, driven from the scorer with fewer scores (agreement needs both scores of
-    each comment, so it cannot come from rollups): its rows are read through the scorer
-    index and the other scorer's score is probed by primary key, never the other way round."""
-    if win.since is not None or win.until is not None or win.topic:
+    """Q.confusion from ``pair_rollups`` (per day, both levels of every comment two scorers
+    scored); partial edge days from the raw rows; raw for a topic filter."""
+    p = plan(conn, win)
+    if p is None or win.topic or scorer_a == scorer_b:
         return Q.confusion(conn, win, scorer_a, scorer_b)
-    sizes = Q.scorers(conn)
-    flip = sizes.get(scorer_b, 0) > sizes.get(scorer_a, 0)
-    small, big = (scorer_a, scorer_b) if flip else (scorer_b, scorer_a)
-    sm, bg = S.alias("sm"), S.alias("bg")
-    stmt = (sa.select(sm.c.dimension, sm.c.value, bg.c.value, sa.func.count())
-            .select_from(sm.join(bg, sa.and_(bg.c.comment_id == sm.c.comment_id,
-                                             bg.c.dimension == sm.c.dimension)))
-            .where(sm.c.scorer == small, Q.no_index(bg.c.scorer) == big)
-            .group_by(sm.c.dimension, sm.c.value, bg.c.value)
-            .prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN", dialect="mariadb"))
-    cols = ["dimension", "s", "g", "count"]
-    df = _frame(conn, stmt, cols)
-    df = df.rename(columns={"s": "a", "g": "b"} if flip else {"s": "b", "g": "a"})
-    for c in ("a", "b", "count"):
-        df[c] = pd.to_numeric(df[c]).astype("int64")
-    return df[["dimension", "a", "b", "count"]].sort_values(["dimension", "a", "b"], ignore_index=True)
+    flip = scorer_a > scorer_b
+    lo, hi = (scorer_b, scorer_a) if flip else (scorer_a, scorer_b)
+    day_conds = [P.c.day >= p.first_day] if p.first_day else []
+    day_conds += [P.c.day < p.end_day] if p.end_day else []
+    a_col, b_col = (P.c.b, P.c.a) if flip else (P.c.a, P.c.b)
+    stmt = (sa.select(P.c.dimension, a_col, b_col, sa.func.sum(P.c.n))
+            .where(P.c.scorer_a == lo, P.c.scorer_b == hi, *day_conds)
+            .group_by(P.c.dimension, a_col, b_col).having(sa.func.sum(P.c.n) > 0))
+    cols = ["dimension", "a", "b", "count"]
+    frames = [_frame(conn, stmt, cols)] + [Q.confusion(conn, e, scorer_a, scorer_b) for e in p.edges]
+    df = _combine(frames, ["dimension", "a", "b"], ["count"])
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    for c in ("a", "b"):
+        df[c] = df[c].astype("int64")
+    return df[df["count"] > 0].sort_values(["dimension", "a", "b"], ignore_index=True)
 
 
 # Not rolled up: snapshots are few (they grow with crawls, not comments).

@@ -23,6 +23,17 @@ CREATE TABLE crawl_runs (
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE pair_rollups (
+	scorer_a VARCHAR(128) NOT NULL COMMENT 'scorer_a < scorer_b',
+	scorer_b VARCHAR(128) NOT NULL,
+	dimension VARCHAR(32) NOT NULL,
+	day DATE NOT NULL,
+	a SMALLINT NOT NULL COMMENT 'scorer_a''s level',
+	b SMALLINT NOT NULL COMMENT 'scorer_b''s level',
+	n BIGINT NOT NULL COMMENT 'comments both scored, at these two levels (agreement charts)' DEFAULT '0',
+	PRIMARY KEY (scorer_a, scorer_b, dimension, day, a, b)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+
 CREATE TABLE posts (
 	mid VARCHAR(32) NOT NULL COMMENT 'Weibo post id',
 	author_hash VARCHAR(64) COMMENT 'HMAC-SHA256 of the user id under the secret salt',

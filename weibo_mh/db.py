@@ -192,6 +192,19 @@ score_rollups = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
 )
 
+pair_rollups = sa.Table(
+    "pair_rollups", metadata,
+    sa.Column("scorer_a", sa.String(128), primary_key=True, comment="scorer_a < scorer_b"),
+    sa.Column("scorer_b", sa.String(128), primary_key=True),
+    sa.Column("dimension", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("a", sa.SmallInteger, primary_key=True, autoincrement=False, comment="scorer_a's level"),
+    sa.Column("b", sa.SmallInteger, primary_key=True, autoincrement=False, comment="scorer_b's level"),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0",
+              comment="comments both scored, at these two levels (agreement charts)"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
+)
+
 rollup_links = sa.Table(
     "rollup_links", metadata,
     sa.Column("mid", ID, primary_key=True),
@@ -344,7 +357,8 @@ def _v1(conn: Connection) -> None:
 #: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
 def _v2(conn: Connection) -> None:
-    sync_tables(conn, [scores, post_topics, comments, score_rollups, rollup_links, rollup_state])
+    sync_tables(conn, [scores, post_topics, comments, score_rollups, pair_rollups, rollup_links,
+                       rollup_state])
     from weibo_mh import rollups
 
     rollups.rebuild(conn)  # a database upgraded from version 1 gets rollups of what it holds

@@ -50,6 +50,8 @@ from weibo_mh import db
 log = logging.getLogger(__name__)
 
 R = db.score_rollups
+P = db.pair_rollups
+PAIR_KEY = ("scorer_a", "scorer_b", "dimension", "day", "a", "b")
 L = db.rollup_links
 ST = db.rollup_state
 C = db.comments
@@ -73,6 +75,7 @@ LINKS_CHECKED = "links_checked"
 LOCK = "lock"
 
 Delta = dict[tuple[str, str, date, int], list[int]]
+PairDelta = dict[tuple[str, str, str, date, int, int], int]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -181,6 +184,41 @@ def apply(conn: Connection, delta: Delta) -> None:
         conn.execute(_increment_stmt(conn.dialect.name), rows)
 
 
+def _pair(pd_: PairDelta, dim: str, day: date, x: str, xv: int, y: str, yv: int, sign: int) -> None:
+    """Count (or uncount) one comment that scorers x and y both scored on ``dim``."""
+    key = (x, y, dim, day, xv, yv) if x < y else (y, x, dim, day, yv, xv)
+    pd_[key] = pd_.get(key, 0) + sign
+
+
+def _pair_increment_stmt(dialect: str) -> Any:
+    if (dialect, "pair") not in _UPSERTS:
+        stmt: Any
+        if dialect == "sqlite":
+            stmt = sqlite.insert(P)
+            stmt = stmt.on_conflict_do_update(index_elements=list(PAIR_KEY), set_={"n": P.c.n + stmt.excluded.n})
+        else:
+            stmt = mysql.insert(P)
+            stmt = stmt.on_duplicate_key_update({"n": P.c.n + stmt.inserted.n})
+        _UPSERTS[(dialect, "pair")] = stmt
+    return _UPSERTS[(dialect, "pair")]
+
+
+def apply_pairs(conn: Connection, delta: PairDelta) -> None:
+    rows = [dict(zip(PAIR_KEY, k, strict=True)) | {"n": v} for k, v in sorted(delta.items()) if v]
+    if rows:
+        conn.execute(_pair_increment_stmt(conn.dialect.name), rows)
+
+
+def _all_scores(conn: Connection, ids: Sequence[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """(comment, dimension) -> {scorer: level} for every score of these comments."""
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for part in _chunks(sorted(set(ids))):
+        for cid, dim, scorer, value in conn.execute(
+                sa.select(S.c.comment_id, S.c.dimension, S.c.scorer, S.c.value).where(S.c.comment_id.in_(part))):
+            out[(cid, dim)][scorer] = int(value)
+    return out
+
+
 # --------------------------------------------------------------------------- links
 
 
@@ -281,19 +319,13 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         uniq[(r["comment_id"], r["dimension"], r["scorer"])] = r
     lock(conn)
     ids = sorted({k[0] for k in uniq})
-    scorers = sorted({k[2] for k in uniq})
     info: dict[str, tuple[str, date]] = {}
-    old: dict[tuple[str, str, str], int] = {}
-    had: set[tuple[str, str]] = set()
     for part in _chunks(ids):
         for cid, mid, created, first in conn.execute(
                 sa.select(C.c.id, C.c.mid, C.c.created_at, C.c.first_scraped_at).where(C.c.id.in_(part))):
             info[cid] = (mid, comment_day(created, first))
-        for cid, dim, scorer, value in conn.execute(
-                sa.select(S.c.comment_id, S.c.dimension, S.c.scorer, S.c.value)
-                .where(S.c.comment_id.in_(part), S.c.scorer.in_(scorers))):
-            old[(cid, dim, scorer)] = int(value)
-            had.add((cid, scorer))
+    current = _all_scores(conn, ids)   # every scorer's levels, kept up to date below
+    had = {(cid, scorer) for (cid, _), by in current.items() for scorer in by}
     missing = [cid for cid in ids if cid not in info]
     if missing:
         raise ValueError(f"scores for comments that are not stored: {', '.join(missing[:5])}")
@@ -305,11 +337,20 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     update = tuple(sorted(col for col in values[0] if col not in keys))  # every column the rows carry
     conn.execute(_scores_upsert(conn.dialect.name, update), values)
     delta: Delta = {}
+    pairs: PairDelta = {}
     fresh: set[tuple[str, str]] = set()
     for (cid, dim, scorer), r in uniq.items():
         mid, day = info[cid]
         topics = [ALL, *links.get(mid, ())]
-        prev = old.get((cid, dim, scorer))
+        by = current[(cid, dim)]
+        prev = by.get(scorer)
+        value = int(r["value"])
+        for other, ov in by.items():
+            if other != scorer:
+                if prev is not None:
+                    _pair(pairs, dim, day, scorer, prev, other, ov, -1)
+                _pair(pairs, dim, day, scorer, value, other, ov, 1)
+        by[scorer] = value
         for t in topics:
             if prev is not None:
                 _add(delta, (scorer, dim, day, t), prev, -1)
@@ -319,6 +360,7 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             for t in topics:
                 _add(delta, (scorer, ANY, day, t), None, 1)
     apply(conn, delta)
+    apply_pairs(conn, pairs)
 
 
 def write_human_labels(conn: Connection, annotator: str, labels: Sequence[tuple[str, str, int]],
@@ -353,18 +395,25 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
                              .select_from(S.join(C, C.c.id == S.c.comment_id))
                              .where(S.c.comment_id.in_(part), *cond_scorer)).all()
     links = _links(conn, [r.mid for r in rows])
+    current = _all_scores(conn, ids)
     delta: Delta = {}
+    pair_delta: PairDelta = {}
     pairs: set[tuple[str, str]] = set()
     for r in rows:
         day = comment_day(r.created_at, r.first_scraped_at)
         topics = [ALL, *links.get(r.mid, ())]
         for t in topics:
             _add(delta, (r.scorer, r.dimension, day, t), int(r.value), -1)
+        by = current[(r.comment_id, r.dimension)]
+        by.pop(r.scorer, None)
+        for other, ov in by.items():  # the pairs this score was part of (each once)
+            _pair(pair_delta, r.dimension, day, r.scorer, int(r.value), other, ov, -1)
         if (r.comment_id, r.scorer) not in pairs:
             pairs.add((r.comment_id, r.scorer))
             for t in topics:
                 _add(delta, (r.scorer, ANY, day, t), None, -1)
     apply(conn, delta)
+    apply_pairs(conn, pair_delta)
     n = 0
     for part in _chunks(ids):
         n += conn.execute(sa.delete(S).where(S.c.comment_id.in_(part), *cond_scorer)).rowcount
@@ -436,6 +485,7 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
     """
     lock(conn)
     conn.execute(sa.delete(R))
+    conn.execute(sa.delete(P))
     conn.execute(sa.delete(L))
     conn.execute(L.insert().from_select(["mid", "topic_id"], sa.select(PT.c.mid, PT.c.topic_id)))
     t = (now or db.now()) - lag
@@ -466,18 +516,34 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
             .where(C.c.first_scraped_at <= t).group_by(day, L.c.topic_id)):
         _add(delta, (COLLECTED, ANY, as_day(d), int(topic)), None, 1, int(n))
     apply(conn, delta)
+    # agreement pairs, driven from each scorer in turn (smallest first is the planner's job)
+    sa_, sb_ = S.alias("sa_"), S.alias("sb_")
+    pair_q = (sa.select(sa_.c.scorer, sb_.c.scorer, sa_.c.dimension, day, sa_.c.value, sb_.c.value,
+                        sa.func.count())
+              .select_from(sa_.join(sb_, sa.and_(sb_.c.comment_id == sa_.c.comment_id,
+                                                 sb_.c.dimension == sa_.c.dimension,
+                                                 sb_.c.scorer > sa_.c.scorer))
+                           .join(C, C.c.id == sa_.c.comment_id))
+              .group_by(sa_.c.scorer, sb_.c.scorer, sa_.c.dimension, day, sa_.c.value, sb_.c.value))
+    pairs: PairDelta = {}
+    for a, b, dim, d, av, bv, n in conn.execute(pair_q):
+        pairs[(a, b, dim, as_day(d), int(av), int(bv))] = int(n)
+    apply_pairs(conn, pairs)
     _set_state(conn, WATERMARK, t)
     _set_state(conn, LINKS_CHECKED, now or db.now())
-    return {"rows": len(delta)}
+    return {"rows": len(delta), "pair_rows": len(pairs)}
 
 
-def snapshot(conn: Connection) -> dict[tuple[str, str, date, int], tuple[int, ...]]:
-    """Every non-empty rollup row, keyed like the table (for ``verify`` and tests)."""
-    out = {}
+def snapshot(conn: Connection) -> dict[tuple[Any, ...], tuple[int, ...]]:
+    """Every non-empty rollup and pair row, keyed like the tables (for ``verify`` and tests)."""
+    out: dict[tuple[Any, ...], tuple[int, ...]] = {}
     for r in conn.execute(sa.select(*(R.c[k] for k in KEY), *(R.c[s] for s in SUMS))):
         vals = tuple(int(v) for v in r[len(KEY):])
         if any(vals):
             out[(r[0], r[1], as_day(r[2]), int(r[3]))] = vals
+    for r in conn.execute(sa.select(*(P.c[k] for k in PAIR_KEY), P.c.n)):
+        if int(r[6]):
+            out[("pair", r[0], r[1], r[2], as_day(r[3]), int(r[4]), int(r[5]))] = (int(r[6]),)
     return out
 
 

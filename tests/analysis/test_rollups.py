@@ -144,6 +144,11 @@ def assert_same_figures(url: str) -> None:
                     pd.testing.assert_frame_equal(_norm(rolled), _norm(raw), check_dtype=False,
                                                   obj=f"{name} {win} {scorer}")
                 assert RQ.count_alerts(conn, win, scorer, 7) == Q.count_alerts(conn, win, scorer, 7)
+                for other in (B, "human:alice"):
+                    if other != scorer:
+                        pd.testing.assert_frame_equal(_norm(RQ.confusion(conn, win, scorer, other)),
+                                                      _norm(Q.confusion(conn, win, scorer, other)),
+                                                      check_dtype=False, obj=f"confusion {win} {scorer}")
                 assert RQ.counts(conn, win, scorer, 2) == Q.counts(conn, win, scorer, 2), (win, scorer)
             pd.testing.assert_frame_equal(_norm(RQ.volume_all(conn, win)), _norm(Q.volume_all(conn, win)),
                                           check_dtype=False)
@@ -171,7 +176,7 @@ def test_report_figures_from_rollups_equal_the_raw_rows(db_url):
     eng.dispose()
 
 
-def test_confusion_and_catalogue_from_either_side_equal_the_raw_rows(db_url):
+def test_agreement_and_catalogue_from_either_side_equal_the_raw_rows(db_url):
     seed(db_url)
     eng = db.make_engine(db_url)
     with eng.connect() as conn:
@@ -194,7 +199,7 @@ def test_a_version_1_database_with_data_upgrades_and_gets_its_rollups(db_url):
     with eng.connect() as conn:
         want = rollups.snapshot(conn)
     with eng.begin() as conn:  # back to version 1: drop what migration 2 adds
-        for t in (db.score_rollups, db.rollup_links, db.rollup_state):
+        for t in (db.score_rollups, db.pair_rollups, db.rollup_links, db.rollup_state):
             t.drop(conn)
         for table, ix in (("scores", "ix_scores_alerts"), ("post_topics", "ix_pt_first_seen"),
                           ("comments", "ix_comments_first_scraped")):
