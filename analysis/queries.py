@@ -416,13 +416,20 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
     joined = scored_comments(win)
     if total is None:
         total = count_alerts(conn, win, scorer, threshold)
-    stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.text, C.c.id, C.c.mid, S.c.scorer)
+    # The texts are fetched after the sort: sorting rows that carry a MEDIUMTEXT makes
+    # MariaDB spill its temporary table to disk (2 s for 4,500 alerts instead of 0.1 s).
+    stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.id, C.c.mid, S.c.scorer)
             .select_from(joined).where(*base)
             .order_by(S.c.value.desc(), t.desc(), C.c.id).limit(limit))
     if not _recent(win):  # few high scores: start from them, not from a million comments
         stmt = stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN",
                                                                               dialect="mariadb")
-    rows = [tuple(r) for r in conn.execute(stmt)]
+    top = [tuple(r) for r in conn.execute(stmt)]
+    texts: dict[str, str] = {}
+    ids = [r[3] for r in top]
+    for i in range(0, len(ids), 500):
+        texts.update({k: v for k, v in conn.execute(sa.select(C.c.id, C.c.text).where(C.c.id.in_(ids[i:i + 500])))})
+    rows = [(r[0], r[1], r[2], texts.get(r[3], ""), r[3], r[4], r[5]) for r in top]
     df = pd.DataFrame(rows, columns=["time", "level", "confidence", "text", "comment_id", "post_mid",
                                      "scorer"])
     words: dict[str, list[str]] = {}
