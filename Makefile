@@ -48,7 +48,7 @@ demo: $(STAMP)
 demo-run:
 	@set -e; mkdir -p data reports; \
 	export WEIBO_MH_CONFIG=$(DEMO_CONFIG) HF_HUB_OFFLINE=1; \
-	echo "== 1/5 starting the local demo site on 127.0.0.1:$(DEMO_PORT)"; \
+	echo "== 1/6 starting the local demo site on 127.0.0.1:$(DEMO_PORT)"; \
 	$(BIN)/python -c "import socket as k; s=k.socket(); s.setsockopt(k.SOL_SOCKET, k.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $(DEMO_PORT)))" 2>/dev/null \
 	  || { echo "port $(DEMO_PORT) is in use: stop what listens there, or run 'make demo DEMO_PORT=N' with a config pointing at N" >&2; exit 1; }; \
 	$(BIN)/python -m weibo.localsite --corpus demo --host 127.0.0.1 --port $(DEMO_PORT) > $(DEMO_LOG) 2>&1 & \
@@ -58,13 +58,15 @@ demo-run:
 	  kill -0 $$site 2>/dev/null || { echo "demo site failed to start (port $(DEMO_PORT) in use?); see $(DEMO_LOG)" >&2; exit 1; }; \
 	  sleep 0.2; \
 	done; \
-	echo "== 2/5 creating or upgrading the database"; \
+	echo "== 2/6 creating or upgrading the database"; \
 	$(BIN)/python -m weibo_mh.db migrate --config $(DEMO_CONFIG); \
-	echo "== 3/5 one crawl through the real scheduler (--once)"; \
+	echo "== 3/6 one crawl through the real scheduler (--once)"; \
 	$(BIN)/python Weibo_Spider/default_schedule.py --config $(DEMO_CONFIG) --once; \
-	echo "== 4/5 scoring every pending comment with the lexicon scorer"; \
+	echo "== 4/6 storing the demo's own labels (human:demo) and its earlier hot-search snapshots"; \
+	$(BIN)/python -m weibo.localsite.demo_corpus label --config $(DEMO_CONFIG); \
+	echo "== 5/6 scoring every pending comment with the lexicon scorer"; \
 	$(BIN)/python -m llm_worker --config $(DEMO_CONFIG) --backend lexicon --once; \
-	echo "== 5/5 writing the analysis report"; \
+	echo "== 6/6 writing the analysis report"; \
 	$(BIN)/python -m analysis.report --config $(DEMO_CONFIG) --out $(DEMO_REPORT); \
 	$(BIN)/python -m weibo_mh.db status --config $(DEMO_CONFIG); \
 	echo; \

@@ -131,6 +131,9 @@ def make_parser(prog: str, doc: str) -> Parser:
                    help="leave out LLM scores flagged uncertain: the model put little probability on "
                         "the levels 0-10 (default: the config's analysis.exclude_uncertain)")
     g.add_argument("--format", choices=("png", "svg"), default="png", help="chart format (default png)")
+    g.add_argument("--source", choices=("rollups", "raw"), default="rollups",
+                   help="read the daily rollups (default; falls back to raw rows where they cannot "
+                        "answer, e.g. --freq hour) or always the raw score rows")
     return ap
 
 
@@ -167,6 +170,7 @@ class Context:
     freq: str = "day"
     threshold: int = 7
     top: int = 8
+    source: str = "rollups"
     args: argparse.Namespace | None = None
     cfg: Any = None
     cache: dict[Any, Future] = field(default_factory=dict)
@@ -337,7 +341,8 @@ def build_context(args: argparse.Namespace) -> Context:
     return Context(engine=engine, url=url, window=window, scorer=scorer, scorers=scorers,
                    dimensions=dims, out=out, fmt=args.format, freq=getattr(args, "freq", "day"),
                    threshold=cfg.analysis.alert_threshold if threshold is None else threshold,
-                   top=cfg.analysis.top_topics if top is None else top, args=args, cfg=cfg)
+                   top=cfg.analysis.top_topics if top is None else top,
+                   source=getattr(args, "source", "rollups"), args=args, cfg=cfg)
 
 
 def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

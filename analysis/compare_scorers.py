@@ -21,6 +21,7 @@ from matplotlib.colors import LogNorm
 from analysis import queries
 from analysis.common import Context, UsageError, build_context, make_parser, report_written, run
 from analysis.plotting import dim_label, new_figure, no_data_figure, save
+from analysis.rollup_queries import source
 from weibo_mh.rubric import LEVELS
 
 
@@ -90,7 +91,7 @@ def pick_pair(ctx: Context, a: str | None, b: str | None) -> tuple[str | None, s
 
 
 def load(ctx: Context, a: str, b: str) -> pd.DataFrame:
-    return ctx.query(("confusion", a, b), lambda c: queries.confusion(c, ctx.window, a, b))
+    return ctx.query(("confusion", a, b), lambda c: source(ctx).confusion(c, ctx.window, a, b))
 
 
 def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None) -> list[Path]:
@@ -116,7 +117,7 @@ def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None
     for ax, row in zip(axes, summ.itertuples(), strict=False):
         m = mats[row.dimension]
         im = ax.imshow(np.where(m > 0, m, np.nan), cmap="Blues",
-                       norm=LogNorm(vmin=1, vmax=max(1, int(m.max()))), origin="upper")
+                       norm=LogNorm(vmin=0.5, vmax=max(1, int(m.max()))), origin="upper")
         kappa = "n/a" if np.isnan(row.kappa_quadratic) else f"{row.kappa_quadratic:.2f}"
         ax.set_title(f"{dim_label(row.dimension)}\nκ={kappa}, exact {row.exact:.0%}, "
                      f"±1 {row.within_1:.0%}, n={row.pairs}", fontsize=9)

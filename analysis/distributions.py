@@ -28,6 +28,7 @@ from analysis.common import (
     run,
 )
 from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
+from analysis.rollup_queries import source
 from weibo_mh.rubric import LEVELS
 
 TOP_DEFAULT = 15
@@ -37,8 +38,8 @@ def load(ctx: Context) -> dict[str, pd.DataFrame]:
     if not ctx.scorer:
         return {"hist": pd.DataFrame(), "levels": pd.DataFrame()}
     w = ctx.window
-    hist = ctx.query(("histogram",), lambda c: queries.histogram(c, w, ctx.scorer))
-    levels = ctx.query(("levels_by_topic",), lambda c: queries.levels_by_topic(c, w, ctx.scorer))
+    hist = ctx.query(("histogram",), lambda c: source(ctx).histogram(c, w, ctx.scorer))
+    levels = ctx.query(("levels_by_topic",), lambda c: source(ctx).levels_by_topic(c, w, ctx.scorer))
     return {"hist": hist, "levels": levels}
 
 

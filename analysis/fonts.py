@@ -1,17 +1,31 @@
-"""Chinese glyphs in charts: find a CJK font through matplotlib's font manager.
+"""Chinese glyphs in charts: a CJK font on every machine, and no glyph-warning floods.
 
 Topic names on Weibo are Chinese. matplotlib's default font (DejaVu Sans) has no
 CJK glyphs, so without help every topic name would render as empty boxes. We put
 a CJK font after DejaVu Sans in the fallback list: Latin text keeps its usual look
-and matplotlib takes each missing glyph from the CJK font. With no CJK font at all
-we print one warning and carry on (charts still render, names as boxes).
+and matplotlib takes each missing glyph from the CJK font.
+
+Where the font comes from, in order:
+
+1. ``WEIBO_MH_CJK_FONT=/path/font.ttc``, when set;
+2. a system Noto Sans CJK, Source Han Sans or WenQuanYi font (preferred when present);
+3. Noto Sans CJK SC shipped by the ``mplfonts`` PyPI package (SIL Open Font License
+   1.1), a dependency of the analysis group, so Linux, macOS and Windows need no apt step;
+4. the usual macOS/Windows families (PingFang, YaHei …) if the package is missing.
+
+Glyphs that no font has (an emoji in a topic word, say) would make matplotlib warn
+once per glyph per draw; ``quiet_glyph_warnings`` turns all of them into one line.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
+from typing import Any, cast
 
 import matplotlib
 
@@ -19,15 +33,22 @@ matplotlib.use("Agg")  # never open a window; scripts run on servers
 
 from matplotlib import font_manager  # noqa: E402
 
-#: Families tried in order. Noto Sans CJK (Debian/Ubuntu: fonts-noto-cjk) first, then
-#: WenQuanYi, then the usual macOS/Windows families for analysts on their laptops.
-CJK_FAMILIES: tuple[str, ...] = (
+#: System families preferred over the packaged font: Noto Sans CJK (Debian/Ubuntu:
+#: fonts-noto-cjk), Source Han Sans (the same design), WenQuanYi.
+SYSTEM_FAMILIES: tuple[str, ...] = (
     "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK JP", "Noto Sans SC",
     "Source Han Sans SC", "Source Han Sans CN",
     "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-    "PingFang SC", "Heiti SC", "Hiragino Sans GB", "Microsoft YaHei", "SimHei",
-    "Arial Unicode MS",
 )
+#: Desktop families, tried only when neither a system font above nor the package is there.
+DESKTOP_FAMILIES: tuple[str, ...] = (
+    "PingFang SC", "Heiti SC", "Hiragino Sans GB", "Microsoft YaHei", "Arial Unicode MS",
+)
+CJK_FAMILIES: tuple[str, ...] = SYSTEM_FAMILIES + DESKTOP_FAMILIES
+
+#: The packaged font: (import name of the package, file inside its ``fonts`` folder).
+#: Only this OFL-licensed file is used; the package ships other fonts we never load.
+PACKAGED_FONT = ("mplfonts", "NotoSansCJKsc-Regular.otf")
 
 #: File-name fragments of CJK fonts that may be installed after matplotlib's cache was built.
 _FILE_HINTS = ("notosanscjk", "notoserifcjk", "notosanssc", "sourcehansans", "wqy", "wenquanyi")
@@ -35,10 +56,12 @@ _FILE_HINTS = ("notosanscjk", "notoserifcjk", "notosanssc", "sourcehansans", "wq
 #: Set this to a font file (.ttf/.otf/.ttc) to use it instead of searching.
 FONT_ENV = "WEIBO_MH_CJK_FONT"
 
-INSTALL_HINT = ("install one, e.g. `apt-get install fonts-noto-cjk` (Debian/Ubuntu) or "
-                "`dnf install google-noto-sans-cjk-fonts`, or set WEIBO_MH_CJK_FONT=/path/font.ttc")
+INSTALL_HINT = ("reinstall the analysis requirements (`pip install mplfonts`, which ships Noto Sans "
+                "CJK SC), install a system font (`apt-get install fonts-noto-cjk`), or set "
+                "WEIBO_MH_CJK_FONT=/path/font.ttc")
 
-_state: dict[str, object] = {"done": False, "family": None, "warned": False}
+_state: dict[str, Any] = {"done": False, "family": None, "warned": False, "source": None,
+                          "glyph_warned": False, "hooked": False}
 
 
 def _known_families() -> set[str]:
@@ -58,44 +81,112 @@ def _add_system_cjk_files() -> None:
                 continue
 
 
-def find_cjk_font(candidates: tuple[str, ...] | list[str] = CJK_FAMILIES) -> str | None:
-    """The first installed CJK family among ``candidates``, or None."""
+def packaged_font_file() -> Path | None:
+    """The Noto Sans CJK SC file of the ``mplfonts`` package, or None when it is not installed."""
+    package, name = PACKAGED_FONT
+    spec = importlib.util.find_spec(package)  # locate only: importing it would touch rcParams
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "fonts" / name
+        if path.is_file():
+            return path
+    return None
+
+
+def _add_file(path: str | Path) -> str | None:
+    try:
+        font_manager.fontManager.addfont(str(path))
+        return str(font_manager.FontProperties(fname=str(path)).get_name())
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def find_cjk_font(candidates: tuple[str, ...] | list[str] = CJK_FAMILIES,
+                  packaged: bool = True) -> str | None:
+    """The CJK family to use (see the module docstring for the order), or None."""
+    _state["source"] = None
     override = os.environ.get(FONT_ENV, "").strip()
     if override:
-        try:
-            font_manager.fontManager.addfont(override)
-            return font_manager.FontProperties(fname=override).get_name()
-        except (OSError, RuntimeError, ValueError):
-            print(f"warning: {FONT_ENV}={override} is not a readable font file; searching instead",
-                  file=sys.stderr)
-    families = _known_families()
-    for name in candidates:
-        if name in families:
+        name = _add_file(override)
+        if name:
+            _state["source"] = override
             return name
-    if not candidates:
-        return None
-    _add_system_cjk_files()
+        print(f"warning: {FONT_ENV}={override} is not a readable font file; searching instead",
+              file=sys.stderr)
+    system = [c for c in candidates if c in SYSTEM_FAMILIES]
     families = _known_families()
-    return next((name for name in candidates if name in families), None)
+    found = next((n for n in system if n in families), None)
+    if found is None and system:
+        _add_system_cjk_files()
+        families = _known_families()
+        found = next((n for n in system if n in families), None)
+    if found:
+        _state["source"] = "system"
+        return found
+    if packaged and candidates:
+        path = packaged_font_file()
+        name = _add_file(path) if path else None
+        if name:
+            _state["source"] = str(path)
+            return name
+    found = next((n for n in candidates if n not in SYSTEM_FAMILIES and n in families), None)
+    if found:
+        _state["source"] = "system"
+    return found
 
 
-def setup_fonts(candidates: tuple[str, ...] | list[str] = CJK_FAMILIES, force: bool = False) -> str | None:
+def font_source() -> str | None:
+    """Where the font of the last search came from: "system", a file path, or None."""
+    return _state["source"]
+
+
+def setup_fonts(candidates: tuple[str, ...] | list[str] = CJK_FAMILIES, force: bool = False,
+                packaged: bool = True) -> str | None:
     """Configure matplotlib for Chinese text once per process; returns the CJK family used.
 
-    Without a CJK font this prints ONE warning (per process) to stderr and returns None.
+    Without any CJK font this prints ONE warning (per process) to stderr and returns None.
     """
     if _state["done"] and not force:
-        return _state["family"]  # type: ignore[return-value]
-    family = find_cjk_font(candidates)
+        return cast("str | None", _state["family"])
+    family = find_cjk_font(candidates, packaged=packaged)
     rc = matplotlib.rcParams
     # An explicit family list (not the generic "sans-serif") turns on per-glyph fallback.
     rc["font.family"] = ["DejaVu Sans"] + ([family] if family else [])
     rc["axes.unicode_minus"] = False  # some CJK fonts lack U+2212
     rc["svg.fonttype"] = "path"       # SVGs look the same without the font installed
     if family is None and not _state["warned"]:
-        print("warning: no CJK font found (Noto Sans CJK or WenQuanYi); Chinese topic names will "
-              f"show as boxes. To fix: {INSTALL_HINT}", file=sys.stderr)
+        print("warning: no CJK font found; Chinese topic names will show as boxes. "
+              f"To fix: {INSTALL_HINT}", file=sys.stderr)
         _state["warned"] = True
+    quiet_glyph_warnings()
     _state["done"] = True
     _state["family"] = family
     return family
+
+
+def quiet_glyph_warnings() -> None:
+    """Show at most one line, ever, for glyphs that no configured font has.
+
+    matplotlib warns once per missing glyph and per draw (a hundred lines for one
+    report without a CJK font). The first such warning becomes one line on stderr;
+    the rest are dropped. Other warnings pass unchanged. The font manager's
+    "findfont" log lines are silenced too: the fallback list above is deliberate.
+    """
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    if _state["hooked"]:
+        return
+    _state["hooked"] = True
+    previous = warnings.showwarning
+
+    def show(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        if issubclass(category, UserWarning) and "missing from font" in str(message):
+            if not _state["glyph_warned"]:
+                _state["glyph_warned"] = True
+                print(f"warning: {str(message).splitlines()[0]} (and maybe other characters; "
+                      "shown once, they draw as boxes)", file=sys.stderr)
+            return
+        previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -9,8 +9,12 @@ dialect-specific bit is truncating a DATETIME to its day or hour (``bucket``).
 
 Joins: comments -> posts (mid) -> post_topics -> topics. A comment on a post in
 several topics counts once per topic in per-topic aggregates, and once in
-"all comments" aggregates. A comment's time is ``created_at``, or ``scraped_at``
+"all comments" aggregates. A comment's time is ``created_at``, or ``first_scraped_at``
 when Weibo did not give one.
+
+These functions read the raw rows; ``analysis.rollup_queries`` answers the same
+questions from the daily rollups (what the report uses by default) and falls back
+to these where rollups cannot answer (hourly buckets, several matched topics).
 """
 
 from __future__ import annotations
@@ -129,8 +133,9 @@ def scorer_is(scorer: str, win: Window | None = None, table: Any = None) -> Any:
 
 
 def comment_time() -> Any:
-    """When a comment was written; scraped_at stands in when Weibo gave no time."""
-    return sa.func.coalesce(C.c.created_at, C.c.scraped_at)
+    """When a comment was written; first_scraped_at (when we first saw it, which never
+    changes) stands in when Weibo gave no time. The rollups use the same day."""
+    return sa.func.coalesce(C.c.created_at, C.c.first_scraped_at)
 
 
 def to_times(values: pd.Series) -> pd.Series:
@@ -149,7 +154,7 @@ def window_conditions(win: Window) -> list[Any]:
     """WHERE conditions on ``comments`` for the window (time span and topic filter)."""
     # Spelled out instead of COALESCE(created_at, scraped_at) >= x, so that an index on
     # created_at can serve the common case of a recent window.
-    created, scraped = C.c.created_at, C.c.scraped_at
+    created, scraped = C.c.created_at, C.c.first_scraped_at
     conds: list[Any] = []
     if win.since is not None:
         conds.append(sa.or_(created >= win.since, sa.and_(created.is_(None), scraped >= win.since)))
@@ -180,14 +185,38 @@ def order_dimensions(dims: list[str] | set[str]) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- catalogue
 
 
+def _rollups_built(conn: Connection) -> bool:
+    from weibo_mh import rollups
+
+    try:
+        return rollups.state(conn, rollups.WATERMARK) is not None
+    except sa.exc.DBAPIError:  # an older schema without the rollup tables
+        return False
+
+
 def scorers(conn: Connection) -> dict[str, int]:
-    """Scorer name -> number of score rows, most used first."""
+    """Scorer name -> number of score rows, most used first (from the rollups when built:
+    the same numbers without walking every score)."""
     n = sa.func.count().label("n")
+    if _rollups_built(conn):
+        from weibo_mh.db import score_rollups as R
+
+        total = sa.func.sum(R.c.n).label("n")
+        q = (sa.select(R.c.scorer, total)
+             .where(R.c.topic_id == 0, R.c.scorer != "", R.c.dimension != "")
+             .group_by(R.c.scorer).having(total > 0).order_by(total.desc(), R.c.scorer))
+        return {r[0]: int(r[1]) for r in conn.execute(q)}
     rows = conn.execute(sa.select(S.c.scorer, n).group_by(S.c.scorer).order_by(n.desc(), S.c.scorer))
     return {r[0]: int(r[1]) for r in rows}
 
 
 def dimensions(conn: Connection, scorer: str) -> tuple[str, ...]:
+    if _rollups_built(conn):
+        from weibo_mh.db import score_rollups as R
+
+        q = (sa.select(R.c.dimension).where(R.c.scorer == scorer, R.c.topic_id == 0, R.c.dimension != "")
+             .group_by(R.c.dimension).having(sa.func.sum(R.c.n) > 0))
+        return order_dimensions({r[0] for r in conn.execute(q)})
     rows = conn.execute(sa.select(S.c.dimension).where(S.c.scorer == scorer).distinct())
     return order_dimensions({r[0] for r in rows})
 
@@ -381,7 +410,7 @@ ALERT_COLUMNS = ["time", "level", "confidence", "topics", "text", "comment_id", 
 
 
 def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
-           limit: int) -> tuple[pd.DataFrame, int]:
+           limit: int, total: int | None = None) -> tuple[pd.DataFrame, int]:
     """Comments at suicide_risk >= threshold, highest level and newest first, at most ``limit``.
 
     Returns (rows, total in the window). No author or reply hashes are selected.
@@ -389,14 +418,22 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
     t = comment_time().label("time")
     base = [scorer_is(scorer, win), S.c.dimension == RISK, S.c.value >= threshold, *window_conditions(win)]
     joined = scored_comments(win)
-    total = count_alerts(conn, win, scorer, threshold)
-    stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.text, C.c.id, C.c.mid, S.c.scorer)
+    if total is None:
+        total = count_alerts(conn, win, scorer, threshold)
+    # The texts are fetched after the sort: sorting rows that carry a MEDIUMTEXT makes
+    # MariaDB spill its temporary table to disk (2 s for 4,500 alerts instead of 0.1 s).
+    stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.id, C.c.mid, S.c.scorer)
             .select_from(joined).where(*base)
             .order_by(S.c.value.desc(), t.desc(), C.c.id).limit(limit))
     if not _recent(win):  # few high scores: start from them, not from a million comments
         stmt = stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN",
                                                                               dialect="mariadb")
-    rows = [tuple(r) for r in conn.execute(stmt)]
+    top = [tuple(r) for r in conn.execute(stmt)]
+    texts: dict[str, str] = {}
+    ids = [r[3] for r in top]
+    for i in range(0, len(ids), 500):
+        texts.update({k: v for k, v in conn.execute(sa.select(C.c.id, C.c.text).where(C.c.id.in_(ids[i:i + 500])))})
+    rows = [(r[0], r[1], r[2], texts.get(r[3], ""), r[3], r[4], r[5]) for r in top]
     df = pd.DataFrame(rows, columns=["time", "level", "confidence", "text", "comment_id", "post_mid",
                                      "scorer"])
     words: dict[str, list[str]] = {}
@@ -417,7 +454,7 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
     """Headline numbers for the report: comments by scoring status, scored, topics, alerts, span."""
     conds = window_conditions(win)
     t = comment_time()
-    status = dict(conn.execute(sa.select(C.c.score_status, sa.func.count()).where(*conds)
+    status: dict[str, int] = dict(conn.execute(sa.select(C.c.score_status, sa.func.count()).where(*conds)
                                .group_by(C.c.score_status)).all())
     first, last = conn.execute(sa.select(sa.func.min(t), sa.func.max(t)).where(*conds)).one()
     mids = sa.select(C.c.mid).where(*_time_only(win))

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis import alerts, compare_scorers, distributions, queries, topics, trends
+from analysis import alerts, compare_scorers, distributions, topics, trends
 from analysis.common import (
     INVALID_UTF8,
     Context,
@@ -34,6 +34,7 @@ from analysis.common import (
     warn_invalid_utf8,
     write_text_atomic,
 )
+from analysis.rollup_queries import source
 from weibo_mh import db
 
 CSS = """
@@ -125,7 +126,7 @@ def write_index(ctx: Context, sections: list[tuple[str, list[Path], str]], count
 
 def counts(ctx: Context) -> dict:
     return ctx.query(("counts", ctx.threshold),
-                     lambda c: queries.counts(c, ctx.window, ctx.scorer, ctx.threshold))
+                     lambda c: source(ctx).counts(c, ctx.window, ctx.scorer, ctx.threshold))
 
 
 def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: int | None = None,

@@ -28,6 +28,7 @@ from analysis.common import (
     run,
 )
 from analysis.plotting import dim_label, new_figure, no_data_figure, save, short
+from analysis.rollup_queries import source
 
 TOP_DEFAULT = 30
 MIN_COMMENTS_DEFAULT = 10
@@ -36,10 +37,10 @@ HEAT_LINES = 10
 
 def load(ctx: Context) -> dict[str, pd.DataFrame]:
     w, f, t = ctx.window, ctx.freq, ctx.threshold
-    heat = ctx.query(("topic_heat", f), lambda c: queries.topic_heat(c, w, f))
+    heat = ctx.query(("topic_heat", f), lambda c: source(ctx).topic_heat(c, w, f))
     if not ctx.scorer:
         return {"means": pd.DataFrame(), "heat": heat}
-    s_top = ctx.query(("series_topics", f, t), lambda c: queries.series_topics(c, w, ctx.scorer, f, t))
+    s_top = ctx.query(("series_topics", f, t), lambda c: source(ctx).series_topics(c, w, ctx.scorer, f, t))
     return {"means": queries.topic_means(s_top), "heat": heat}
 
 
@@ -108,7 +109,7 @@ def draw_heat(ctx: Context, heat: pd.DataFrame) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=2, loc="upper left")
     ax.set_title(f"{title}\n{ctx.window.describe()}", fontsize=11)
-    fig.autofmt_xdate()
+    fig.autofmt_xdate(bottom=0.15)
     return save(fig, path)
 
 

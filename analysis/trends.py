@@ -29,6 +29,7 @@ from analysis.common import (
     run,
 )
 from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
+from analysis.rollup_queries import source
 
 TITLE = "Trends"
 
@@ -50,12 +51,12 @@ def load(ctx: Context) -> dict[str, pd.DataFrame]:
     if not ctx.scorer:
         empty = pd.DataFrame()
         return {"all": empty, "volume": empty, "topics": empty, "top": empty, "topic_volume": empty}
-    s_all = ctx.query(("series_all", f, t), lambda c: queries.series_all(c, w, ctx.scorer, f, t))
-    vol = ctx.query(("volume_all", f), lambda c: queries.volume_all(c, w, f))
-    s_top = ctx.query(("series_topics", f, t), lambda c: queries.series_topics(c, w, ctx.scorer, f, t))
+    s_all = ctx.query(("series_all", f, t), lambda c: source(ctx).series_all(c, w, ctx.scorer, f, t))
+    vol = ctx.query(("volume_all", f), lambda c: source(ctx).volume_all(c, w, f))
+    s_top = ctx.query(("series_topics", f, t), lambda c: source(ctx).series_topics(c, w, ctx.scorer, f, t))
     top = queries.top_topics(s_top, ctx.top)
     ids = [int(i) for i in top["topic_id"]]
-    vol_t = ctx.query(("volume_topics", f, tuple(ids)), lambda c: queries.volume_topics(c, w, ids, f))
+    vol_t = ctx.query(("volume_topics", f, tuple(ids)), lambda c: source(ctx).volume_topics(c, w, ids, f))
     return {"all": s_all, "volume": vol, "topics": s_top, "top": top, "topic_volume": vol_t}
 
 
@@ -109,7 +110,7 @@ def draw_all(ctx: Context, data: dict[str, pd.DataFrame]) -> Path:
     ax2.set_ylabel(f"% suicide risk ≥ {ctx.threshold}", fontsize=9)
     ax2.set_ylim(bottom=0)
     ax2.grid(alpha=0.3)
-    fig.autofmt_xdate()
+    fig.autofmt_xdate(bottom=0.12)
     return save(fig, path)
 
 
@@ -154,7 +155,7 @@ def draw_topics(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, ncols=2, loc="upper left")
-    fig.autofmt_xdate()
+    fig.autofmt_xdate(bottom=0.15)
     out.append(save(fig, p2))
     return out
 

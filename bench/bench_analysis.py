@@ -1,19 +1,27 @@
-"""Benchmark: `analysis.report` (SQL aggregates) against a naive pandas full load, in one run.
+"""Benchmark: `analysis.report` from the rollups, against the raw-row report and a naive pandas load.
 
-Generates a SQLite database with N scored comments (default 1,000,000) over 90 days
-and 50 topics, then runs, each in a fresh subprocess that reports its own peak RSS:
+For each size (``--comments``, repeatable) and engine (SQLite; MariaDB with
+``--mysql-url``) it generates a database **in SQL** (``INSERT … SELECT`` over a
+number sequence: SQLite's recursive CTE, MariaDB's Sequence engine; secondary
+indexes built after the load), builds the rollups from scratch
+(``weibo_mh.rollups.rebuild``, timed), then runs, side by side in one run and each
+in a fresh subprocess that reports its own peak RSS:
 
-1. ``python -m analysis.report`` on the database (all charts, alerts, index.html);
-2. a naive notebook-style pass: read every comment and score into pandas, join the
+1. ``python -m analysis.report`` (rollups, the default): every chart, alerts, index.html;
+2. ``python -m analysis.report --source raw``: the same report from the raw score rows
+   (the report as it was before the rollups);
+3. a naive notebook-style pass: read every comment and score into pandas, join the
    topics and compute the same daily/topic means.
 
-Prints and optionally appends the figures as Markdown. Try it small first:
+Data: N comments over 90 days and 50 topics, 50 comments a post, 30% of posts in
+two topics; 96% scored by ``lexicon:v1`` on the four core dimensions, 10% of those
+also by ``classifier:v1``; 2% failed, 2% pending; 2% without ``created_at``; topic
+snapshots twice a day. Levels and times come from integer hashing of the row
+number (deterministic). Texts are phrases written for this benchmark.
 
     .venv/bin/python bench/bench_analysis.py --comments 20000
-    .venv/bin/python bench/bench_analysis.py --comments 1000000 --markdown /work/notes/analysis-benchmarks.md
-    .venv/bin/python bench/bench_analysis.py --comments 100000 --mysql-url mysql+pymysql://root@127.0.0.1:3306/
-
-Texts are generated from phrases written for this benchmark; no research data is used.
+    .venv/bin/python bench/bench_analysis.py --comments 1000000 --comments 10000000 \\
+        --mysql-url mysql+pymysql://root@127.0.0.1:3306/ --markdown BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -21,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import sqlite3
 import subprocess
 import sys
@@ -29,128 +36,204 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DIMS = ("positivity", "mood_disorder", "substance_use", "suicide_risk")
 START = datetime(2026, 8, 1)
-FMT = "%Y-%m-%d %H:%M:%S.000000"  # SQLAlchemy's SQLite DATETIME storage format
+PER_POST = 50
+CHUNK = 1_000_000
 
 TOPIC_WORDS = ("考试季", "加班", "失眠", "毕业", "租房", "春运", "相亲", "裁员", "体检", "减肥",
                "养猫", "高考", "早高峰", "外卖", "演唱会")
 PHRASES = ("今天又是很累的一天", "终于下班了想好好睡一觉", "谢谢大家的鼓励", "看完这个心情好多了",
            "有点撑不下去了", "明天还要早起", "这件事让我很难过", "一起加油吧", "晚上喝了点酒",
            "好久没有这么开心了", "不知道该跟谁说", "周末出去走走")
+#: Secondary indexes dropped for the load and built afterwards (a sorted build is far faster).
+SECONDARY = ("ix_comments_mid", "ix_comments_queue", "ix_comments_created", "ix_comments_first_scraped",
+             "ix_scores_scorer_dim", "ix_scores_alerts", "ix_pt_topic", "ix_pt_first_seen")
 
 
-def generate(path: Path, n_comments: int, days: int = 90, n_topics: int = 50, seed: int = 7) -> dict:
-    """Write a migrated SQLite database with synthetic topics, posts, comments and scores."""
+class Dialect:
+    """The few SQL spellings that differ between SQLite and MariaDB."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sqlite = name == "sqlite"
+
+    def seq(self, lo: int, hi: int) -> tuple[str, str]:
+        """(WITH prefix, FROM clause) giving column n = lo..hi."""
+        if self.sqlite:
+            return (f"WITH RECURSIVE s(n) AS (SELECT {lo} UNION ALL SELECT n + 1 FROM s WHERE n < {hi}) ",
+                    "s")
+        return "", f"(SELECT seq AS n FROM seq_{lo}_to_{hi}) s"
+
+    def div(self, a: str, b: int) -> str:
+        return f"({a} / {b})" if self.sqlite else f"({a} DIV {b})"
+
+    def at(self, seconds: str) -> str:
+        if self.sqlite:
+            return f"datetime('{START:%Y-%m-%d}', '+' || ({seconds}) || ' seconds')"
+        return f"TIMESTAMPADD(SECOND, {seconds}, '{START:%Y-%m-%d}')"
+
+    def ident(self, prefix: str, n: str, width: int) -> str:
+        if self.sqlite:
+            return f"printf('{prefix}%0{width}d', {n})"
+        return f"CONCAT('{prefix}', LPAD({n}, {width}, '0'))"
+
+    def clamp(self, x: str) -> str:
+        return f"max(0, min(10, {x}))" if self.sqlite else f"GREATEST(0, LEAST(10, {x}))"
+
+
+def _level(h: str, dim: str) -> str:
+    """A level 0-10 from a hash 0-999, with a plausible shape per dimension."""
+    return (f"CASE {dim} WHEN 'suicide_risk' THEN (CASE WHEN {h} < 600 THEN 0 WHEN {h} < 800 THEN 1 "
+            f"WHEN {h} < 900 THEN 2 WHEN {h} < 940 THEN 3 WHEN {h} < 960 THEN 4 WHEN {h} < 975 THEN 5 "
+            f"WHEN {h} < 985 THEN 6 ELSE 7 + {h} % 4 END) "
+            f"WHEN 'positivity' THEN {h} % 11 "
+            f"WHEN 'mood_disorder' THEN (CASE WHEN {h} < 500 THEN {h} % 3 ELSE {h} % 8 END) "
+            f"ELSE (CASE WHEN {h} < 900 THEN 0 ELSE {h} % 6 END) END")
+
+
+def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> dict[str, Any]:
+    """Create and fill the database at ``url`` (migrated, empty) with INSERT … SELECT."""
     import sqlalchemy as sa
 
-    from weibo_mh import db
+    from weibo_mh import db, rollups
 
-    path.unlink(missing_ok=True)
-    eng = db.make_engine(f"sqlite:///{path}")
+    eng = db.make_engine(url)
     db.migrate(eng)
+    d = Dialect(eng.dialect.name)
+    n_posts = -(-n_comments // PER_POST)
+    t0 = time.perf_counter()
+    with eng.connect() as conn:
+        if not d.sqlite:
+            conn.exec_driver_sql("SET SESSION unique_checks = 0, foreign_key_checks = 0")
+        else:
+            conn.exec_driver_sql("PRAGMA foreign_keys = OFF")
+        for ix in SECONDARY:
+            table = {"comments": "comments", "scores": "scores", "pt": "post_topics"}[ix.split("_")[1]]
+            conn.exec_driver_sql(f"DROP INDEX {ix}" + ("" if d.sqlite else f" ON {table}"))
+        conn.commit()
+        with conn.begin():
+            conn.exec_driver_sql("CREATE TABLE bench_dims (k INTEGER PRIMARY KEY, dim VARCHAR(32))")
+            conn.execute(sa.text("INSERT INTO bench_dims VALUES (:k, :d)"),
+                         [{"k": i, "d": x} for i, x in enumerate(DIMS)])
+            conn.exec_driver_sql("CREATE TABLE bench_phrases (k INTEGER PRIMARY KEY, text VARCHAR(64))")
+            conn.execute(sa.text("INSERT INTO bench_phrases VALUES (:k, :t)"),
+                         [{"k": i, "t": x} for i, x in enumerate(PHRASES)])
+            end = START + timedelta(days=days)
+            conn.execute(db.topics.insert(), [
+                {"id": i + 1, "word": f"{TOPIC_WORDS[i % len(TOPIC_WORDS)]}话题{i + 1}",
+                 "first_seen": START, "last_seen": end} for i in range(n_topics)])
+            runs, snaps = [], []
+            for r in range(days * 2):
+                at = START + timedelta(hours=12 * r + 10)
+                runs.append({"id": r + 1, "started_at": at, "finished_at": at + timedelta(minutes=20),
+                             "status": "ok"})
+                for k in range(n_topics):
+                    rank = (k * 7 + r * 3) % n_topics + 1
+                    snaps.append({"crawl_run_id": r + 1, "topic_id": k + 1, "rank": rank,
+                                  "heat": 10_000 + ((k * 7919 + r * 104729) % 5_000_000), "seen_at": at})
+            conn.execute(db.crawl_runs.insert(), runs)
+            conn.execute(db.topic_snapshots.insert(), snaps)
+        post_day = f"((n * 7919) % {days})"
+        for lo in range(0, n_posts, CHUNK):
+            hi = min(n_posts, lo + CHUNK) - 1
+            w, src = d.seq(lo, hi)
+            p_at = d.at(f"{post_day} * 86400 + (n * 37) % 86400")
+            with conn.begin():
+                conn.exec_driver_sql(_insert(
+                    d, w, "posts (mid, author_hash, text, created_at, first_scraped_at, scraped_at)",
+                    f"SELECT {d.ident('P', 'n', 9)}, '{'h' * 64}', 'post', {p_at}, {p_at}, {p_at} FROM {src}"))
+                for sql in (
+                    f"SELECT {d.ident('P', 'n', 9)}, n % {n_topics} + 1, {p_at} FROM {src}",
+                    f"SELECT {d.ident('P', 'n', 9)}, (n * 7 + 1) % {n_topics} + 1, {p_at} FROM {src} "
+                    f"WHERE n % 10 < 3 AND (n * 7 + 1) % {n_topics} <> n % {n_topics}",
+                ):
+                    conn.exec_driver_sql(_insert(d, w, "post_topics (mid, topic_id, first_seen)", sql))
+        for lo in range(0, n_comments, CHUNK):
+            hi = min(n_comments, lo + CHUNK) - 1
+            w, src = d.seq(lo, hi)
+            p = d.div("n", PER_POST)
+            t = d.at(f"((({p} * 7919) % {days}) * 86400 + (n * 104729) % 259200) % {days * 86400}")
+            status = "CASE n % 50 WHEN 1 THEN 'failed' WHEN 2 THEN 'pending' ELSE 'done' END"
+            cols = ("comments (id, mid, author_hash, text, created_at, first_scraped_at, scraped_at, "
+                    "score_status, attempts, scored_at)")
+            sql = (f"SELECT {d.ident('C', 'n', 10)}, {d.ident('P', p, 9)}, '{'h' * 64}', "
+                   f"(SELECT text FROM bench_phrases WHERE k = n % 12), "
+                   f"CASE WHEN n % 50 = 0 THEN NULL ELSE {t} END, {t}, {t}, {status}, 1, "
+                   f"CASE WHEN n % 50 IN (1, 2) THEN NULL ELSE {t} END FROM {src}")
+            h = "((n * 2654435761 + bd.k * 40503) % 1000)"
+            lex = (f"SELECT {d.ident('C', 'n', 10)}, bd.dim, 'lexicon:v1', {_level(h, 'bd.dim')}, "
+                   f"({h} % 100) / 100.0, '2026-11-a', 0, {t} FROM {src} CROSS JOIN bench_dims bd "
+                   f"WHERE n % 50 NOT IN (1, 2)")
+            h2 = "((n * 40503 + bd.k * 2654435761) % 3)"
+            near = d.clamp(f"({_level(h, 'bd.dim')}) + {h2} - 1")  # the lexicon's level, give or take one
+            cls = (f"SELECT {d.ident('C', 'n', 10)}, bd.dim, 'classifier:v1', {near}, "
+                   f"NULL, '2026-11-a', 0, {t} FROM {src} CROSS JOIN bench_dims bd "
+                   f"WHERE n % 50 NOT IN (1, 2) AND n % 10 = 3")
+            score_cols = "scores (comment_id, dimension, scorer, value, confidence, rubric_version, truncated, scored_at)"
+            with conn.begin():
+                conn.exec_driver_sql(_insert(d, w, cols, sql))
+                conn.exec_driver_sql(_insert(d, w, score_cols, lex))
+                conn.exec_driver_sql(_insert(d, w, score_cols, cls))
+            print(f"  {d.name}: generated {hi + 1:,} / {n_comments:,} comments "
+                  f"({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
+        with conn.begin():
+            conn.exec_driver_sql("DROP TABLE bench_dims")
+            conn.exec_driver_sql("DROP TABLE bench_phrases")
+        t1 = time.perf_counter()
+        for ix in SECONDARY:
+            tab = {"comments": db.comments, "scores": db.scores, "pt": db.post_topics}[ix.split("_")[1]]
+            index = next(i for i in tab.indexes if i.name == ix)
+            with conn.begin():
+                index.create(conn)
+        print(f"  {d.name}: indexes built in {time.perf_counter() - t1:.0f}s", file=sys.stderr, flush=True)
+        with conn.begin():
+            if d.sqlite:
+                conn.exec_driver_sql("ANALYZE")
+            else:
+                for table in ("comments", "scores", "posts", "post_topics", "topics"):
+                    conn.exec_driver_sql(f"ANALYZE TABLE {table}")
+        gen_s = time.perf_counter() - t0
+        t2 = time.perf_counter()
+        conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            out = rollups.rebuild(conn)
+        rollup_s = time.perf_counter() - t2
+        counts = {r[0]: int(r[1]) for r in conn.execute(
+            sa.select(db.comments.c.score_status, sa.func.count()).group_by(db.comments.c.score_status))}
+        n_rollups = conn.execute(sa.select(sa.func.count()).select_from(db.score_rollups)).scalar()
+        second = conn.execute(sa.select(sa.func.count()).select_from(db.scores).where(
+            db.scores.c.scorer == "classifier:v1", db.scores.c.dimension == "suicide_risk")).scalar()
     eng.dispose()
-    rng = np.random.default_rng(seed)
-    pyrng = random.Random(seed)
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode=OFF")
-    con.execute("PRAGMA synchronous=OFF")
-    con.execute("PRAGMA foreign_keys=OFF")
-    con.execute("BEGIN")
-    ts = lambda d: d.strftime(FMT)  # noqa: E731
-    end = START + timedelta(days=days)
-    topics = [(i + 1, f"{TOPIC_WORDS[i % len(TOPIC_WORDS)]}话题{i + 1}", ts(START), ts(end))
-              for i in range(n_topics)]
-    con.executemany("INSERT INTO topics (id, word, first_seen, last_seen) VALUES (?,?,?,?)", topics)
-    runs, snaps = [], []
-    sid = 0
-    for r in range(days * 2):
-        at = START + timedelta(hours=12 * r + 10)
-        runs.append((r + 1, ts(at), ts(at + timedelta(minutes=20)), "ok"))
-        for rank, t in enumerate(rng.permutation(n_topics)[:n_topics], start=1):
-            sid += 1
-            snaps.append((sid, r + 1, int(t) + 1, rank, int(rng.integers(10_000, 5_000_000)), ts(at)))
-    con.executemany("INSERT INTO crawl_runs (id, started_at, finished_at, status) VALUES (?,?,?,?)", runs)
-    con.executemany("INSERT INTO topic_snapshots (id, crawl_run_id, topic_id, rank, heat, seen_at) "
-                    "VALUES (?,?,?,?,?,?)", snaps)
-    n_posts = max(1, n_comments // 50)
-    post_day = rng.integers(0, days, n_posts)
-    posts, pts = [], []
-    for p in range(n_posts):
-        at = ts(START + timedelta(days=int(post_day[p]), hours=int(rng.integers(0, 24))))
-        mid = f"P{p:09d}"
-        posts.append((mid, pyrng.choice(PHRASES), at, at, at))
-        first = int(rng.integers(0, n_topics))
-        pts.append((mid, first + 1, at))
-        if rng.random() < 0.3:  # some posts sit in two topics
-            second = (first + 1 + int(rng.integers(0, n_topics - 1))) % n_topics
-            pts.append((mid, second + 1, at))
-    con.executemany("INSERT INTO posts (mid, text, created_at, first_scraped_at, scraped_at) "
-                    "VALUES (?,?,?,?,?)", posts)
-    con.executemany("INSERT INTO post_topics (mid, topic_id, first_seen) VALUES (?,?,?)", pts)
-
-    chunk = 100_000
-    done = failed = 0
-    scorer_b_rows = 0
-    for lo in range(0, n_comments, chunk):
-        n = min(chunk, n_comments - lo)
-        pidx = rng.integers(0, n_posts, n)
-        offs = rng.integers(0, 3 * 24 * 3600, n)
-        status = rng.choice(np.array(["done", "failed", "pending"]), n, p=[0.96, 0.02, 0.02])
-        risk = np.minimum(10, rng.poisson(1.2, n) + (rng.random(n) < 0.03) * rng.integers(4, 9, n))
-        vals = {"positivity": rng.integers(0, 11, n), "mood_disorder": rng.binomial(10, 0.25, n),
-                "substance_use": rng.binomial(10, 0.08, n), "suicide_risk": risk}
-        conf = rng.random(n)
-        crows, srows = [], []
-        for i in range(n):
-            cid = f"C{lo + i:010d}"
-            # comments follow their post for up to three days, wrapping round the window
-            sec = (int(post_day[pidx[i]]) * 86400 + int(offs[i])) % (days * 86400)
-            at = START + timedelta(seconds=sec)
-            created = None if i % 50 == 0 else ts(at)
-            st = str(status[i])
-            crows.append((cid, f"P{pidx[i]:09d}", "h" * 64, PHRASES[(lo + i) % len(PHRASES)],
-                          created, ts(at), ts(at), st))
-            if st == "done":
-                done += 1
-                for d in DIMS:
-                    srows.append((cid, d, "lexicon:v1", int(vals[d][i]), float(conf[i]),
-                                  "2026-11-a", ts(at)))
-                if i % 10 == 0:
-                    scorer_b_rows += 1
-                    for d in DIMS:
-                        v = int(min(10, max(0, vals[d][i] + rng.integers(-1, 2))))
-                        srows.append((cid, d, "classifier:v1", v, None, "2026-11-a", ts(at)))
-            elif st == "failed":
-                failed += 1
-        con.executemany("INSERT INTO comments (id, mid, author_hash, text, created_at, first_scraped_at, "
-                        "scraped_at, score_status) VALUES (?,?,?,?,?,?,?,?)", crows)
-        con.executemany("INSERT INTO scores (comment_id, dimension, scorer, value, confidence, "
-                        "rubric_version, scored_at) VALUES (?,?,?,?,?,?,?)", srows)
-        print(f"  generated {lo + n:,} / {n_comments:,} comments", file=sys.stderr, flush=True)
-    con.execute("COMMIT")
-    con.execute("ANALYZE")
-    con.close()
-    del sa
     return {"comments": n_comments, "posts": n_posts, "topics": n_topics, "days": days,
-            "done": done, "failed": failed, "second_scorer_comments": scorer_b_rows}
+            "done": counts.get("done", 0), "failed": counts.get("failed", 0),
+            "second_scorer_comments": int(second or 0), "generate_s": gen_s, "rollup_rebuild_s": rollup_s,
+            "rollup_rows": int(n_rollups or 0), "rebuild": out}
+
+
+def _insert(d: Dialect, with_: str, target: str, select: str) -> str:
+    # SQLite puts WITH before INSERT; MariaDB's sequence needs no WITH. The MySQL drivers
+    # format the statement with %, so a literal % (modulo) is doubled there.
+    if d.sqlite:
+        return f"{with_}INSERT INTO {target} {select}"
+    return f"INSERT INTO {target} {select}".replace("%", "%%")
 
 
 NAIVE = r"""
 import resource, sys, time, json
-import pandas as pd, sqlite3
+import pandas as pd, sqlalchemy as sa
 t0 = time.perf_counter()
-con = sqlite3.connect(sys.argv[1])
-comments = pd.read_sql("SELECT * FROM comments", con)
-scores = pd.read_sql("SELECT * FROM scores WHERE scorer = 'lexicon:v1'", con)
-pt = pd.read_sql("SELECT pt.mid, t.id AS topic_id, t.word FROM post_topics pt JOIN topics t ON t.id = pt.topic_id", con)
+eng = sa.create_engine(sys.argv[1])
+with eng.connect() as con:
+    comments = pd.read_sql("SELECT * FROM comments", con)
+    scores = pd.read_sql("SELECT * FROM scores WHERE scorer = 'lexicon:v1'", con)
+    pt = pd.read_sql("SELECT pt.mid, t.id AS topic_id, t.word FROM post_topics pt JOIN topics t ON t.id = pt.topic_id", con)
 df = scores.merge(comments, left_on="comment_id", right_on="id")
-df["time"] = pd.to_datetime(df["created_at"].fillna(df["scraped_at"]), format="mixed")
+df["time"] = pd.to_datetime(df["created_at"].fillna(df["first_scraped_at"]), format="mixed")
 df["day"] = df["time"].dt.floor("D")
 daily = df.groupby(["day", "dimension"])["value"].agg(["count", "mean"])
 risk = df[df.dimension == "suicide_risk"]
@@ -179,55 +262,50 @@ print(json.dumps({"seconds": elapsed, "rc": rc,
 """
 
 
-def measure(code: str, *args: str) -> dict:
+QUERIES = r"""
+import resource, sys, time, json, io, contextlib
+t0 = time.perf_counter()
+from analysis import alerts, compare_scorers, distributions, report, topics, trends
+from analysis.common import build_context, make_parser
+ap = make_parser("report", "")
+args = ap.parse_args(["--db", sys.argv[1], "--out", sys.argv[2], *sys.argv[3:]])
+t1 = time.perf_counter()
+ctx = build_context(args)
+trends.load(ctx); distributions.load(ctx); topics.load(ctx)
+a, b = compare_scorers.pick_pair(ctx, None, None)
+if a and b:
+    compare_scorers.load(ctx, a, b)
+alerts.load(ctx, alerts.LIMIT_DEFAULT); report.counts(ctx)
+print(json.dumps({"seconds": time.perf_counter() - t1, "import_seconds": t1 - t0,
+                  "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def measure(code: str, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter; it prints its own time and peak RSS as JSON."""
     t0 = time.perf_counter()
     p = subprocess.run([PY, "-c", code, *args], capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
-        sys.exit(f"benchmark step failed ({p.returncode}):\n{p.stderr[-3000:]}")
+        return {"error": p.stderr[-1500:], "wall_seconds": wall}
     out = json.loads(p.stdout.strip().splitlines()[-1])
     out["wall_seconds"] = wall
     out["log"] = p.stderr
     return out
 
 
-def copy_to_mysql(sqlite_path: Path, server_url: str) -> str:
-    """Copy the generated database into a fresh MySQL/MariaDB database; returns its URL."""
+def mysql_database(server_url: str, tag: str) -> str:
     import sqlalchemy as sa
 
     from weibo_mh import db
 
-    name = f"bench_analysis_{int(time.time())}"
+    name = f"bench_analysis_{tag}_{int(time.time())}"
     server = sa.make_url(db.normalise_url(server_url))
     admin = sa.create_engine(server)
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     admin.dispose()
-    url = server.set(database=name).render_as_string(hide_password=False)
-    eng = db.make_engine(url)
-    db.migrate(eng)
-    src = sqlite3.connect(sqlite_path)
-    for table in ("topics", "crawl_runs", "topic_snapshots", "posts", "post_topics", "comments", "scores"):
-        t = db.metadata.tables[table]
-        cur = src.execute(f"SELECT * FROM {table}")
-        cols = [d[0] for d in cur.description]
-        n = 0
-        while batch := cur.fetchmany(20_000):
-            rows = [dict(zip(cols, r, strict=True)) for r in batch]
-            for r in rows:  # SQLite hands back DATETIME as text
-                for k, v in r.items():
-                    if isinstance(v, str) and isinstance(t.c[k].type, sa.DateTime):
-                        r[k] = datetime.strptime(v[:19], "%Y-%m-%d %H:%M:%S")
-            with eng.begin() as conn:
-                conn.execute(t.insert(), rows)
-            n += len(rows)
-        print(f"  copied {n:,} rows of {table} to MySQL", file=sys.stderr, flush=True)
-    with eng.begin() as conn:
-        for table in ("comments", "scores", "posts", "post_topics"):
-            conn.exec_driver_sql(f"ANALYZE TABLE {table}")
-    eng.dispose()
-    return url
+    return server.set(database=name).render_as_string(hide_password=False)
 
 
 def drop_mysql(url: str) -> None:
@@ -240,89 +318,123 @@ def drop_mysql(url: str) -> None:
     eng.dispose()
 
 
+def _fmt(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "–"
+    if "error" in r:
+        return f"failed after {r['wall_seconds']:.0f} s"
+    return f"{r['wall_seconds']:.1f} s / {r['maxrss_kib'] / 1024:.0f} MiB"
+
+
+def run_one(engine: str, url: str, n: int, work: Path, a: argparse.Namespace) -> dict[str, Any]:
+    info = generate(url, n, a.days, a.topics)
+    print(f"{engine} {n:,}: generated in {info['generate_s']:.0f}s, rollups rebuilt in "
+          f"{info['rollup_rebuild_s']:.1f}s ({info['rollup_rows']:,} rows)", flush=True)
+    res: dict[str, Any] = {"engine": engine, "n": n, "info": info}
+    res["queries"] = measure(QUERIES, url, str(work / "q"), *a.report_arg)
+    res["queries_raw"] = None if a.skip_raw or n > a.raw_max else measure(
+        QUERIES, url, str(work / "q"), "--source", "raw", *a.report_arg)
+    print(f"  the report's queries only: rollups {res['queries'].get('seconds', -1):.1f} s, raw rows "
+          f"{(res['queries_raw'] or {}).get('seconds', -1):.1f} s", flush=True)
+    res["report"] = measure(REPORT, url, str(work / f"report-{engine}-{n}"), *a.report_arg)
+    print(f"  report (rollups): {_fmt(res['report'])}", flush=True)
+    print("  " + res["report"].get("log", res["report"].get("error", "")).strip().replace("\n", "\n  "))
+    res["raw"] = None if a.skip_raw or n > a.raw_max else measure(
+        REPORT, url, str(work / f"report-raw-{engine}-{n}"), "--source", "raw", *a.report_arg)
+    print(f"  report (raw rows): {_fmt(res['raw'])}", flush=True)
+    res["naive"] = None if a.skip_naive or n > a.naive_max else measure(NAIVE, url)
+    print(f"  naive pandas: {_fmt(res['naive'])}", flush=True)
+    return res
+
+
+def markdown(results: list[dict[str, Any]], argv: list[str], a: argparse.Namespace) -> str:
+    lines = [f"\n### analysis.report from rollups ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"Machine: {platform.machine()}, 2 cores, 24 GiB RAM, no GPU, shared with other sessions; "
+             f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; MariaDB on the same "
+             "machine with its default 128 MiB InnoDB buffer pool.",
+             f"Command: `.venv/bin/python bench/bench_analysis.py {' '.join(argv)}`", "",
+             "Data generated in SQL (`INSERT … SELECT` over a number sequence; secondary indexes "
+             f"built after the load), {a.days} days, {a.topics} topics, {PER_POST} comments a post.", "",
+             "| engine | comments | generate (s) | rollup rebuild (s) | rollup rows | report's queries, "
+             "rollups / raw rows (s) | `analysis.report` (rollups) wall / peak RSS | report from raw rows "
+             "(`--source raw`) | naive pandas full load |",
+             "|---|---:|---:|---:|---:|---|---|---|---|"]
+    for r in results:
+        i = r["info"]
+        q, qr = r["queries"], r["queries_raw"]
+        qs = (f"{q['seconds']:.2f}" if "seconds" in q else "failed") + " / " + (
+            f"{qr['seconds']:.1f}" if qr and "seconds" in qr else "–")
+        lines.append(f"| {r['engine']} | {r['n']:,} | {i['generate_s']:.0f} | {i['rollup_rebuild_s']:.1f} | "
+                     f"{i['rollup_rows']:,} | {qs} | **{_fmt(r['report'])}** | {_fmt(r['raw'])} | "
+                     f"{_fmt(r['naive'])} |")
+    lines.append("")
+    for r in results:
+        rep = r["report"]
+        if "error" in rep:
+            continue
+        target = 10 if r["n"] <= 1_000_000 else 15
+        ok = rep["wall_seconds"] < target and rep["maxrss_kib"] < 300 * 1024
+        extra = []
+        for k, name in (("raw", "raw-row report"), ("naive", "naive load")):
+            o = r[k]
+            if o and "error" not in o:
+                extra.append(f"{name} / report: time {o['wall_seconds'] / rep['wall_seconds']:.1f}x, "
+                             f"memory {o['maxrss_kib'] / rep['maxrss_kib']:.1f}x")
+        lines.append(f"- {r['engine']}, {r['n']:,}: target (< {target} s, < 300 MiB) "
+                     f"{'met' if ok else 'NOT met'}" + (f"; {'; '.join(extra)}" if extra else "") + ".")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--comments", type=int, default=1_000_000, help="scored comments to generate")
+    ap.add_argument("--comments", type=int, action="append", help="comments to generate (repeatable; "
+                    "default 1,000,000)")
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--topics", type=int, default=50)
-    ap.add_argument("--workdir", help="where the database and report go (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the generated database")
-    ap.add_argument("--skip-naive", action="store_true", help="only time the report")
+    ap.add_argument("--workdir", help="where the databases and reports go (default: a temp dir)")
+    ap.add_argument("--no-sqlite", action="store_true", help="only MariaDB")
+    ap.add_argument("--mysql-url", metavar="URL",
+                    help="also generate on this MySQL/MariaDB server (e.g. mysql+pymysql://root@127.0.0.1:3306/)")
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--skip-raw", action="store_true")
+    ap.add_argument("--naive-max", type=int, default=2_000_000,
+                    help="skip the naive load above this many comments (it needs ~5 GiB a million)")
+    ap.add_argument("--raw-max", type=int, default=100_000_000, help="skip the raw-row report above this size")
+    ap.add_argument("--keep", action="store_true", help="keep the generated databases")
     ap.add_argument("--markdown", help="append the results as Markdown to this file")
-    ap.add_argument("--reuse", action="store_true",
-                    help="reuse the database already in --workdir instead of generating it")
+    ap.add_argument("--json", help="write the results as JSON to this file")
     ap.add_argument("--report-arg", action="append", default=[], metavar="ARG",
                     help="extra argument for analysis.report, e.g. --report-arg=--since=2026-10-23")
-    ap.add_argument("--mysql-url", metavar="URL",
-                    help="also copy the data into a fresh database on this MySQL/MariaDB server "
-                         "(e.g. mysql+pymysql://root@127.0.0.1:3306/) and time the report there")
     a = ap.parse_args(argv)
+    sizes = a.comments or [1_000_000]
     work = Path(a.workdir or tempfile.mkdtemp(prefix="bench_analysis_"))
     work.mkdir(parents=True, exist_ok=True)
-    dbfile = work / "bench.db"
-    t0 = time.perf_counter()
-    info_file = work / "bench.json"
-    if a.reuse and dbfile.is_file() and info_file.is_file():
-        info = json.loads(info_file.read_text())
-    else:
-        info = generate(dbfile, a.comments, a.days, a.topics)
-        info_file.write_text(json.dumps(info))
-    gen_s = time.perf_counter() - t0
-    size_mb = dbfile.stat().st_size / 2**20
-    print(f"generated {info} in {gen_s:.1f}s ({size_mb:.0f} MiB)")
-    rep = measure(REPORT, f"sqlite:///{dbfile}", str(work / "report"), *a.report_arg)
-    print(rep["log"].strip())
-    print(f"analysis.report: {rep['seconds']:.1f}s in-process ({rep['wall_seconds']:.1f}s wall), "
-          f"peak RSS {rep['maxrss_kib'] / 1024:.0f} MiB")
-    naive = None
-    if not a.skip_naive:
-        naive = measure(NAIVE, str(dbfile))
-        print(f"naive pandas full load: {naive['seconds']:.1f}s ({naive['wall_seconds']:.1f}s wall), "
-              f"peak RSS {naive['maxrss_kib'] / 1024:.0f} MiB, {naive['rows']:,} joined rows")
-        print(f"ratio naive/report: time {naive['wall_seconds'] / rep['wall_seconds']:.2f}x, "
-              f"memory {naive['maxrss_kib'] / rep['maxrss_kib']:.1f}x")
-    my = None
-    if a.mysql_url:
-        t1 = time.perf_counter()
-        url = copy_to_mysql(dbfile, a.mysql_url)
-        print(f"copied to MySQL in {time.perf_counter() - t1:.0f}s")
-        try:
-            my = measure(REPORT, url, str(work / "report-mysql"), *a.report_arg)
-        finally:
-            drop_mysql(url)
-        print(my["log"].strip())
-        print(f"analysis.report on MySQL/MariaDB: {my['wall_seconds']:.1f}s wall, "
-              f"peak RSS {my['maxrss_kib'] / 1024:.0f} MiB")
+    results = []
+    for n in sizes:
+        targets = [] if a.no_sqlite else [("SQLite", f"sqlite:///{work / f'bench-{n}.db'}")]
+        if a.mysql_url:
+            targets.append(("MariaDB", mysql_database(a.mysql_url, str(n))))
+        for engine, url in targets:
+            if engine == "SQLite":
+                Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            try:
+                results.append(run_one(engine, url, n, work, a))
+            finally:
+                if not a.keep:
+                    if engine == "SQLite":
+                        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+                    else:
+                        drop_mysql(url)
+            if a.json:
+                Path(a.json).write_text(json.dumps(
+                    [{k: v for k, v in r.items()} for r in results], default=str, indent=1))
+    args_shown = argv if argv is not None else sys.argv[1:]
+    md = markdown(results, args_shown, a)
+    print(md)
     if a.markdown:
-        lines = [f"\n### analysis.report, {a.comments:,} comments ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-                 "", f"Machine: {platform.machine()}, 2 cores, 24 GiB RAM, no GPU; Python "
-                 f"{platform.python_version()}; SQLite {sqlite3.sqlite_version}.",
-                 f"Command: `.venv/bin/python bench/bench_analysis.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-                 f"Data: {info['comments']:,} comments ({info['done']:,} scored by lexicon:v1 on 4 "
-                 f"dimensions, {info['second_scorer_comments']:,} also by classifier:v1), "
-                 f"{info['posts']:,} posts, {info['topics']} topics, {info['days']} days; "
-                 f"database {size_mb:.0f} MiB, " + ("reused from an earlier run." if gen_s < 1 else
-                                                    f"generated in {gen_s:.0f}s."), "",
-                 "| run | wall time (s) | peak RSS (MiB) |", "|---|---:|---:|",
-                 f"| `analysis.report` (SQL aggregates, all charts + alerts + index.html) | "
-                 f"{rep['wall_seconds']:.1f} | {rep['maxrss_kib'] / 1024:.0f} |"]
-        if naive:
-            lines.append(f"| naive pandas full load (read all comments + scores, aggregate) | "
-                         f"{naive['wall_seconds']:.1f} | {naive['maxrss_kib'] / 1024:.0f} |")
-            lines += ["", f"Ratio naive / report: time {naive['wall_seconds'] / rep['wall_seconds']:.2f}x, "
-                      f"peak memory {naive['maxrss_kib'] / rep['maxrss_kib']:.1f}x."]
-        met = rep["wall_seconds"] < 60 and rep["maxrss_kib"] < 2**20
-        lines.append(f"\nTarget for the report (under 60 s, under 1 GiB): {'met' if met else 'NOT met'}.")
-        if a.report_arg:
-            lines.append(f"Report arguments: `{' '.join(a.report_arg)}`.")
-        if my:
-            lines.append(f"\nOn MariaDB (same data, copied; `--mysql-url`): `analysis.report` "
-                         f"{my['wall_seconds']:.1f} s wall, peak RSS {my['maxrss_kib'] / 1024:.0f} MiB.")
         with open(a.markdown, "a", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-    if not a.keep and not a.workdir:
-        dbfile.unlink(missing_ok=True)
+            f.write(md)
     return 0
 
 

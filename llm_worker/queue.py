@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from llm_worker.scoring.backends.base import ScoreResult
-from weibo_mh import db
+from weibo_mh import db, rollups
 from weibo_mh.sanitize import clean_text, for_db
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,9 @@ class Queue:
                     self._set_pending(conn, item.id, res.error, res.raw_output)
                     out.retry += 1
             if rows:
-                conn.execute(_scores_upsert(conn.dialect.name), rows)
+                # Scores and their daily rollups in one transaction (weibo_mh.rollups).
+                rollups.write_scores(conn, rows)
+            rollups.refresh(conn)
             if done:
                 conn.execute(sa.update(db.comments).where(c.id.in_(done)).values(
                     score_status="done", lease_until=None, scored_at=t,
@@ -344,31 +346,6 @@ _TOPIC = (sa.select(db.topics.c.word)
           .where(db.post_topics.c.mid == c.mid)
           .order_by(db.topics.c.last_seen.desc(), db.topics.c.word.desc())
           .limit(1).scalar_subquery())
-
-_UPSERTS: dict[str, Any] = {}
-
-
-def _scores_upsert(dialect: str) -> Any:
-    """INSERT … ON CONFLICT / ON DUPLICATE KEY UPDATE for scores, built once per dialect.
-
-    Unlike ``db.upsert`` it does not first look up which keys exist (the worker does not
-    need the new/updated counts), which saves a query per batch.
-    """
-    if dialect not in _UPSERTS:
-        from sqlalchemy.dialects import mysql, sqlite
-
-        stmt: Any
-        if dialect == "sqlite":
-            stmt = sqlite.insert(db.scores)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[col.name for col in db.scores.primary_key.columns],
-                set_={col: stmt.excluded[col] for col in SCORE_UPDATE_COLS})
-        else:
-            stmt = mysql.insert(db.scores)
-            stmt = stmt.on_duplicate_key_update({col: stmt.inserted[col] for col in SCORE_UPDATE_COLS})
-        _UPSERTS[dialect] = stmt
-    return _UPSERTS[dialect]
-
 
 def _confidence(value: float | None) -> float | None:
     if value is None:

@@ -57,6 +57,17 @@ CREATE TABLE crawl_runs (
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE pair_rollups (
+	scorer_a VARCHAR(128) NOT NULL COMMENT 'scorer_a < scorer_b',
+	scorer_b VARCHAR(128) NOT NULL,
+	dimension VARCHAR(32) NOT NULL,
+	day DATE NOT NULL,
+	a SMALLINT NOT NULL COMMENT 'scorer_a''s level',
+	b SMALLINT NOT NULL COMMENT 'scorer_b''s level',
+	n BIGINT NOT NULL COMMENT 'comments both scored, at these two levels (agreement charts)' DEFAULT '0',
+	PRIMARY KEY (scorer_a, scorer_b, dimension, day, a, b)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
+
 CREATE TABLE posts (
 	mid VARCHAR(32) NOT NULL COMMENT 'Weibo post id',
 	author_hash VARCHAR(64) COMMENT 'HMAC-SHA256 of the user id under the secret salt',
@@ -76,12 +87,45 @@ CREATE TABLE posts (
 
 CREATE INDEX ix_posts_created ON posts (created_at);
 
+CREATE TABLE rollup_links (
+	mid VARCHAR(32) NOT NULL,
+	topic_id BIGINT NOT NULL,
+	PRIMARY KEY (mid, topic_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='the post_topics links the rollups have attributed (weibo_mh.rollups)' COLLATE utf8mb4_unicode_ci;
+
+CREATE TABLE rollup_state (
+	name VARCHAR(32) NOT NULL,
+	value DATETIME,
+	PRIMARY KEY (name)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE schema_version (
 	version INTEGER NOT NULL,
 	applied_at DATETIME NOT NULL,
 	description VARCHAR(255) NOT NULL DEFAULT '',
 	PRIMARY KEY (version)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE TABLE score_rollups (
+	scorer VARCHAR(128) NOT NULL COMMENT ''''' = comments collected (scored or not)',
+	dimension VARCHAR(32) NOT NULL COMMENT ''''' = comments with at least one score of the scorer',
+	day DATE NOT NULL COMMENT 'day of COALESCE(created_at, first_scraped_at)',
+	topic_id BIGINT NOT NULL COMMENT '0 = all comments, each once',
+	n BIGINT NOT NULL DEFAULT '0',
+	total BIGINT NOT NULL DEFAULT '0',
+	l0 BIGINT NOT NULL DEFAULT '0',
+	l1 BIGINT NOT NULL DEFAULT '0',
+	l2 BIGINT NOT NULL DEFAULT '0',
+	l3 BIGINT NOT NULL DEFAULT '0',
+	l4 BIGINT NOT NULL DEFAULT '0',
+	l5 BIGINT NOT NULL DEFAULT '0',
+	l6 BIGINT NOT NULL DEFAULT '0',
+	l7 BIGINT NOT NULL DEFAULT '0',
+	l8 BIGINT NOT NULL DEFAULT '0',
+	l9 BIGINT NOT NULL DEFAULT '0',
+	l10 BIGINT NOT NULL DEFAULT '0',
+	PRIMARY KEY (scorer, dimension, day, topic_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 
 CREATE TABLE topics (
 	id BIGINT NOT NULL AUTO_INCREMENT,
@@ -122,6 +166,8 @@ CREATE TABLE comments (
 
 CREATE INDEX ix_comments_created ON comments (created_at);
 
+CREATE INDEX ix_comments_first_scraped ON comments (first_scraped_at);
+
 CREATE INDEX ix_comments_mid ON comments (mid);
 
 CREATE INDEX ix_comments_queue ON comments (score_status, lease_until);
@@ -134,6 +180,8 @@ CREATE TABLE post_topics (
 	CONSTRAINT fk_pt_post FOREIGN KEY(mid) REFERENCES posts (mid),
 	CONSTRAINT fk_pt_topic FOREIGN KEY(topic_id) REFERENCES topics (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_pt_first_seen ON post_topics (first_seen);
 
 CREATE INDEX ix_pt_topic ON post_topics (topic_id);
 
@@ -226,6 +274,8 @@ CREATE TABLE scores (
 	CONSTRAINT ck_scores_value CHECK (value >= 0 AND value <= 10),
 	CONSTRAINT fk_scores_comment FOREIGN KEY(comment_id) REFERENCES comments (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_scores_alerts ON scores (scorer, dimension, value);
 
 CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 

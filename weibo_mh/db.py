@@ -127,6 +127,7 @@ post_topics = sa.Table(
     sa.Column("topic_id", BIGINT, sa.ForeignKey("topics.id", name="fk_pt_topic"), primary_key=True),
     sa.Column("first_seen", sa.DateTime, nullable=False),
     sa.Index("ix_pt_topic", "topic_id"),
+    sa.Index("ix_pt_first_seen", "first_seen"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
@@ -160,6 +161,7 @@ comments = sa.Table(
     sa.Index("ix_comments_mid", "mid"),
     sa.Index("ix_comments_queue", "score_status", "lease_until"),
     sa.Index("ix_comments_created", "created_at"),
+    sa.Index("ix_comments_first_scraped", "first_scraped_at"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
@@ -182,6 +184,54 @@ scores = sa.Table(
     sa.Column("uncertain", sa.Boolean),
     sa.CheckConstraint("value >= 0 AND value <= 10", name="ck_scores_value"),
     sa.Index("ix_scores_scorer_dim", "scorer", "dimension"),
+    # Alert queries: WHERE scorer = ? AND dimension = 'suicide_risk' AND value >= ? (migration 2).
+    sa.Index("ix_scores_alerts", "scorer", "dimension", "value"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+# Daily rollups (migration 2; maintained by weibo_mh.rollups, read by the analysis report).
+LEVEL_COLUMNS = tuple(f"l{v}" for v in range(11))
+
+score_rollups = sa.Table(
+    "score_rollups", metadata,
+    sa.Column("scorer", sa.String(128), primary_key=True,
+              comment="'' = comments collected (scored or not)"),
+    sa.Column("dimension", sa.String(32), primary_key=True,
+              comment="'' = comments with at least one score of the scorer"),
+    sa.Column("day", sa.Date, primary_key=True, comment="day of COALESCE(created_at, first_scraped_at)"),
+    sa.Column("topic_id", BIGINT, primary_key=True, autoincrement=False,
+              comment="0 = all comments, each once"),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
+    *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in LEVEL_COLUMNS),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
+)
+
+pair_rollups = sa.Table(
+    "pair_rollups", metadata,
+    sa.Column("scorer_a", sa.String(128), primary_key=True, comment="scorer_a < scorer_b"),
+    sa.Column("scorer_b", sa.String(128), primary_key=True),
+    sa.Column("dimension", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("a", sa.SmallInteger, primary_key=True, autoincrement=False, comment="scorer_a's level"),
+    sa.Column("b", sa.SmallInteger, primary_key=True, autoincrement=False, comment="scorer_b's level"),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0",
+              comment="comments both scored, at these two levels (agreement charts)"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
+)
+
+rollup_links = sa.Table(
+    "rollup_links", metadata,
+    sa.Column("mid", ID, primary_key=True),
+    sa.Column("topic_id", BIGINT, primary_key=True, autoincrement=False),
+    comment="the post_topics links the rollups have attributed (weibo_mh.rollups)",
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+rollup_state = sa.Table(
+    "rollup_state", metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", sa.DateTime),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
@@ -431,8 +481,17 @@ def _v1(conn: Connection) -> None:
 #: version -> (description, function). Append, never edit, when the schema changes.
 #: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
+def _v2(conn: Connection) -> None:
+    sync_tables(conn, [scores, post_topics, comments, score_rollups, pair_rollups, rollup_links,
+                       rollup_state])
+    from weibo_mh import rollups
+
+    rollups.rebuild(conn)  # a database upgraded from version 1 gets rollups of what it holds
+
+
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("initial schema", _v1),
+    2: ("daily score rollups, alert index", _v2),
     3: ("spider: ip_location, is_hot, is_retweet, root_id, reply_to_id, hot-search label",
         lambda c: sync_tables(c, [posts, comments, topic_snapshots])),
     4: ("scores: answer_mass, answer_mass_gap, uncertain (likelihood scoring)",

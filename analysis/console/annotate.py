@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from analysis.console.auth import User, audit
-from weibo_mh import db
+from weibo_mh import db, rollups
 from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
 
 T = db.annotation_tasks
@@ -199,11 +199,11 @@ def label(conn: Connection, user: User, task_id: int, values: dict[str, int], ip
     if set(values) != set(CORE_DIMENSIONS) or not all(0 <= v <= 10 for v in values.values()):
         raise ValueError("a label needs a level 0-10 for each of the four dimensions")
     t = db.now()
-    db.upsert(conn, S, [{"comment_id": row.comment_id, "dimension": d, "scorer": user.scorer,
-                         "value": int(v), "confidence": None, "rationale": None,
-                         "rubric_version": RUBRIC_VERSION, "truncated": False, "scored_at": t}
-                        for d, v in values.items()],
-              update=["value", "rubric_version", "scored_at"])
+    # through the rollups' writer, like every score, so the report's daily figures count it
+    rollups.write_scores(conn, [{"comment_id": row.comment_id, "dimension": d, "scorer": user.scorer,
+                                 "value": int(v), "confidence": None, "rationale": None,
+                                 "rubric_version": RUBRIC_VERSION, "truncated": False, "scored_at": t}
+                                for d, v in values.items()])
     conn.execute(T.update().where(T.c.id == task_id).values(state="done", done_at=t))
     audit(conn, user.username, "label", f"comment:{row.comment_id}",
           {"task": task_id, **{d: int(v) for d, v in values.items()}}, ip=ip)
@@ -248,7 +248,7 @@ def undo(conn: Connection, user: User, ip: str = "") -> str | None:
         conn.execute(T.update().where(T.c.annotator == user.username, T.c.state == "open")
                      .values(annotator=None, taken_at=None))
         if last.state == "done":
-            conn.execute(S.delete().where(S.c.comment_id == last.comment_id, S.c.scorer == user.scorer))
+            rollups.delete_scores(conn, [str(last.comment_id)], scorer=user.scorer)
         conn.execute(T.update().where(T.c.id == last.id)
                      .values(state="open", done_at=None, taken_at=db.now()))
         audit(conn, user.username, "undo", f"comment:{last.comment_id}",

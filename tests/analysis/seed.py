@@ -20,11 +20,11 @@ Topics: T1 高考加油 <- P1, P2; T2 失眠的夜晚 <- P2; T3 周末出游 <- 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from weibo_mh import db
+from weibo_mh import db, rollups
 
 T1, T2, T3 = "高考加油", "失眠的夜晚", "周末出游"
 A, B = "lexicon:v1", "classifier:v1"
@@ -77,7 +77,7 @@ def seed(url: str) -> None:
         ids = {}
         for word in (T1, T2, T3):
             ids[word] = conn.execute(db.topics.insert().values(
-                word=word, first_seen=first, last_seen=D(2026, 11, 3))).inserted_primary_key[0]
+                word=word, first_seen=first, last_seen=D(2026, 11, 3))).inserted_primary_key[0]  # type: ignore[index]
         for mid, words in POSTS.items():
             conn.execute(db.posts.insert().values(mid=mid, author_hash=AUTHOR, text=f"帖子{mid}",
                                                   created_at=first, first_scraped_at=first,
@@ -99,10 +99,11 @@ def seed(url: str) -> None:
         conn.execute(db.scores.insert(), rows)
         for started, snaps in SNAPSHOTS:
             run_id = conn.execute(db.crawl_runs.insert().values(
-                started_at=started, finished_at=started, status="ok")).inserted_primary_key[0]
+                started_at=started, finished_at=started, status="ok")).inserted_primary_key[0]  # type: ignore[index]
             for word, rank, heat in snaps:
                 conn.execute(db.topic_snapshots.insert().values(
                     crawl_run_id=run_id, topic_id=ids[word], rank=rank, heat=heat, seen_at=started))
+        rollups.rebuild(conn, lag=timedelta(0))  # rows inserted directly: roll them up from scratch
     eng.dispose()
 
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+import sys
 import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from analysis import alerts, compare_scorers, distributions, fonts, report, topics, trends
 from analysis.plotting import pixel_size
 from tests.analysis.seed import AUTHOR, REPLY, T1, T2, A, seed
+from tests.conftest import ROOT
 
 CHARTS = {"trends_all_day", "trends_topics_day", "trends_topics_risk_day", "histograms",
           "risk_by_topic", "topic_heatmap", "topic_heat_day", "compare_scorers"}
@@ -174,8 +176,8 @@ def test_empty_window_gives_no_data_charts_of_the_usual_size(sqlite_url, tmp_pat
 
 
 def test_no_missing_glyph_warnings_with_a_cjk_font(sqlite_url, tmp_path, capsys):
-    if fonts.find_cjk_font() is None:
-        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+    # Runs on every machine: with no system CJK font the mplfonts package provides one.
+    assert fonts.find_cjk_font() is not None, fonts.INSTALL_HINT
     seed(sqlite_url)
     fonts.setup_fonts(force=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -193,7 +195,7 @@ def test_without_a_cjk_font_one_warning_and_charts_still_render(sqlite_url, tmp_
         assert fonts.setup_fonts(candidates=(), force=True) is None
         assert fonts.setup_fonts(candidates=(), force=True) is None
         err = capsys.readouterr().err
-        assert err.count("warning: no CJK font") == 1 and "fonts-noto-cjk" in err
+        assert err.count("warning: no CJK font") == 1 and "mplfonts" in err
         seed(sqlite_url)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -201,3 +203,28 @@ def test_without_a_cjk_font_one_warning_and_charts_still_render(sqlite_url, tmp_
         assert_chart(tmp_path / "risk_by_topic.png")
     finally:
         fonts.setup_fonts(force=True)
+
+
+def test_the_packaged_font_stands_in_when_no_system_font_is_named(monkeypatch):
+    monkeypatch.delenv(fonts.FONT_ENV, raising=False)
+    try:
+        assert fonts.setup_fonts(candidates=("No Such Family",), force=True) == "Noto Sans CJK SC"
+        assert str(fonts.font_source()).endswith("NotoSansCJKsc-Regular.otf")
+        assert fonts.packaged_font_file() is not None
+    finally:
+        fonts.setup_fonts(force=True)
+
+
+def test_glyphs_no_font_has_give_one_line_of_warning(tmp_path):
+    code = (
+        "from analysis import fonts\n"
+        "fonts.setup_fonts()\n"
+        "from matplotlib.figure import Figure\n"
+        "for i in range(3):\n"
+        "    fig = Figure(); ax = fig.add_subplot(); ax.set_title('话题 \\U0001F62D\\U0001F97A\\U0001FAE0')\n"
+        f"    fig.savefig(r'{tmp_path}/x%d.png' % i)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "missing from font" in lines[0], out.stderr

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from weibo.localsite.demo_corpus import build_corpus
+from weibo.localsite.demo_corpus import DAYS, HIGH_RISK, build_corpus
 
 from tests.conftest import ROOT
 from weibo_mh import db
 
 CORPUS = build_corpus()
 N_COMMENTS = sum(len(p["comments_list"]) for t in CORPUS["topics"] for p in t["posts"])
+HISTORY = DAYS * 2  # the demo's earlier hot-search snapshots, one crawl run each (demo-history)
 
 
 def free_port() -> int:
@@ -66,8 +67,14 @@ def test_make_demo_runs_the_whole_pipeline_and_can_run_again(tmp_path):
                     for t in ("topics", "posts", "comments", "scores", "crawl_runs")}
 
     after_first = counts()
-    assert after_first == {"topics": 11, "posts": 17, "comments": N_COMMENTS, "scores": 4 * N_COMMENTS,
-                           "crawl_runs": 1}
+    # lexicon:v1 and the demo's own labels (human:demo), four dimensions each
+    assert after_first == {"topics": 11, "posts": 17, "comments": N_COMMENTS, "scores": 8 * N_COMMENTS,
+                           "crawl_runs": 1 + HISTORY}
+    with eng.connect() as conn:
+        days = conn.execute(sa.select(sa.func.count(sa.distinct(sa.func.date(db.comments.c.created_at))))).scalar()
+        texts = conn.execute(sa.select(db.comments.c.text)).scalars().all()
+    assert days >= 12  # two weeks of comments, not one crawl day
+    assert all(sum(t.startswith(h) for t in texts) == 1 for h, _ in HIGH_RISK)
     report = tmp_path / "report"
     html = (report / "index.html").read_text(encoding="utf-8")
     for name in re.findall(r"""(?:src|href)=["']([^"'#:]+)["']""", html):
@@ -76,13 +83,13 @@ def test_make_demo_runs_the_whole_pipeline_and_can_run_again(tmp_path):
 
     second = make_demo(tmp_path, config, port)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert counts() == {**after_first, "crawl_runs": 2}
+    assert counts() == {**after_first, "crawl_runs": 2 + HISTORY}
     with eng.connect() as conn:
         statuses = dict(conn.execute(sa.select(db.crawl_runs.c.status, sa.func.count())
                                      .group_by(db.crawl_runs.c.status)).all())
         assert conn.execute(sa.select(sa.func.max(db.comments.c.attempts))).scalar() == 1
     eng.dispose()
-    assert statuses == {"ok": 2}
+    assert statuses == {"ok": 2 + HISTORY}
 
 
 def test_make_demo_refuses_a_port_in_use(tmp_path):
