@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from analysis.console import auth
-from weibo_mh import db
+from weibo_mh import db, rollups
 
 MACHINE = "lexicon:v1"
 TOPIC = "高考加油"
@@ -55,7 +55,7 @@ def seed(url: str, users: bool = True) -> sa.Engine:
                                "confidence": 0.35 + 0.05 * (i % 11), "rubric_version": "2026-11-a",
                                "truncated": False, "scored_at": t})
         conn.execute(db.comments.insert(), rows)
-        conn.execute(db.scores.insert(), scores)
+        rollups.write_scores(conn, scores)  # the one way scores are written (keeps the rollups)
     if users:
         for name, role in (("anna", "annotator"), ("bo", "annotator"), ("rui", "responder"),
                            ("ada", "admin")):

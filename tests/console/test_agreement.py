@@ -15,7 +15,7 @@ from analysis import agreement
 from analysis.agreement import weighted_kappa
 from analysis.compare_scorers import weighted_kappa as report_kappa
 from tests.console.seed import MACHINE
-from weibo_mh import db
+from weibo_mh import db, rollups
 
 
 def test_quadratic_kappa_matches_sklearn() -> None:
@@ -59,7 +59,7 @@ def test_binary_f1_by_hand() -> None:
 def _label(engine: sa.Engine, who: str, values: dict[str, int]) -> None:
     t = db.now()
     with engine.begin() as conn:
-        conn.execute(db.scores.insert(), [
+        rollups.write_scores(conn, [
             {"comment_id": cid, "dimension": "suicide_risk", "scorer": f"human:{who}", "value": v,
              "rubric_version": "2026-11-a", "truncated": False, "scored_at": t}
             for cid, v in values.items()])
