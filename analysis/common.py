@@ -125,7 +125,7 @@ def make_parser(prog: str, doc: str) -> Parser:
     g.add_argument("--topic", metavar="WORD",
                    help="only comments on posts in topics whose word contains WORD")
     g.add_argument("--scorer", metavar="NAME",
-                   help="scorer to chart, e.g. lexicon:v1 (default: the config's analysis.scorer, "
+                   help="scorer to chart, e.g. lexicon:v2 (default: the config's analysis.scorer, "
                         "else the scorer with the most scores)")
     g.add_argument("--exclude-uncertain", action="store_true",
                    help="leave out LLM scores flagged uncertain: the model put little probability on "

@@ -5,7 +5,7 @@ counted in SQL) and Cohen's kappa with quadratic weights, which credits near mis
 (a 6 against a 7) far more than far ones (a 1 against a 9). Use it before switching
 the worker to a new model, or to check a cheap scorer against a careful one.
 
-    python -m analysis.compare_scorers --scorer-a transformers:glm-4-9b-chat --scorer-b lexicon:v1
+    python -m analysis.compare_scorers --scorer-a transformers:glm-4-9b-chat --scorer-b lexicon:v2
     python -m analysis.compare_scorers --since 2026-11-01
 """
 

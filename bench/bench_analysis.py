@@ -14,7 +14,7 @@ in a fresh subprocess that reports its own peak RSS:
    topics and compute the same daily/topic means.
 
 Data: N comments over 90 days and 50 topics, 50 comments a post, 30% of posts in
-two topics; 96% scored by ``lexicon:v1`` on the four core dimensions, 10% of those
+two topics; 96% scored by ``lexicon:v2`` on the four core dimensions, 10% of those
 also by ``classifier:v1``; 2% failed, 2% pending; 2% without ``created_at``; topic
 snapshots twice a day. Levels and times come from integer hashing of the row
 number (deterministic). Texts are phrases written for this benchmark.
@@ -166,7 +166,7 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
                    f"CASE WHEN n % 50 = 0 THEN NULL ELSE {t} END, {t}, {t}, {status}, 1, "
                    f"CASE WHEN n % 50 IN (1, 2) THEN NULL ELSE {t} END FROM {src}")
             h = "((n * 2654435761 + bd.k * 40503) % 1000)"
-            lex = (f"SELECT {d.ident('C', 'n', 10)}, bd.dim, 'lexicon:v1', {_level(h, 'bd.dim')}, "
+            lex = (f"SELECT {d.ident('C', 'n', 10)}, bd.dim, 'lexicon:v2', {_level(h, 'bd.dim')}, "
                    f"({h} % 100) / 100.0, '2026-11-a', 0, {t} FROM {src} CROSS JOIN bench_dims bd "
                    f"WHERE n % 50 NOT IN (1, 2)")
             h2 = "((n * 40503 + bd.k * 2654435761) % 3)"
@@ -230,7 +230,7 @@ t0 = time.perf_counter()
 eng = sa.create_engine(sys.argv[1])
 with eng.connect() as con:
     comments = pd.read_sql("SELECT * FROM comments", con)
-    scores = pd.read_sql("SELECT * FROM scores WHERE scorer = 'lexicon:v1'", con)
+    scores = pd.read_sql("SELECT * FROM scores WHERE scorer = 'lexicon:v2'", con)
     pt = pd.read_sql("SELECT pt.mid, t.id AS topic_id, t.word FROM post_topics pt JOIN topics t ON t.id = pt.topic_id", con)
 df = scores.merge(comments, left_on="comment_id", right_on="id")
 df["time"] = pd.to_datetime(df["created_at"].fillna(df["first_scraped_at"]), format="mixed")

@@ -2,7 +2,7 @@
 
 Generates a migrated database with ``INSERT … SELECT``: on SQLite over a recursive CTE, on
 MySQL/MariaDB (``--mysql-url``) over MariaDB's SEQUENCE engine (``seq_0_to_999999``), the same
-rows either way (1,000,000 comments, 20,000 posts, 50 topics, four lexicon:v1 scores per comment with
+rows either way (1,000,000 comments, 20,000 posts, 50 topics, four lexicon:v2 scores per comment with
 rare high suicide-risk levels, 2,000 comments labelled by two annotators, 400 of them
 by both), then times, in one run:
 
@@ -36,7 +36,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from weibo_mh import db  # noqa: E402
 
-MACHINE = "lexicon:v1"
+MACHINE = "lexicon:v2"
 # suicide-risk level of comment i from (i * 2654435761) % 1000: mostly 0-2, about 2% at 7 and up
 LEVEL = ("CASE WHEN h < 550 THEN 0 WHEN h < 750 THEN 1 WHEN h < 850 THEN 2 WHEN h < 900 THEN 3 "
          "WHEN h < 930 THEN 4 WHEN h < 955 THEN 5 WHEN h < 975 THEN 6 WHEN h < 985 THEN 7 "

@@ -69,7 +69,7 @@ def requeue_parser() -> argparse.ArgumentParser:
     what.add_argument("--failed", action="store_true", help="failed comments, with a fresh attempt count")
     what.add_argument("--all", action="store_true",
                       help="done comments, so that another scorer scores them too (scores are kept)")
-    p.add_argument("--scorer", help="with --all: only comments this scorer (e.g. lexicon:v1) has not scored")
+    p.add_argument("--scorer", help="with --all: only comments this scorer (e.g. lexicon:v2) has not scored")
     return p
 
 

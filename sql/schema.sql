@@ -260,7 +260,7 @@ CREATE INDEX ix_tasks_open ON annotation_tasks (state, annotator);
 CREATE TABLE scores (
 	comment_id VARCHAR(32) NOT NULL,
 	dimension VARCHAR(32) NOT NULL,
-	scorer VARCHAR(128) NOT NULL COMMENT 'backend:model, e.g. lexicon:v1',
+	scorer VARCHAR(128) NOT NULL COMMENT 'backend:model, e.g. lexicon:v2',
 	value SMALLINT NOT NULL,
 	confidence FLOAT,
 	rationale TEXT,

@@ -169,7 +169,7 @@ scores = sa.Table(
     "scores", metadata,
     sa.Column("comment_id", ID, sa.ForeignKey("comments.id", name="fk_scores_comment"), primary_key=True),
     sa.Column("dimension", sa.String(32), primary_key=True),
-    sa.Column("scorer", sa.String(128), primary_key=True, comment="backend:model, e.g. lexicon:v1"),
+    sa.Column("scorer", sa.String(128), primary_key=True, comment="backend:model, e.g. lexicon:v2"),
     sa.Column("value", sa.SmallInteger, nullable=False),
     sa.Column("confidence", sa.Float),
     sa.Column("rationale", sa.Text),

@@ -2,8 +2,8 @@
 
     python -m analysis.console --config /etc/weibo-mh/production.toml            # serve on 127.0.0.1:8080
     python -m analysis.console add-user alice --role annotator             # asks for the password
-    python -m analysis.console fill-queue --strategy stratified --scorer lexicon:v1 --n 200
-    python -m analysis.console fill-alerts --scorer lexicon:v1 --threshold 7
+    python -m analysis.console fill-queue --strategy stratified --scorer lexicon:v2 --n 200
+    python -m analysis.console fill-alerts --scorer lexicon:v2 --threshold 7
     python -m analysis.console new-key /etc/weibo-mh/console.key            # a session signing key
 """
 

@@ -1,7 +1,7 @@
 """A small database with known scores, so that every aggregate can be checked by hand.
 
 Three topics, three posts (P2 sits in two topics), seven comments over three days
-(Asia/Shanghai times, as stored). Two scorers: lexicon:v1 scored c1-c5 on the four
+(Asia/Shanghai times, as stored). Two scorers: lexicon:v2 scored c1-c5 on the four
 core dimensions; classifier:v1 scored the same five with some disagreement. c6 failed,
 c7 is pending. c5 has no created_at, so its scraped_at stands in. Texts are written
 for these tests.
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from weibo_mh import db, rollups
 
 T1, T2, T3 = "高考加油", "失眠的夜晚", "周末出游"
-A, B = "lexicon:v1", "classifier:v1"
+A, B = "lexicon:v2", "classifier:v1"
 AUTHOR = "a" * 64
 REPLY = "b" * 64
 D = datetime

@@ -131,7 +131,7 @@ def test_each_script_writes_its_charts(sqlite_url, tmp_path, capsys):
     assert trends.main([*args, "--freq", "hour", "--top", "2"]) == 0
     assert distributions.main(args) == 0
     assert topics.main([*args, "--min-comments", "1"]) == 0
-    assert compare_scorers.main([*args, "--scorer-a", "lexicon:v1", "--scorer-b", "classifier:v1"]) == 0
+    assert compare_scorers.main([*args, "--scorer-a", "lexicon:v2", "--scorer-b", "classifier:v1"]) == 0
     out = capsys.readouterr().out
     assert "suicide_risk kappa" in out
     for stem in ("trends_all_hour", "trends_topics_hour", "trends_topics_risk_hour", "histograms",

@@ -84,7 +84,7 @@ def test_database_without_schema(tmp_path):
     (["--since", "2026-13-01"], ["not a date", "2026-13-01"]),
     (["--until", "yesterday"], ["not a date"]),
     (["--since", "2026-11-03", "--until", "2026-11-01"], ["is not before --until"]),
-    (["--scorer", "gpt:none"], ["no scores from scorer 'gpt:none'", "lexicon:v1"]),
+    (["--scorer", "gpt:none"], ["no scores from scorer 'gpt:none'", "lexicon:v2"]),
     (["--topic", "不存在"], ["no topic word contains"]),
     (["--threshold", "11"], ["0-10"]),
     (["--format", "jpg"], ["invalid choice"]),
@@ -94,7 +94,7 @@ def test_bad_options(seeded, tmp_path, args, words):
 
 
 def test_a_good_run_prints_paths_and_counts(seeded, tmp_path):
-    p = cli("analysis.alerts", "--db", seeded, "--out", str(tmp_path), "--scorer", "lexicon:v1",
+    p = cli("analysis.alerts", "--db", seeded, "--out", str(tmp_path), "--scorer", "lexicon:v2",
             "--since", "2026-11-01", "--until", "2026-11-02")
     assert p.returncode == 0, p.stderr
     assert f"wrote {tmp_path / 'alerts.csv'}" in p.stdout
@@ -121,7 +121,7 @@ def test_report_default_folder_is_new_each_run(seeded, tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[analysis]\nout_dir = "{tmp_path / "reports"}"\ncrisis_resources = '
                    '"Call the team lead; hotline 000-0000 (example)"\n', encoding="utf-8")
-    p = cli("analysis.report", "--config", str(cfg), "--db", seeded, "--scorer", "lexicon:v1")
+    p = cli("analysis.report", "--config", str(cfg), "--db", seeded, "--scorer", "lexicon:v2")
     assert p.returncode == 0, p.stderr
     (folder,) = list((tmp_path / "reports").glob("report-*"))
     html = (folder / "index.html").read_text(encoding="utf-8")

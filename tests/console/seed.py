@@ -1,6 +1,6 @@
 """A small console database: one topic, one post, 24 comments, lexicon scores, users.
 
-Texts are written for these tests. Levels of suicide_risk under lexicon:v1 run
+Texts are written for these tests. Levels of suicide_risk under lexicon:v2 run
 0,1,...,10 twice over c00-c21; c22 is the ``<script>`` comment (level 9); c23 is
 unscored. Author "a"*64 wrote c08, c09 and c10 (levels 8, 9, 10) within three days:
 repeated risk. Every comment is dated 2026-11-0x, Asia/Shanghai.
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from analysis.console import auth
 from weibo_mh import db, rollups
 
-MACHINE = "lexicon:v1"
+MACHINE = "lexicon:v2"
 TOPIC = "高考加油"
 REPEATER = "a" * 64
 SCRIPT = "<script>document.title='pwned'</script>不想活了"

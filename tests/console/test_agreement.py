@@ -66,7 +66,7 @@ def _label(engine: sa.Engine, who: str, values: dict[str, int]) -> None:
 
 
 def test_compute_and_the_command(seeded: sa.Engine, tmp_path: Path) -> None:
-    # lexicon:v1 gave c00..c03 levels 0..3, c07 level 7, c08 level 8.
+    # lexicon:v2 gave c00..c03 levels 0..3, c07 level 7, c08 level 8.
     _label(seeded, "anna", {"c00": 0, "c01": 2, "c02": 2, "c07": 7, "c08": 6})
     _label(seeded, "bo", {"c00": 0, "c01": 1, "c07": 5, "c08": 6, "c03": 3})
     with seeded.connect() as conn:

@@ -71,7 +71,7 @@ def test_fill_commands(seeded: sa.Engine, tmp_path: Path, capsys: Any, monkeypat
     url = seeded.url.render_as_string(hide_password=False)
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["fill-alerts", "--scorer", MACHINE, "--threshold", "9"]) == 0
-    assert "5 new alerts from lexicon:v1" in capsys.readouterr().out  # 9, 10, 9, 10 and c22
+    assert "5 new alerts from lexicon:v2" in capsys.readouterr().out  # 9, 10, 9, 10 and c22
     assert main(["fill-alerts", "--threshold", "9"]) == 0  # the only machine scorer is the default
     assert "0 new alerts" in capsys.readouterr().out
     ids = tmp_path / "ids.txt"
@@ -79,7 +79,7 @@ def test_fill_commands(seeded: sa.Engine, tmp_path: Path, capsys: Any, monkeypat
     assert main(["fill-queue", "--strategy", "ids", "--ids", str(ids)]) == 0
     assert "queued 2 comments" in capsys.readouterr().out
     assert main(["fill-queue", "--n", "5", "--seed", "1"]) == 0
-    assert "queued 5 comments (1 double-coded) of 5 asked, stratified by lexicon:v1" in capsys.readouterr().out
+    assert "queued 5 comments (1 double-coded) of 5 asked, stratified by lexicon:v2" in capsys.readouterr().out
     key = tmp_path / "k" / "console.key"
     assert main(["new-key", str(key)]) == 0
     assert len(key.read_text().strip()) >= 32 and (key.stat().st_mode & 0o777) == 0o600
@@ -94,7 +94,7 @@ def test_admin_pages_fill_export_and_audit(client_for: Any, seeded: sa.Engine) -
     token = csrf(page)
     r = ada.post("/admin/fill-alerts", data={"csrf_token": token, "scorer": MACHINE, "threshold": "7"},
                  follow_redirects=True)
-    assert "9 new alerts from lexicon:v1" in r.get_data(as_text=True)
+    assert "9 new alerts from lexicon:v2" in r.get_data(as_text=True)
     r = ada.post("/admin/queue", data={"csrf_token": token, "strategy": "stratified", "scorer": MACHINE,
                                        "n": "11"}, follow_redirects=True)
     assert "Queued 11 comments" in r.get_data(as_text=True)

@@ -61,7 +61,7 @@ def seed(url: str, annotators: dict[str, int]) -> None:
                                  "value": max(0, min(10, v + off)), "rubric_version": "2026-11-a",
                                  "scored_at": now})
                 # A machine scorer's row, which must never be read as a label.
-                rows.append({"comment_id": f"c{i:02d}", "dimension": d, "scorer": "lexicon:v1", "value": 10,
+                rows.append({"comment_id": f"c{i:02d}", "dimension": d, "scorer": "lexicon:v2", "value": 10,
                              "rubric_version": "2026-11-a", "scored_at": now})
         # An extended-rubric row and a human row on a comment of its own dimension only.
         rows.append({"comment_id": "c00", "dimension": "f40_f48", "scorer": "human:alice", "value": 5,
@@ -79,7 +79,7 @@ def test_human_labels_are_combined_by_their_median(db_url):
     # alice = base, bob = base + 3, carol = base - 1: the median is alice's label.
     texts, levels = labels.pairs("suicide_risk")
     assert dict(zip(texts, levels, strict=True)) == {t: lab[0] for t, lab in LABELLED}
-    assert "lexicon:v1" not in labels.annotators and len(labels.sha256) == 64
+    assert "lexicon:v2" not in labels.annotators and len(labels.sha256) == 64
     # One annotator alone, by pattern.
     only_bob = db_labels.read_labels(db_url, "human:b?b")
     assert only_bob.annotators == ["human:bob"]

@@ -83,7 +83,7 @@ class ScoringError(Exception):
 
 @runtime_checkable
 class Backend(Protocol):
-    #: Stored in scores.scorer, e.g. "lexicon:v1" or "transformers:THUDM/glm-4-9b-chat-hf".
+    #: Stored in scores.scorer, e.g. "lexicon:v2" or "transformers:THUDM/glm-4-9b-chat-hf".
     name: str
     dimensions: tuple[str, ...]
 

@@ -19,7 +19,7 @@ from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreRe
 from llm_worker.scoring.lexicons import Hit, contains_any, matcher, modifiers
 from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, ICD10_BLOCKS
 
-VERSION = "v1"
+VERSION = "v2"  # v2 (2026-12-01): implicit-risk cues, company, deadlines, weighed methods
 
 #: Single-character or vague method words count only next to another suicide cue.
 _WEAK_METHOD = frozenset({"割", "药", "吊", "跳", "炭", "绳子", "窗户", "高楼", "河里", "海里", "吃药",
@@ -272,7 +272,7 @@ def analyse(text: str, extended: bool = False) -> Analysis:
 
 
 class LexiconBackend:
-    """``lexicon:v1``: the default scorer of the worker (see module docstring)."""
+    """``lexicon:v2``: the default scorer of the worker (see module docstring)."""
 
     def __init__(self, dimensions: tuple[str, ...] = CORE_DIMENSIONS, max_chars: int = 512,
                  explain: bool = False) -> None:
