@@ -56,11 +56,11 @@ def is_human(scorer: str) -> bool:
 # --------------------------------------------------------------------------- arithmetic
 
 
-def weighted_kappa(matrix: np.ndarray) -> float:
-    """Cohen's kappa with quadratic weights of a k x k confusion matrix (rows: rater A).
+def weighted_kappa(matrix: np.ndarray, weights: str = "quadratic") -> float:
+    """Cohen's kappa of a k x k confusion matrix (rows: rater A, columns: rater B).
 
-    The same arithmetic as ``analysis.compare_scorers.weighted_kappa``, without its
-    plotting imports (the console page must stay quick). NaN when undefined.
+    ``quadratic`` (default) or ``linear`` disagreement weights, or ``none``. NaN when
+    undefined (no pairs, or both raters always gave the same single level).
     """
     o = np.asarray(matrix, dtype=float)
     n = o.sum()
@@ -68,10 +68,19 @@ def weighted_kappa(matrix: np.ndarray) -> float:
         return float("nan")
     k = o.shape[0]
     i, j = np.indices((k, k))
-    w = (i - j) ** 2 / (k - 1) ** 2
+    if weights == "quadratic":
+        w = (i - j) ** 2 / (k - 1) ** 2
+    elif weights == "linear":
+        w = np.abs(i - j) / (k - 1)
+    elif weights == "none":
+        w = (i != j).astype(float)
+    else:
+        raise ValueError(f"weights must be quadratic, linear or none, not {weights!r}")
     expected = np.outer(o.sum(axis=1), o.sum(axis=0)) / n
     denom = (w * expected).sum()
-    return float("nan") if denom == 0 else float(1.0 - (w * o).sum() / denom)
+    if denom == 0:
+        return float("nan")
+    return float(1.0 - (w * o).sum() / denom)
 
 
 def binary_f1(reference: np.ndarray, predicted: np.ndarray, level: int = HIGH_RISK_LEVEL) -> float:

@@ -19,37 +19,11 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 
 from analysis import queries
+from analysis.agreement import weighted_kappa
 from analysis.common import Context, UsageError, build_context, make_parser, report_written, run
 from analysis.plotting import dim_label, new_figure, no_data_figure, save
 from analysis.rollup_queries import source
 from weibo_mh.rubric import LEVELS
-
-
-def weighted_kappa(matrix: np.ndarray, weights: str = "quadratic") -> float:
-    """Cohen's kappa of a k x k confusion matrix (rows: rater A, columns: rater B).
-
-    ``quadratic`` (default) or ``linear`` disagreement weights, or ``none``. NaN when
-    undefined (no pairs, or both raters always gave the same single level).
-    """
-    o = np.asarray(matrix, dtype=float)
-    n = o.sum()
-    if n == 0:
-        return float("nan")
-    k = o.shape[0]
-    i, j = np.indices((k, k))
-    if weights == "quadratic":
-        w = (i - j) ** 2 / (k - 1) ** 2
-    elif weights == "linear":
-        w = np.abs(i - j) / (k - 1)
-    elif weights == "none":
-        w = (i != j).astype(float)
-    else:
-        raise ValueError(f"weights must be quadratic, linear or none, not {weights!r}")
-    expected = np.outer(o.sum(axis=1), o.sum(axis=0)) / n
-    denom = (w * expected).sum()
-    if denom == 0:
-        return float("nan")
-    return float(1.0 - (w * o).sum() / denom)
 
 
 def matrices(conf: pd.DataFrame) -> dict[str, np.ndarray]:
