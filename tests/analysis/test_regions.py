@@ -63,6 +63,9 @@ def test_per_location_numbers_by_hand(db_url):
         ("广东", 0.5), ("unknown", 0.0), ("北京", 0.0), ("海外", 0.0)]
     assert rows(db_url, Window(until=datetime(2026, 11, 2)), 7) == [
         ("广东", 2, 5.0, 3.0, 4.5, 0.5, 0.5), ("北京", 1, 0.0, 9.0, 0.0, 0.0, 0.0)]
+    # --topic 失眠: post P2 only (c2, c4)
+    assert rows(db_url, Window(topic="失眠"), 7) == [
+        ("unknown", 1, 7.0, 1.0, 7.0, 3.0, 1.0), ("广东", 1, 2.0, 4.0, 3.0, 1.0, 0.0)]
 
 
 def test_chart_keeps_only_groups_with_enough_comments():
