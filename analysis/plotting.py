@@ -26,6 +26,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "topic_heatmap": (10, 10),
     "topic_heat": (12, 6),
     "compare_scorers": (11, 10),
+    "regions": (11, 8),
 }
 
 #: Fixed margins of each chart (figure fractions). matplotlib's constrained layout would
@@ -40,6 +41,7 @@ MARGINS: dict[str, dict[str, float]] = {
     "topic_heatmap": dict(left=0.25, right=0.99, top=0.85, bottom=0.03),
     "topic_heat": dict(left=0.07, right=0.98, top=0.88, bottom=0.15),
     "compare_scorers": dict(left=0.07, right=0.97, top=0.87, bottom=0.06, hspace=0.5, wspace=0.3),
+    "regions": dict(left=0.17, right=0.97, top=0.86, bottom=0.12),
 }
 
 #: Dimension colours, the same in every chart.

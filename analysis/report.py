@@ -1,6 +1,6 @@
 """Report: every chart, the alert table and the headline counts in one folder with an index.html.
 
-Runs trends, distributions, topics, compare_scorers and alerts with the same
+Runs trends, distributions, topics, regions, compare_scorers and alerts with the same
 window and scorer, then writes ``index.html`` that shows every chart, the alert
 table and the counts (comments, topics, scored, failed, window). Open it in a
 browser or copy the folder anywhere: all links are relative and only point at
@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis import alerts, compare_scorers, distributions, topics, trends
+from analysis import alerts, compare_scorers, distributions, regions, topics, trends
 from analysis.common import (
     INVALID_UTF8,
     Context,
@@ -140,6 +140,10 @@ def build(ctx: Context, *, top_distributions: int | None = None, top_heatmap: in
          "How many comments sit at each level; suicide-risk levels by topic."),
         ("Topics", lambda: topics.build(ctx, top_heatmap, min_comments),
          "Topics × dimensions (means, sorted by suicide risk) and hot-search heat over time."),
+        ("IP locations", lambda: regions.build(ctx),
+         f"Share of comments at suicide risk ≥ {ctx.threshold} by the IP location (IP属地) Weibo shows, "
+         f"for locations with ≥ {regions.MIN_COMMENTS_DEFAULT} scored comments; the CSV has every "
+         "location and each dimension's mean. Where Weibo placed the IP, not where people live."),
         ("Scorer agreement", lambda: compare_scorers.build(ctx, scorer_a, scorer_b),
          "Confusion matrices and Cohen's quadratic weighted kappa on comments two scorers both scored."),
     ]

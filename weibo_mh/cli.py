@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "alerts": ("analysis.alerts", [], "the high-risk comment table"),
     "trends": ("analysis.trends", [], "scores over time"),
     "topics": ("analysis.topics", [], "scores by topic"),
+    "regions": ("analysis.regions", [], "scores by IP location (IP属地)"),
     "distributions": ("analysis.distributions", [], "score histograms"),
     "compare": ("analysis.compare_scorers", [], "two scorers on the same comments"),
     "console": ("analysis.console", [], "the review console: labels, agreement, alert triage"),

@@ -24,7 +24,7 @@ from tests.analysis.seed import AUTHOR, REPLY, T1, T2, A, seed
 from tests.conftest import ROOT
 
 CHARTS = {"trends_all_day", "trends_topics_day", "trends_topics_risk_day", "histograms",
-          "risk_by_topic", "topic_heatmap", "topic_heat_day", "compare_scorers"}
+          "risk_by_topic", "topic_heatmap", "topic_heat_day", "compare_scorers", "regions"}
 
 
 def kind_of(stem: str) -> str:
