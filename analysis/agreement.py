@@ -384,13 +384,13 @@ def write(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     md = out / "agreement.md"
-    md.write_text(markdown(ag), encoding="utf-8")
+    write_text_atomic(md, markdown(ag))
     paths.append(md)
     for name, df in (("agreement_pairs", ag.pairs), ("agreement_alpha", ag.alpha),
                      ("agreement_confusion", confusion_long(ag)),
                      ("agreement_reliability", ag.reliability)):
         p = out / f"{name}.csv"
-        df.to_csv(p, index=False)
+        write_csv(p, df, index=False)
         paths.append(p)
     return paths + figures(ag, out, fmt)
 
