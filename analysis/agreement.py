@@ -381,6 +381,11 @@ def figures(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
 
 
 def write(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
+    from analysis.common import (  # not at import: the console stays light
+        write_csv,
+        write_text_atomic,
+    )
+
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     md = out / "agreement.md"
