@@ -321,8 +321,11 @@ def markdown(ag: Agreement) -> str:
 
 def figures(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
     """Confusion matrices for suicide risk (every pair) and the reliability curves."""
+    from functools import partial
+
     from matplotlib.figure import Figure
 
+    from analysis.common import atomic_write
     from analysis.fonts import setup_fonts
 
     setup_fonts()
@@ -356,7 +359,7 @@ def figures(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
             ax.set_axis_off()
     fig.suptitle("Suicide risk: confusion matrices (rows: scorer A)")
     p = out / f"agreement_confusion.{fmt}"
-    fig.savefig(p, format=fmt)
+    atomic_write(p, partial(fig.savefig, format=fmt))
     paths.append(p)
     fig = Figure(figsize=(8, 6), dpi=100, layout="constrained")
     ax = fig.add_subplot()
@@ -375,22 +378,27 @@ def figures(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
     ax.set_ylabel("share whose level equals the human label")
     ax.set_title("Reliability of machine confidence against human labels")
     p = out / f"agreement_reliability.{fmt}"
-    fig.savefig(p, format=fmt)
+    atomic_write(p, partial(fig.savefig, format=fmt))
     paths.append(p)
     return paths
 
 
 def write(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
+    from analysis.common import (  # not at import: the console stays light
+        write_csv,
+        write_text_atomic,
+    )
+
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     md = out / "agreement.md"
-    md.write_text(markdown(ag), encoding="utf-8")
+    write_text_atomic(md, markdown(ag))
     paths.append(md)
     for name, df in (("agreement_pairs", ag.pairs), ("agreement_alpha", ag.alpha),
                      ("agreement_confusion", confusion_long(ag)),
                      ("agreement_reliability", ag.reliability)):
         p = out / f"{name}.csv"
-        df.to_csv(p, index=False)
+        write_csv(p, df, index=False)
         paths.append(p)
     return paths + figures(ag, out, fmt)
 

@@ -251,6 +251,11 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_csv(path: Path, frame: Any, **to_csv: Any) -> Path:
+    """A DataFrame as CSV, atomically (``DataFrame.to_csv`` options pass through)."""
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, **to_csv))
+
+
 def fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)

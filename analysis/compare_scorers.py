@@ -20,7 +20,15 @@ from matplotlib.colors import LogNorm
 
 from analysis import queries
 from analysis.agreement import weighted_kappa
-from analysis.common import Context, UsageError, build_context, make_parser, report_written, run
+from analysis.common import (
+    Context,
+    UsageError,
+    build_context,
+    make_parser,
+    report_written,
+    run,
+    write_csv,
+)
 from analysis.plotting import dim_label, new_figure, no_data_figure, save
 from analysis.rollup_queries import source
 from weibo_mh.rubric import LEVELS
@@ -106,9 +114,9 @@ def build(ctx: Context, scorer_a: str | None = None, scorer_b: str | None = None
         ax.set_axis_off()
     out = [save(fig, path)]
     p = ctx.path("compare_scorers", "csv")
-    conf.to_csv(p, index=False)
+    write_csv(p, conf, index=False)
     p2 = ctx.path("compare_scorers_summary", "csv")
-    summ.to_csv(p2, index=False)
+    write_csv(p2, summ, index=False)
     return out + [p, p2]
 
 

@@ -26,6 +26,7 @@ from analysis.common import (
     make_parser,
     report_written,
     run,
+    write_csv,
 )
 from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
 from analysis.rollup_queries import source
@@ -123,12 +124,12 @@ def build(ctx: Context, top: int | None = None) -> list[Path]:
     out = [draw_histograms(ctx, data["hist"]), draw_risk_by_topic(ctx, data["levels"], top)]
     if not data["hist"].empty:
         p = ctx.path("histograms", "csv")
-        data["hist"].to_csv(p, index=False)
+        write_csv(p, data["hist"], index=False)
         out.append(p)
     t = risk_table(data["levels"], top, ctx.threshold)
     if not t.empty:
         p = ctx.path("risk_by_topic", "csv")
-        t.to_csv(p)
+        write_csv(p, t)
         out.append(p)
     return out
 

@@ -26,6 +26,7 @@ from analysis.common import (
     positive,
     report_written,
     run,
+    write_csv,
 )
 from analysis.plotting import dim_label, new_figure, no_data_figure, save, short
 from analysis.rollup_queries import source
@@ -121,11 +122,11 @@ def build(ctx: Context, top: int | None = None, min_comments: int | None = None)
     out = [draw_heatmap(ctx, table, top, min_comments), draw_heat(ctx, data["heat"])]
     if not table.empty:
         p = ctx.path("topic_heatmap", "csv")
-        table.to_csv(p)
+        write_csv(p, table)
         out.append(p)
     if not data["heat"].empty:
         p = ctx.path(f"topic_heat_{ctx.freq}", "csv")
-        data["heat"].to_csv(p, index=False)
+        write_csv(p, data["heat"], index=False)
         out.append(p)
     return out
 

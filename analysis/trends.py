@@ -27,6 +27,7 @@ from analysis.common import (
     make_parser,
     report_written,
     run,
+    write_csv,
 )
 from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
 from analysis.rollup_queries import source
@@ -172,12 +173,12 @@ def write_tables(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
         p = ctx.path(f"trends_all_{ctx.freq}", "csv")
         t = data["all"].merge(data["volume"], on="bucket", how="outer").sort_values(["bucket", "dimension"])
         t = t.astype({c: "Int64" for c in ("n", "total", "high", "comments")})  # NaN-safe integers
-        t.to_csv(p, index=False)
+        write_csv(p, t, index=False)
         out.append(p)
     if not data["top"].empty:
         p = ctx.path(f"trends_topics_{ctx.freq}", "csv")
         s = data["topics"]
-        s[s["topic_id"].isin(data["top"]["topic_id"])].to_csv(p, index=False)
+        write_csv(p, s[s["topic_id"].isin(data["top"]["topic_id"])], index=False)
         out.append(p)
     return out
 
