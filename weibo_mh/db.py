@@ -478,17 +478,32 @@ def _v1(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
-#: version -> (description, function). Append, never edit, when the schema changes.
-#: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
-#: versions need not be contiguous (``migrate`` applies those above the database's, in order).
+def backfill(target: str) -> Migration:
+    """A migration step that fills new tables from old rows, named ``"module:function"``.
+
+    The feature that owns the tables owns the backfill (``weibo_mh.rollups:rebuild``); it is
+    imported only when the migration runs, so this module, which every feature imports for
+    its tables, imports none of them.
+    """
+    def run(conn: Connection) -> None:
+        import importlib
+
+        module, _, name = target.partition(":")
+        getattr(importlib.import_module(module), name)(conn)
+
+    return run
+
+
 def _v2(conn: Connection) -> None:
     sync_tables(conn, [scores, post_topics, comments, score_rollups, pair_rollups, rollup_links,
                        rollup_state])
-    from weibo_mh import rollups
+    # a database upgraded from version 1 gets rollups of what it holds
+    backfill("weibo_mh.rollups:rebuild")(conn)
 
-    rollups.rebuild(conn)  # a database upgraded from version 1 gets rollups of what it holds
 
-
+#: version -> (description, function). Append, never edit, when the schema changes.
+#: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
+#: versions need not be contiguous (``migrate`` applies those above the database's, in order).
 MIGRATIONS: dict[int, tuple[str, Migration]] = {
     1: ("initial schema", _v1),
     2: ("daily score rollups, alert index", _v2),
