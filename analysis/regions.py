@@ -19,13 +19,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from analysis import queries
+from analysis import common, queries
 from analysis.alerts import CAUTION, csv_cell
 from analysis.common import (
     Context,
     add_threshold,
     add_top,
-    atomic_write,
     build_context,
     make_parser,
     positive,
@@ -128,14 +127,16 @@ def write_csv(ctx: Context, tbl: pd.DataFrame) -> Path:
     p = ctx.path("regions", "csv")
     out = tbl.copy()
     out["location"] = [csv_cell(v) for v in out["location"]]
-    atomic_write(p, lambda tmp: out.to_csv(tmp, index=False, encoding="utf-8-sig"))
+    common.write_csv(p, out, index=False, encoding="utf-8-sig")
     return p
 
 
-def build(ctx: Context, top: int | None = None, min_comments: int | None = None) -> list[Path]:
+def build(ctx: Context, top: int | None = None, min_comments: int | None = None,
+          tbl: pd.DataFrame | None = None) -> list[Path]:
+    """The chart and the CSV; ``tbl``: the table when the caller has already loaded it."""
     top = top or TOP_DEFAULT
     min_comments = MIN_COMMENTS_DEFAULT if min_comments is None else min_comments
-    tbl = load(ctx)
+    tbl = load(ctx) if tbl is None else tbl
     out = [draw(ctx, tbl, top, min_comments)]
     if not tbl.empty:
         out.append(write_csv(ctx, tbl))
@@ -155,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     add_threshold(ap)
     a = ap.parse_args(argv)
     ctx = build_context(a)
-    paths = build(ctx, a.top, a.min_comments)
-    tbl = load(ctx)
+    tbl = load(ctx)  # one query, for the files and the counts printed
+    paths = build(ctx, a.top, a.min_comments, tbl)
     report_written(paths, {"scorer": ctx.scorer or "none", "IP locations": len(tbl),
                            "scored comments": int(tbl["comments"].sum()) if not tbl.empty else 0})
     print(f"caution: {CAUTION}")

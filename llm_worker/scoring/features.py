@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -35,8 +36,8 @@ def normalise(text: str) -> str:
 _jieba = None
 
 
-def words(text: str) -> list[str]:
-    """jieba segmentation (loaded once, quietly); punctuation and spaces are dropped."""
+def segmenter() -> Any:
+    """jieba, loaded once and quietly (its dictionary takes about a second to load)."""
     global _jieba
     if _jieba is None:
         import jieba
@@ -44,7 +45,12 @@ def words(text: str) -> list[str]:
         jieba.setLogLevel(logging.WARNING)
         jieba.initialize()
         _jieba = jieba
-    return [w for w in _jieba.lcut(text) if w.strip() and not re.fullmatch(r"[\W_]+", w)]
+    return _jieba
+
+
+def words(text: str) -> list[str]:
+    """jieba segmentation; punctuation and spaces are dropped."""
+    return [w for w in segmenter().lcut(text) if w.strip() and not re.fullmatch(r"[\W_]+", w)]
 
 
 SUICIDE_CATEGORIES = ("suffering", "suffering_strong", "existential", "wish", "wish_strong", "method",

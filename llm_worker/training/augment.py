@@ -26,13 +26,14 @@ an earlier copy is dropped.
 
 from __future__ import annotations
 
-import logging
 import random
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from llm_worker.scoring.features import segmenter
 
 TRADITIONAL = ("synonym", "insert", "delete", "swap", "emoji", "punct")
 #: Methods that need a generating model (``paraphrase.py``).
@@ -87,19 +88,9 @@ def resources() -> dict:
             "punctuation": tuple(raw["punctuation"])}
 
 
-_jieba = None
-
-
 def tokens(text: str) -> list[str]:
     """jieba's words, punctuation kept (so joining them gives the text back)."""
-    global _jieba
-    if _jieba is None:
-        import jieba
-
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _jieba = jieba
-    return list(_jieba.lcut(text))
+    return list(segmenter().lcut(text))
 
 
 def _protected(word: str) -> bool:
