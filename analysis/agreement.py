@@ -404,7 +404,7 @@ def write(ag: Agreement, out: Path, fmt: str = "png") -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from analysis.common import Parser, open_database, report_written
+    from analysis.common import Parser, open_database, prepare_out, report_written
     from weibo_mh.config import load_or_exit, resolve_sqlite_url
 
     doc = __doc__ or ""
@@ -422,6 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     with engine.connect() as conn:
         ag = compute(conn)
     out = Path(a.out) if a.out else Path(cfg.analysis.out_dir)
+    prepare_out(out)  # a file or a read-only folder there: one line and exit 2, not a traceback
     paths = write(ag, out, a.format)
     report_written(paths, {"human labels": ag.labels, "annotators": len(ag.annotators),
                            "pairs of scorers": len(ag.pairs) // max(1, ag.pairs["dimension"].nunique())

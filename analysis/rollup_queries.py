@@ -17,7 +17,7 @@ once), and topic links the rollups have not attributed yet (until the next
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -67,8 +67,8 @@ class Plan:
 
 def plan(conn: Connection, win: Window, freq: str = "day") -> Plan | None:
     """The split of ``win``, or None when the raw rows must answer everything."""
-    if freq != "day":
-        return None
+    if freq != "day" or win.exclude_uncertain:
+        return None  # the rollups count by hour never, and uncertain scores along with the rest
     watermark = RU.state(conn, RU.WATERMARK)
     if watermark is None:  # never built
         return None
@@ -77,11 +77,11 @@ def plan(conn: Connection, win: Window, freq: str = "day") -> Plan | None:
     if win.since is not None:
         first = win.since.date() if win.since.time() == time() else win.since.date() + timedelta(days=1)
         if win.since.time() != time():
-            edges.append(Window(win.since, datetime.combine(first, time()), win.topic))
+            edges.append(replace(win, until=datetime.combine(first, time())))
     if win.until is not None:
         end = win.until.date()
         if win.until.time() != time():
-            edges.append(Window(datetime.combine(end, time()), win.until, win.topic))
+            edges.append(replace(win, since=datetime.combine(end, time())))
     if first is not None and end is not None and first >= end:
         return None  # less than a day: the raw rows are few
     topic_id: int | None = 0

@@ -200,7 +200,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                                dimensions=dimensions_for(rubric))
     except (OSError, ValueError, ImportError) as e:  # a missing model file, a bad checkpoint
         raise ConfigError(f"cannot load backend {name!r}: {e}") from None
-    limit = int(getattr(db.scores.c.scorer.type, "length", 128))
+    limit = db.scores.c.scorer.type.length  # type: ignore[attr-defined]
     if len(backend.name) > limit:
         backend.close()
         raise ConfigError(f"scorer name {backend.name[:60]!r}… is {len(backend.name)} characters; the "

@@ -47,8 +47,6 @@ DB_RETRIES = 8
 DIED = ("lease expired on the last allowed attempt: the worker scoring it stopped without "
         "writing back (crash, kill or hang)")
 
-SCORE_UPDATE_COLS = ("value", "confidence", "rationale", "rubric_version", "truncated", "scored_at",
-                     "answer_mass", "answer_mass_gap", "uncertain")
 
 
 @dataclass(frozen=True)

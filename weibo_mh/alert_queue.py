@@ -66,7 +66,7 @@ def fill_alerts(conn: Connection, scorer: str, threshold: int, *, dimension: str
             sa.select(C.c.author_hash).select_from(join).where(*conds, C.c.author_hash.is_not(None))
             .distinct()))
         select = sa.select(S.c.comment_id, S.c.scorer, S.c.dimension, S.c.value, C.c.author_hash,
-                           sa.func.coalesce(C.c.created_at, C.c.scraped_at),
+                           sa.func.coalesce(C.c.created_at, C.c.first_scraped_at),
                            sa.literal(1), sa.literal("new"), sa.literal(t, sa.DateTime),
                            sa.literal(t, sa.DateTime)).select_from(join).where(*conds)
         cols = ["comment_id", "scorer", "dimension", "level", "author_hash", "comment_time",

@@ -287,7 +287,7 @@ alerts = sa.Table(
     sa.Column("dimension", sa.String(32), nullable=False, server_default="suicide_risk"),
     sa.Column("level", sa.SmallInteger, nullable=False),
     sa.Column("author_hash", HASH, comment="copied from the comment, to count repeated risk"),
-    sa.Column("comment_time", sa.DateTime, nullable=False, comment="created_at, else scraped_at"),
+    sa.Column("comment_time", sa.DateTime, nullable=False, comment="created_at, else first_scraped_at"),
     sa.Column("repeat_count", sa.Integer, nullable=False, server_default="1",
               comment="alerts from the same author_hash in the repeat window up to this one"),
     sa.Column("state", sa.String(16), nullable=False, server_default="new"),

@@ -153,7 +153,7 @@ class DatabasePipeline:
         self.flush_seconds = s.getfloat("FLUSH_SECONDS")
         self.run_id = s.getint("CRAWL_RUN_ID")
         #: Attempts of one database transaction after a lost connection (8: about a minute).
-        self.attempts = s.getint("STORE_RETRY_ATTEMPTS", 8)
+        self.attempts = s.getint("STORE_RETRY_ATTEMPTS")
         self.store: Any = None
         self.loop: task.LoopingCall | None = None
         self.flush_error: str | None = None
@@ -224,21 +224,17 @@ class DatabasePipeline:
             row = {"mid": a["mid"], "author_hash": a.get("author_hash"), "author_raw": a.get("author_raw"),
                    "text": a["text"], "created_at": db.to_db_time(a.get("created_at")),
                    "reposts": a.get("reposts") or 0, "comments_count": a.get("comments_count") or 0,
-                   "likes": a.get("likes") or 0, "source": (a.get("source") or None),
+                   "likes": a.get("likes") or 0, "source": a.get("source"),
                    "first_scraped_at": scraped, "scraped_at": scraped,
                    "full_text": a.get("full_text", True), "topics": list(a.get("topics") or []),
-                   "ip_location": (a.get("ip_location") or "")[:64] or None,
-                   "is_retweet": bool(a.get("is_retweet"))}
-            if row["source"]:
-                row["source"] = row["source"][:255]
+                   "ip_location": a.get("ip_location"), "is_retweet": bool(a.get("is_retweet"))}
             full = self.store.add("post", row)
         else:
             row = {"id": a["id"], "mid": a["mid"], "author_hash": a.get("author_hash"),
                    "author_raw": a.get("author_raw"), "reply_to_hash": a.get("reply_to_hash"),
                    "text": a["text"], "likes": a.get("likes") or 0,
                    "created_at": db.to_db_time(a.get("created_at")),
-                   "source": (a.get("source") or "")[:255] or None,
-                   "ip_location": (a.get("ip_location") or "")[:64] or None,
+                   "source": a.get("source"), "ip_location": a.get("ip_location"),
                    "is_hot": bool(a.get("is_hot")), "root_id": a.get("root_id"),
                    "reply_to_id": a.get("reply_to_id"),
                    "first_scraped_at": scraped, "scraped_at": scraped}

@@ -42,6 +42,8 @@ FLUSH_ITEMS = _sp.flush_items
 FLUSH_SECONDS = _sp.flush_seconds
 #: Set by the scheduler: use this crawl_runs row instead of inserting one.
 CRAWL_RUN_ID = 0
+#: Attempts of one database transaction after a lost connection (8: about a minute; tests lower it).
+STORE_RETRY_ATTEMPTS = 8
 
 # Politeness: one request at a time per domain, at least 3 s apart by default.
 ROBOTSTXT_OBEY = False

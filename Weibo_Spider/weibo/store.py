@@ -56,7 +56,6 @@ class Store:
         self.flush_items = max(1, flush_items)
         self.attempts = max(1, attempts)
         self.dropped: Counter[str] = Counter()   # rows refused before or by the database, by reason
-        self.lost_mids: set[str] = set()         # posts whose rows are not (all) stored
         self.started_at = db.now()
         self.down_until = 0.0   # monotonic time before which the database is taken to be away
         self.run_id = 0
@@ -144,7 +143,7 @@ class Store:
 
     def lost_post_ids(self) -> list[str]:
         """Posts whose pages must be fetched again: rows still buffered, or noted lost."""
-        mids = set(self.lost_mids) | {p["mid"] for p in self.posts} | {c["mid"] for c in self.comments}
+        mids = {p["mid"] for p in self.posts} | {c["mid"] for c in self.comments}
         return sorted(mids)[:RECRAWL_MAX_MIDS]
 
     def recrawl_plan(self) -> tuple[set[str], str]:

@@ -173,7 +173,10 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
     if note:
         stamp = f"[{t:%Y-%m-%d %H:%M} {user.username}, {action}] {note}"
         values["notes"] = f"{row.notes}\n{stamp}" if row.notes else stamp
-    n = conn.execute(A.update().where(A.c.id == alert_id, A.c.state == row.state).values(**values)).rowcount
+    # the row as read: a note or assignment written meanwhile is never overwritten
+    unchanged = [A.c.state == row.state, A.c.notes.is_not_distinct_from(row.notes),
+                 A.c.assignee.is_not_distinct_from(row.assignee)]
+    n = conn.execute(A.update().where(A.c.id == alert_id, *unchanged).values(**values)).rowcount
     if not n:
         raise TriageError("the alert changed meanwhile; reload it")
     detail: dict[str, Any] = {"from": row.state, "to": values.get("state", row.state)}

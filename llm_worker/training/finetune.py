@@ -40,9 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from llm_worker.scoring import adapter as lora
+from llm_worker.scoring.backends.base import PermanentBackendError
+from llm_worker.scoring.backends.openai_compat import TransientError
 from llm_worker.training import datasets as ds
 from llm_worker.training.augment import TRADITIONAL, AugmentError, AugmentSettings, augment
 from llm_worker.training.db_labels import LabelError, read_labels
+from weibo_mh.config import ConfigError
 from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
 
 TASK_DIMENSIONS = {"suicide": ("suicide_risk",), "positivity": ("positivity",), "all": CORE_DIMENSIONS}
@@ -251,12 +254,14 @@ def run(a: argparse.Namespace, log=_log) -> dict[str, Any]:
     if settings is not None:
         if "paraphrase" in settings.methods:
             paraphraser = make_paraphraser(a, log)
-        extra = augment_examples(train_ex, settings, paraphraser)
+        try:
+            extra = augment_examples(train_ex, settings, paraphraser)
+        finally:
+            if paraphraser is not None:
+                paraphraser.backend.close()
         log(f"augmentation ({', '.join(settings.methods)}, {settings.copies} copies, seed {settings.seed}): "
             f"{len(extra)} new examples on top of {len(train_ex)} (training split only)")
         train_ex = train_ex + extra
-        if paraphraser is not None:
-            paraphraser.backend.close()
     torch.manual_seed(a.seed)
     base, dtype_name = load_base(a.model, device, a.qlora, a.local_files_only)
     from peft import LoraConfig, get_peft_model
@@ -446,6 +451,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a model that cannot be found or loaded
         print(f"error: cannot load {a.model}: {e}", file=sys.stderr)
         return 2
+    except (ConfigError, PermanentBackendError) as e:  # the paraphrase backend's config or server
+        print(f"error: paraphrase backend: {e}", file=sys.stderr)
+        return 2
+    except TransientError as e:  # the server stayed away through its retries; the cache keeps what was done
+        print(f"error: paraphrase server unavailable ({e}); rerun to continue from the cache",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -70,11 +70,18 @@ class Paraphraser:
                 rows = self.backend.generate_after_head(rests, self.max_new_tokens)
             return [self.backend.tokenizer.decode(r, skip_special_tokens=True).strip() for r in rows]
         if hasattr(self.backend, "chat"):  # openai
+            from llm_worker.scoring.backends.openai_compat import InvalidAnswer, Refused, TooLong
+
             out = []
             for t, c in zip(texts, copies, strict=True):
-                content, _ = self.backend.chat(messages(t, dims), extra={
-                    "max_tokens": self.max_new_tokens, "temperature": 0 if c == 1 else 0.7,
-                    "logprobs": False})
+                try:
+                    content, _ = self.backend.chat(messages(t, dims), extra={
+                        "max_tokens": self.max_new_tokens, "temperature": 0 if c == 1 else 0.7,
+                        "logprobs": False})
+                except (Refused, TooLong, InvalidAnswer) as e:
+                    # this text gets no rewrite ("" is dropped by augment); the others go on
+                    self.log(f"  no paraphrase for one text: {type(e).__name__}: {e}")
+                    content = ""
                 out.append(content.strip())
             return out
         raise TypeError(f"backend {getattr(self.backend, 'name', '?')} cannot generate text")

@@ -219,7 +219,9 @@ class HotTopicsSpider(scrapy.Spider):
             if not isinstance(e, (parsing.MalformedPage, AttributeError)):
                 e = parsing.MalformedPage(f"unreadable answer ({type(e).__name__}: {e})")
             body = getattr(response, "text", "")
-            if parsing.is_login_url(response.url) or "登录" in body[:5000]:
+            # {"ok": -100} is read here, on the decompressed body (the login-wall middleware
+            # sees responses before HttpCompressionMiddleware has inflated them)
+            if parsing.is_login_url(response.url) or "登录" in body[:5000] or parsing.is_login_json(body):
                 self._walled("weibo.com", response.url)
                 self._login_required()
                 return
