@@ -214,3 +214,21 @@ def test_a_version_1_database_with_data_upgrades_and_gets_its_rollups(db_url):
         got = rollups.snapshot(conn)
     eng.dispose()
     assert got == want and got
+
+
+def test_exclude_uncertain_leaves_flagged_scores_out_on_the_default_path(sqlite_url):
+    """The rollups do not know which scores were flagged, so the flag sends the query to the raw rows."""
+    from dataclasses import replace
+
+    seed(sqlite_url)
+    eng = db.make_engine(sqlite_url)
+    with eng.begin() as conn:
+        conn.execute(db.scores.update().where(db.scores.c.comment_id == "c1", db.scores.c.scorer == A)
+                     .values(uncertain=True))
+    win = replace(WINDOWS[2], exclude_uncertain=True)
+    with eng.connect() as conn:
+        assert RQ.plan(conn, win) is None
+        kept = RQ.histogram(conn, win, A)
+        pd.testing.assert_frame_equal(_norm(kept), _norm(Q.histogram(conn, win, A)), check_dtype=False)
+        assert int(kept["count"].sum()) < int(RQ.histogram(conn, WINDOWS[2], A)["count"].sum())
+    eng.dispose()
