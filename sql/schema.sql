@@ -209,7 +209,7 @@ CREATE TABLE alerts (
 	dimension VARCHAR(32) NOT NULL DEFAULT 'suicide_risk',
 	level SMALLINT NOT NULL,
 	author_hash VARCHAR(64) COMMENT 'copied from the comment, to count repeated risk',
-	comment_time DATETIME NOT NULL COMMENT 'created_at, else scraped_at',
+	comment_time DATETIME NOT NULL COMMENT 'created_at, else first_scraped_at',
 	repeat_count INTEGER NOT NULL COMMENT 'alerts from the same author_hash in the repeat window up to this one' DEFAULT '1',
 	state VARCHAR(16) NOT NULL DEFAULT 'new',
 	assignee VARCHAR(64),
