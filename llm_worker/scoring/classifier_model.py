@@ -30,7 +30,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.class_weight import compute_sample_weight
 
@@ -43,6 +43,16 @@ if TYPE_CHECKING:
     from llm_worker.scoring.encoder_model import EncoderClassifier
 
 INNER_FOLDS = 4  # inner CV for the decision threshold (fixed a priori: the outer CV trains on four folds)
+
+
+def _calibration_cv(k: int, y: np.ndarray, groups: np.ndarray | None) -> int | list:
+    """Splits for CalibratedClassifierCV: ``k`` folds, or, with augmented rows, ``k`` folds over
+    their originals (``groups``), so a copy and its original never sit on both sides of the split
+    that fits the calibration (the calibrator would see the SVM's over-confident scores on
+    texts it had as good as trained on)."""
+    if groups is None:
+        return k
+    return list(StratifiedGroupKFold(k).split(np.zeros(len(y)), y, groups))
 
 
 def _nb_ratio(x: sparse.csr_matrix, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
@@ -87,11 +97,14 @@ class SuicideModel:
         return sparse.hstack([b, sparse.csr_matrix(c * self.features.cue_weight)]).tocsr()
 
     # -- training --------------------------------------------------------------------------
-    def _fit_binary(self, t: sparse.csr_matrix, c: np.ndarray, y_bin: np.ndarray) -> dict:
-        """The four binary members (and the NB ratios they need), fitted on one set of rows."""
+    def _fit_binary(self, t: sparse.csr_matrix, c: np.ndarray, y_bin: np.ndarray,
+                    groups: np.ndarray | None = None) -> dict:
+        """The four binary members (and the NB ratios they need), fitted on one set of rows.
+        ``groups``: each row's original (augmented rows), for the SVM's calibration splits."""
         x = self._joined(t, c)
         nb_r = _nb_ratio((t > 0).astype(float).tocsr(), y_bin)
-        cv = max(2, min(3, int(np.bincount(y_bin).min())))
+        y0 = y_bin if groups is None else y_bin[np.unique(groups, return_index=True)[1]]
+        cv = _calibration_cv(max(2, min(3, int(np.bincount(y0).min()))), y_bin, groups)
         return {
             "nb_r": nb_r,
             "lr": LogisticRegression(C=10, solver="liblinear", class_weight="balanced").fit(x, y_bin),
@@ -125,7 +138,8 @@ class SuicideModel:
         oof = np.zeros(n)
         for tr, te in StratifiedKFold(k, shuffle=True, random_state=self.seed).split(np.zeros(n), y0):
             rows = tr if origin is None else np.flatnonzero(np.isin(origin, tr))
-            members = self._fit_binary(t[rows], c[rows], y_bin[rows])
+            members = self._fit_binary(t[rows], c[rows], y_bin[rows],
+                                       None if origin is None else origin[rows])
             oof[te] = self._p_high_of(members, t[te], c[te])
         y_bin = y0
         grid = np.round(np.arange(0.30, 0.701, 0.01), 2)
@@ -154,17 +168,19 @@ class SuicideModel:
         self.augmented_rows_ = len(extra_texts) if extra_texts else 0
         t, c = self._matrices(texts, fit=True)
         x = self._joined(t, c)
-        self.binary_ = self._fit_binary(t, c, y_bin)
+        self.binary_ = self._fit_binary(t, c, y_bin, origin)
         self.threshold_ = (self._choose_threshold(t, c, y_bin, origin) if self.threshold is None
                            else float(self.threshold))
-        counts = np.bincount(y_lvl, minlength=len(LEVELS))
+        counts = np.bincount(y_lvl if origin is None else y_lvl[:len(texts) - self.augmented_rows_],
+                             minlength=len(LEVELS))
         present = counts[counts > 0]
         lvl_cv = int(min(3, present.min())) if len(present) > 1 else 0
         # Ranking inside a band uses the raw balanced SVM (better weighted F1 than the calibrated
         # argmax, which leans to the frequent levels); the calibrated copy gives the confidence.
         self.lvl_svc_ = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y_lvl)
         if lvl_cv >= 2:
-            self.lvl_ = CalibratedClassifierCV(LinearSVC(C=1.0, class_weight="balanced", max_iter=5000), cv=lvl_cv).fit(x, y_lvl)
+            self.lvl_ = CalibratedClassifierCV(LinearSVC(C=1.0, class_weight="balanced", max_iter=5000),
+                                               cv=_calibration_cv(lvl_cv, y_lvl, origin)).fit(x, y_lvl)
         else:  # tiny data: one class per level at most; plain logistic regression still gives probabilities
             self.lvl_ = LogisticRegression(C=10, max_iter=2000, class_weight="balanced").fit(x, y_lvl)
         self.ngram_threshold_ = self.threshold_

@@ -100,6 +100,23 @@ def test_the_model_trains_on_copies_and_scores_originals_in_its_inner_cv():
         SuicideModel().fit(texts, levels, extra_texts=extra, extra_origin=origin[:-1])
 
 
+def test_calibration_never_splits_a_copy_from_its_original():
+    """The calibrated SVMs fit their sigmoid on held-out rows; a copy of a held-out original on
+    the fitting side would make those rows look easier than new comments are."""
+    import numpy as np
+
+    from llm_worker.scoring.classifier_model import _calibration_cv
+
+    groups = np.array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 3, 5, 7, 9, 9])
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1])
+    assert _calibration_cv(3, y, None) == 3
+    splits = _calibration_cv(3, y, groups)
+    assert len(splits) == 3
+    for tr, te in splits:
+        assert not set(groups[tr]) & set(groups[te])
+        assert sorted([*tr, *te]) == list(range(len(y)))
+
+
 def test_train_records_the_augmentation_in_the_model(tmp_path):
     out = tmp_path / "m.joblib"
     assert train.main(["--task", "suicide", "--data", str(DATA / "sos_level.tsv"),
