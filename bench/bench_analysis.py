@@ -294,18 +294,23 @@ def measure(code: str, *args: str) -> dict[str, Any]:
     return out
 
 
-def mysql_database(server_url: str, tag: str) -> str:
+def mysql_database(server_url: str, tag: str, stable: bool = False) -> tuple[str, bool]:
+    """A database for one run: (URL, whether it already existed). ``stable`` names it by size
+    alone (``--keep``/``--reuse``), so a later run can find it; otherwise the name is unique."""
     import sqlalchemy as sa
 
     from weibo_mh import db
 
-    name = f"bench_analysis_{tag}_{int(time.time())}"
+    name = f"bench_analysis_{tag}" if stable else f"bench_analysis_{tag}_{int(time.time())}"
     server = sa.make_url(db.normalise_url(server_url))
     admin = sa.create_engine(server)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        existed = conn.exec_driver_sql("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+                                       (name,)).first() is not None
+        if not existed:
+            conn.exec_driver_sql(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     admin.dispose()
-    return server.set(database=name).render_as_string(hide_password=False)
+    return server.set(database=name).render_as_string(hide_password=False), existed
 
 
 def drop_mysql(url: str) -> None:
@@ -326,11 +331,28 @@ def _fmt(r: dict[str, Any] | None) -> str:
     return f"{r['wall_seconds']:.1f} s / {r['maxrss_kib'] / 1024:.0f} MiB"
 
 
-def run_one(engine: str, url: str, n: int, work: Path, a: argparse.Namespace) -> dict[str, Any]:
-    info = generate(url, n, a.days, a.topics)
-    print(f"{engine} {n:,}: generated in {info['generate_s']:.0f}s, rollups rebuilt in "
-          f"{info['rollup_rebuild_s']:.1f}s ({info['rollup_rows']:,} rows)", flush=True)
+def run_one(engine: str, url: str, n: int, work: Path, a: argparse.Namespace,
+            reuse: bool = False) -> dict[str, Any]:
+    """Generate (or, with ``reuse``, take the database kept by an earlier run), then measure."""
+    saved = work / f"generated-{engine}-{n}.json"
+    if reuse and saved.is_file():
+        info = json.loads(saved.read_text())
+        info["reused"] = True
+        from weibo_mh import db
+
+        eng = db.make_engine(url)
+        db.migrate(eng)  # a kept database from older code gets the newer migrations
+        eng.dispose()
+        print(f"{engine} {n:,}: reusing the database generated at {info.get('generated_at', '?')}", flush=True)
+    else:
+        info = generate(url, n, a.days, a.topics)
+        info["generated_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        saved.write_text(json.dumps(info, default=str))
+        print(f"{engine} {n:,}: generated in {info['generate_s']:.0f}s, rollups rebuilt in "
+              f"{info['rollup_rebuild_s']:.1f}s ({info['rollup_rows']:,} rows)", flush=True)
     res: dict[str, Any] = {"engine": engine, "n": n, "info": info}
+    if a.generate_only:
+        return res
     res["queries"] = measure(QUERIES, url, str(work / "q"), *a.report_arg)
     res["queries_raw"] = None if a.skip_raw or n > a.raw_max else measure(
         QUERIES, url, str(work / "q"), "--source", "raw", *a.report_arg)
@@ -364,7 +386,8 @@ def markdown(results: list[dict[str, Any]], argv: list[str], a: argparse.Namespa
         q, qr = r["queries"], r["queries_raw"]
         qs = (f"{q['seconds']:.2f}" if "seconds" in q else "failed") + " / " + (
             f"{qr['seconds']:.1f}" if qr and "seconds" in qr else "–")
-        lines.append(f"| {r['engine']} | {r['n']:,} | {i['generate_s']:.0f} | {i['rollup_rebuild_s']:.1f} | "
+        earlier = f" (generated {i.get('generated_at')})" if i.get("reused") else ""
+        lines.append(f"| {r['engine']} | {r['n']:,}{earlier} | {i['generate_s']:.0f} | {i['rollup_rebuild_s']:.1f} | "
                      f"{i['rollup_rows']:,} | {qs} | **{_fmt(r['report'])}** | {_fmt(r['raw'])} | "
                      f"{_fmt(r['naive'])} |")
     lines.append("")
@@ -401,25 +424,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-max", type=int, default=2_000_000,
                     help="skip the naive load above this many comments (it needs ~5 GiB a million)")
     ap.add_argument("--raw-max", type=int, default=100_000_000, help="skip the raw-row report above this size")
-    ap.add_argument("--keep", action="store_true", help="keep the generated databases")
+    ap.add_argument("--keep", action="store_true", help="keep the generated databases (with --workdir, "
+                    "a later --reuse run measures them again without generating)")
+    ap.add_argument("--reuse", action="store_true", help="measure the databases an earlier --keep run left "
+                    "in --workdir (and on --mysql-url) instead of generating; generate those missing")
+    ap.add_argument("--generate-only", action="store_true", help="generate (and keep) the databases, "
+                    "measure nothing: large sizes can be built while the machine is busy, then "
+                    "measured with --reuse when it is quiet")
     ap.add_argument("--markdown", help="append the results as Markdown to this file")
     ap.add_argument("--json", help="write the results as JSON to this file")
     ap.add_argument("--report-arg", action="append", default=[], metavar="ARG",
                     help="extra argument for analysis.report, e.g. --report-arg=--since=2026-10-23")
     a = ap.parse_args(argv)
+    if (a.reuse or a.generate_only) and not a.workdir:
+        ap.error("--reuse and --generate-only need --workdir (where the kept databases are)")
+    a.keep = a.keep or a.reuse or a.generate_only
     sizes = a.comments or [1_000_000]
     work = Path(a.workdir or tempfile.mkdtemp(prefix="bench_analysis_"))
     work.mkdir(parents=True, exist_ok=True)
     results = []
     for n in sizes:
-        targets = [] if a.no_sqlite else [("SQLite", f"sqlite:///{work / f'bench-{n}.db'}")]
+        sqlite_file = work / f"bench-{n}.db"
+        targets = [] if a.no_sqlite else [("SQLite", f"sqlite:///{sqlite_file}", sqlite_file.is_file())]
         if a.mysql_url:
-            targets.append(("MariaDB", mysql_database(a.mysql_url, str(n))))
-        for engine, url in targets:
-            if engine == "SQLite":
-                Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            targets.append(("MariaDB", *mysql_database(a.mysql_url, str(n), stable=a.keep)))
+        for engine, url, existed in targets:
+            reuse = a.reuse and existed
+            if engine == "SQLite" and not reuse:
+                sqlite_file.unlink(missing_ok=True)
+            elif engine == "MariaDB" and existed and not reuse:
+                drop_mysql(url)
+                url, _ = mysql_database(a.mysql_url, str(n), stable=True)
             try:
-                results.append(run_one(engine, url, n, work, a))
+                results.append(run_one(engine, url, n, work, a, reuse=reuse))
             finally:
                 if not a.keep:
                     if engine == "SQLite":
@@ -429,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
             if a.json:
                 Path(a.json).write_text(json.dumps(
                     [{k: v for k, v in r.items()} for r in results], default=str, indent=1))
+    if a.generate_only:
+        return 0
     args_shown = argv if argv is not None else sys.argv[1:]
     md = markdown(results, args_shown, a)
     print(md)
