@@ -1,4 +1,4 @@
-"""Figures without pyplot: fixed sizes, a "no data" chart, saving PNG or SVG.
+"""Figures without pyplot: fixed sizes, a "no data" chart, cheap bars and titles, saving PNG or SVG.
 
 Every chart has a fixed size in inches at a fixed DPI, so a PNG's pixel size is
 known in advance (tests check it) and reports look the same run after run. We use
@@ -9,7 +9,11 @@ figure is freed as soon as it is saved.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 import analysis.fonts  # noqa: F401 - selects the Agg backend before any drawing
@@ -49,6 +53,32 @@ DIM_COLORS = {"positivity": "#2a9d8f", "mood_disorder": "#7b6fd0", "substance_us
               "suicide_risk": "#d62828"}
 DIM_LABELS = {"positivity": "positivity", "mood_disorder": "mood disorder",
               "substance_use": "substance use", "suicide_risk": "suicide risk"}
+
+
+def bars(ax: Axes, x: Any, heights: Any, width: float, **kw: Any) -> PolyCollection:
+    """Vertical bars drawn as one collection instead of ``ax.bar``'s one Rectangle per bar.
+
+    The report's trend charts draw a bar for every day of every topic panel: with
+    ``ax.bar`` those hundreds of artists, each updating the axes' limits on its own, were
+    a quarter of the report's drawing time. ``x`` may be dates (the axis's unit converter
+    turns them into numbers; ``width`` is then in days, as for ``ax.bar``)."""
+    ax.xaxis.update_units(x)
+    xs = np.asarray(ax.convert_xunits(x), dtype=float)
+    h = np.asarray(heights, dtype=float)
+    lo, hi = xs - width / 2, xs + width / 2
+    verts = np.stack([np.column_stack([lo, np.zeros_like(h)]), np.column_stack([lo, h]),
+                      np.column_stack([hi, h]), np.column_stack([hi, np.zeros_like(h)])], axis=1)
+    coll = PolyCollection(list(verts), edgecolors="none", **kw)
+    ax.add_collection(coll, autolim=True)
+    ax.autoscale_view()
+    return coll
+
+
+def title(ax: Axes, text: str, **kw: Any) -> None:
+    """``ax.set_title`` at a fixed height: matplotlib otherwise measures every axis's tick
+    labels on each save to keep the title clear of labels on top, which none of these
+    charts has (the heatmap, whose labels are on top, keeps matplotlib's placement)."""
+    ax.set_title(text, y=1.0, **kw)
 
 
 def pixel_size(kind: str) -> tuple[int, int]:
@@ -91,8 +121,7 @@ def save(fig: Figure, path: Path) -> Path:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".")))
-    fig.clear()
-    return path
+    return path  # no fig.clear(): clearing re-creates every axis's ticks; the figure is garbage now
 
 
 def short(text: str, n: int = 16) -> str:

@@ -36,6 +36,7 @@ from weibo_mh.db import topics as T
 from weibo_mh.rubric import CORE_DIMENSIONS
 
 RISK = "suicide_risk"
+UNKNOWN_LOCATION = "unknown"   # the IP location of comments Weibo showed none for
 
 
 # --------------------------------------------------------------------------- time buckets
@@ -253,6 +254,21 @@ def series_all(conn: Connection, win: Window, scorer: str, freq: str = "day",
     df = _frame(conn, stmt, ["bucket", "dimension", "n", "total", "high"])
     df["bucket"] = to_times(df["bucket"])
     return _finish_sums(df).sort_values(["bucket", "dimension"], ignore_index=True)
+
+
+def by_location(conn: Connection, win: Window, scorer: str, threshold: int) -> pd.DataFrame:
+    """Per IP location and core dimension: n, total, high (value >= threshold), mean.
+
+    One GROUP BY in the database; NULL locations form one group, named ``unknown``.
+    """
+    loc = C.c.ip_location
+    stmt = (sa.select(loc, S.c.dimension, *_score_sums(threshold))
+            .select_from(scored_comments(win))
+            .where(scorer_is(scorer, win), S.c.dimension.in_(CORE_DIMENSIONS), *window_conditions(win))
+            .group_by(loc, S.c.dimension))
+    df = _frame(conn, stmt, ["location", "dimension", "n", "total", "high"])
+    df["location"] = df["location"].fillna(UNKNOWN_LOCATION).astype(str)
+    return _finish_sums(df)
 
 
 def _time_only(win: Window) -> list[Any]:

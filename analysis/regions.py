@@ -16,8 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from analysis import common, queries
 from analysis.alerts import CAUTION, csv_cell
@@ -32,30 +30,12 @@ from analysis.common import (
     run,
 )
 from analysis.plotting import new_figure, no_data_figure, save, short
-from analysis.window import Window
-from weibo_mh.db import comments as C
-from weibo_mh.db import scores as S
+from analysis.rollup_queries import source
 from weibo_mh.rubric import CORE_DIMENSIONS
 
 TOP_DEFAULT = 20
 MIN_COMMENTS_DEFAULT = 20
-UNKNOWN = "unknown"
-
-
-def by_location(conn: Connection, win: Window, scorer: str, threshold: int) -> pd.DataFrame:
-    """Per IP location and core dimension: n, total, high (value >= threshold), mean.
-
-    One GROUP BY in the database; NULL locations form one group, named ``unknown``.
-    """
-    loc = C.c.ip_location
-    stmt = (sa.select(loc, S.c.dimension, *queries._score_sums(threshold))
-            .select_from(queries.scored_comments(win))
-            .where(queries.scorer_is(scorer, win), S.c.dimension.in_(CORE_DIMENSIONS),
-                   *queries.window_conditions(win))
-            .group_by(loc, S.c.dimension))
-    df = queries._frame(conn, stmt, ["location", "dimension", "n", "total", "high"])
-    df["location"] = df["location"].fillna(UNKNOWN).astype(str)
-    return queries._finish_sums(df)
+UNKNOWN = queries.UNKNOWN_LOCATION
 
 
 def table(sums: pd.DataFrame, threshold: int) -> pd.DataFrame:
@@ -82,7 +62,7 @@ def load(ctx: Context) -> pd.DataFrame:
     if not ctx.scorer:
         return table(pd.DataFrame(), ctx.threshold)
     w, s, t = ctx.window, ctx.scorer, ctx.threshold
-    sums = ctx.query(("by_location", s, t), lambda c: by_location(c, w, s, t))
+    sums = ctx.query(("by_location", s, t), lambda c: source(ctx).by_location(c, w, s, t))
     return table(sums, t)
 
 

@@ -8,6 +8,8 @@ and last day (``--since 7d`` starts mid-day) from the raw rows through the time
 index. Comments collected after the rollups' watermark (the last few minutes) are
 counted from the raw rows too, through the ``first_scraped_at`` index.
 
+Scores by IP location come from ``region_rollups`` the same way (``by_location``).
+
 Where rollups cannot answer, the raw query runs instead: hourly buckets, a
 ``--topic`` word that matches several topics (a comment in two of them must count
 once), and topic links the rollups have not attributed yet (until the next
@@ -31,9 +33,11 @@ from weibo_mh import rollups as RU
 from weibo_mh.db import comments as C
 from weibo_mh.db import pair_rollups as P
 from weibo_mh.db import post_topics as PT
+from weibo_mh.db import region_rollups as G
 from weibo_mh.db import score_rollups as R
 from weibo_mh.db import scores as S
 from weibo_mh.db import topics as T
+from weibo_mh.rubric import CORE_DIMENSIONS
 
 RISK = Q.RISK
 NON_FINAL = ("pending", "claimed", "failed")
@@ -94,8 +98,8 @@ def plan(conn: Connection, win: Window, freq: str = "day") -> Plan | None:
     return Plan(first, end, edges, topic_id, watermark, links_ok)
 
 
-def _level_sum(lo: int, hi: int = 10) -> Any:
-    cols = [R.c[f"l{v}"] for v in range(lo, hi + 1)]
+def _level_sum(lo: int, hi: int = 10, table: sa.Table = R) -> Any:
+    cols = [table.c[f"l{v}"] for v in range(lo, hi + 1)]
     expr: Any = cols[0]
     for c in cols[1:]:
         expr = expr + c
@@ -373,6 +377,31 @@ def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) ->
         out["scored"] = scored + sum(_scored_raw(conn, e, scorer) for e in p.edges)
         out["alerts"] = count_alerts(conn, win, scorer, threshold)
     return out
+
+
+# --------------------------------------------------------------------------- IP locations
+
+
+def by_location(conn: Connection, win: Window, scorer: str, threshold: int) -> pd.DataFrame:
+    """Q.by_location from ``region_rollups``; partial edge days from the raw rows; raw for a
+    topic filter (the location rollups do not know topics)."""
+    p = plan(conn, win)
+    if p is None or win.topic:
+        return Q.by_location(conn, win, scorer, threshold)
+    day_conds = [G.c.day >= p.first_day] if p.first_day else []
+    day_conds += [G.c.day < p.end_day] if p.end_day else []
+    stmt = (sa.select(G.c.location, G.c.dimension, sa.func.sum(G.c.n), sa.func.sum(G.c.total),
+                      _level_sum(threshold, table=G))
+            .where(G.c.scorer == scorer, G.c.dimension.in_(CORE_DIMENSIONS), *day_conds)
+            .group_by(G.c.location, G.c.dimension).having(sa.func.sum(G.c.n) > 0))
+    cols = ["location", "dimension", "n", "total", "high"]
+    rolled = _frame(conn, stmt, cols)
+    rolled["location"] = rolled["location"].replace(RU.NO_LOCATION, Q.UNKNOWN_LOCATION)
+    frames = [rolled] + [Q.by_location(conn, e, scorer, threshold)[cols] for e in p.edges]
+    df = _combine(frames, ["location", "dimension"], ["n", "total", "high"])
+    if df.empty:
+        return Q._finish_sums(pd.DataFrame(columns=cols))
+    return Q._finish_sums(df)
 
 
 def source(ctx: Any) -> Any:

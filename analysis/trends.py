@@ -29,7 +29,16 @@ from analysis.common import (
     run,
     write_csv,
 )
-from analysis.plotting import dim_color, dim_label, new_figure, no_data_figure, save, short
+from analysis.plotting import (
+    bars,
+    dim_color,
+    dim_label,
+    new_figure,
+    no_data_figure,
+    save,
+    short,
+    title,
+)
 from analysis.rollup_queries import source
 
 TITLE = "Trends"
@@ -68,7 +77,7 @@ def _draw_panel(ax, series: pd.DataFrame, volume: pd.DataFrame, index: pd.Dateti
     if len(index) > 200:  # thousands of bars draw slowly and read no better than an area
         vax.fill_between(index, v.values, step="mid", color="#cfd8dc", label="comments collected")
     else:
-        vax.bar(index, v.values, width=_bar_width(freq), color="#cfd8dc", label="comments collected")
+        bars(vax, index, v.values, _bar_width(freq), facecolors="#cfd8dc", label="comments collected")
     vax.set_ylim(bottom=0)
     vax.set_ylabel("comments", fontsize=8 if small else 10)
     ax.set_zorder(vax.get_zorder() + 1)
@@ -96,15 +105,15 @@ def _share(series: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Series:
 
 def draw_all(ctx: Context, data: dict[str, pd.DataFrame]) -> Path:
     path = ctx.path(f"trends_all_{ctx.freq}")
-    title = f"{TITLE}: all comments, per {ctx.freq} ({ctx.scorer or 'no scorer'})"
+    heading = f"{TITLE}: all comments, per {ctx.freq} ({ctx.scorer or 'no scorer'})"
     s, vol = data["all"], data["volume"]
     if s.empty:
-        return save(no_data_figure("trends_all", title, _why(ctx)), path)
+        return save(no_data_figure("trends_all", heading, _why(ctx)), path)
     index = _axis_index([s, vol], ctx.freq)
     fig = new_figure("trends_all")
     ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     _draw_panel(ax, s, vol, index, ctx.dimensions, ctx.freq, legend=True)
-    ax.set_title(title + f"\n{ctx.window.describe()}", fontsize=11)
+    title(ax, heading + f"\n{ctx.window.describe()}", fontsize=11)
     share = _share(s, index)
     ax2.plot(index, share.values, color=dim_color(queries.RISK), lw=1.6,
              marker="." if len(index) < 40 else None)
@@ -136,7 +145,7 @@ def draw_topics(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
         ts = s[s["topic_id"] == row.topic_id]
         vol = data["topic_volume"][data["topic_volume"]["topic_id"] == row.topic_id]
         _draw_panel(axes[k], ts, vol, index, ctx.dimensions, ctx.freq, legend=(k == 0), small=True)
-        axes[k].set_title(f"{short(row.topic, 24)} (n={row.comments})", fontsize=9)
+        title(axes[k], f"{short(row.topic, 24)} (n={row.comments})", fontsize=9)
     for ax in axes[n:]:
         ax.set_axis_off()
     for ax in axes:
@@ -151,7 +160,7 @@ def draw_topics(ctx: Context, data: dict[str, pd.DataFrame]) -> list[Path]:
         share = _share(s[s["topic_id"] == row.topic_id], index)
         ax.plot(index, share.values, lw=1.4, label=short(row.topic, 20), color=f"C{k % 10}",
                 marker="." if len(index) < 40 else None)
-    ax.set_title(t2 + f"\n{ctx.window.describe()}", fontsize=11)
+    title(ax, t2 + f"\n{ctx.window.describe()}", fontsize=11)
     ax.set_ylabel("% of the topic's scored comments")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)

@@ -15,8 +15,8 @@ in a fresh subprocess that reports its own peak RSS:
 
 Data: N comments over 90 days and 50 topics, 50 comments a post, 30% of posts in
 two topics; 96% scored by ``lexicon:v2`` on the four core dimensions, 10% of those
-also by ``classifier:v1``; 2% failed, 2% pending; 2% without ``created_at``; topic
-snapshots twice a day. Levels and times come from integer hashing of the row
+also by ``classifier:v1``; 2% failed, 2% pending; 2% without ``created_at``; an IP
+location (34 places) on 90% of comments; topic snapshots twice a day. Levels and times come from integer hashing of the row
 number (deterministic). Texts are phrases written for this benchmark.
 
     .venv/bin/python bench/bench_analysis.py --comments 20000
@@ -50,6 +50,10 @@ TOPIC_WORDS = ("考试季", "加班", "失眠", "毕业", "租房", "春运", "�
 PHRASES = ("今天又是很累的一天", "终于下班了想好好睡一觉", "谢谢大家的鼓励", "看完这个心情好多了",
            "有点撑不下去了", "明天还要早起", "这件事让我很难过", "一起加油吧", "晚上喝了点酒",
            "好久没有这么开心了", "不知道该跟谁说", "周末出去走走")
+#: IP locations as Weibo words them (a province, region or 海外); 10% of comments show none.
+PLACES = ("广东", "北京", "上海", "浙江", "江苏", "四川", "山东", "河南", "湖北", "湖南", "福建", "河北",
+          "陕西", "辽宁", "重庆", "安徽", "江西", "广西", "云南", "山西", "天津", "黑龙江", "吉林", "贵州",
+          "内蒙古", "新疆", "甘肃", "海南", "宁夏", "青海", "西藏", "香港", "台湾", "海外")
 #: Secondary indexes dropped for the load and built afterwards (a sorted build is far faster).
 SECONDARY = ("ix_comments_mid", "ix_comments_queue", "ix_comments_created", "ix_comments_first_scraped",
              "ix_scores_scorer_dim", "ix_scores_alerts", "ix_pt_topic", "ix_pt_first_seen")
@@ -123,6 +127,9 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
             conn.exec_driver_sql("CREATE TABLE bench_phrases (k INTEGER PRIMARY KEY, text VARCHAR(64))")
             conn.execute(sa.text("INSERT INTO bench_phrases VALUES (:k, :t)"),
                          [{"k": i, "t": x} for i, x in enumerate(PHRASES)])
+            conn.exec_driver_sql("CREATE TABLE bench_places (k INTEGER PRIMARY KEY, place VARCHAR(64))")
+            conn.execute(sa.text("INSERT INTO bench_places VALUES (:k, :t)"),
+                         [{"k": i, "t": x} for i, x in enumerate(PLACES)])
             end = START + timedelta(days=days)
             conn.execute(db.topics.insert(), [
                 {"id": i + 1, "word": f"{TOPIC_WORDS[i % len(TOPIC_WORDS)]}话题{i + 1}",
@@ -160,11 +167,13 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
             t = d.at(f"((({p} * 7919) % {days}) * 86400 + (n * 104729) % 259200) % {days * 86400}")
             status = "CASE n % 50 WHEN 1 THEN 'failed' WHEN 2 THEN 'pending' ELSE 'done' END"
             cols = ("comments (id, mid, author_hash, text, created_at, first_scraped_at, scraped_at, "
-                    "score_status, attempts, scored_at)")
+                    "score_status, attempts, scored_at, ip_location)")
             sql = (f"SELECT {d.ident('C', 'n', 10)}, {d.ident('P', p, 9)}, '{'h' * 64}', "
                    f"(SELECT text FROM bench_phrases WHERE k = n % 12), "
                    f"CASE WHEN n % 50 = 0 THEN NULL ELSE {t} END, {t}, {t}, {status}, 1, "
-                   f"CASE WHEN n % 50 IN (1, 2) THEN NULL ELSE {t} END FROM {src}")
+                   f"CASE WHEN n % 50 IN (1, 2) THEN NULL ELSE {t} END, "
+                   f"CASE WHEN n % 10 = 7 THEN NULL ELSE (SELECT place FROM bench_places WHERE "
+                   f"k = (n * 2654435761) % {len(PLACES)}) END FROM {src}")
             h = "((n * 2654435761 + bd.k * 40503) % 1000)"
             lex = (f"SELECT {d.ident('C', 'n', 10)}, bd.dim, 'lexicon:v2', {_level(h, 'bd.dim')}, "
                    f"({h} % 100) / 100.0, '2026-11-a', 0, {t} FROM {src} CROSS JOIN bench_dims bd "
@@ -184,6 +193,7 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
         with conn.begin():
             conn.exec_driver_sql("DROP TABLE bench_dims")
             conn.exec_driver_sql("DROP TABLE bench_phrases")
+            conn.exec_driver_sql("DROP TABLE bench_places")
         t1 = time.perf_counter()
         for ix in SECONDARY:
             tab = {"comments": db.comments, "scores": db.scores, "pt": db.post_topics}[ix.split("_")[1]]
@@ -265,13 +275,13 @@ print(json.dumps({"seconds": elapsed, "rc": rc,
 QUERIES = r"""
 import resource, sys, time, json, io, contextlib
 t0 = time.perf_counter()
-from analysis import alerts, compare_scorers, distributions, report, topics, trends
+from analysis import alerts, compare_scorers, distributions, regions, report, topics, trends
 from analysis.common import build_context, make_parser
 ap = make_parser("report", "")
 args = ap.parse_args(["--db", sys.argv[1], "--out", sys.argv[2], *sys.argv[3:]])
 t1 = time.perf_counter()
 ctx = build_context(args)
-trends.load(ctx); distributions.load(ctx); topics.load(ctx)
+trends.load(ctx); distributions.load(ctx); topics.load(ctx); regions.load(ctx)
 a, b = compare_scorers.pick_pair(ctx, None, None)
 if a and b:
     compare_scorers.load(ctx, a, b)

@@ -87,6 +87,27 @@ CREATE TABLE posts (
 
 CREATE INDEX ix_posts_created ON posts (created_at);
 
+CREATE TABLE region_rollups (
+	scorer VARCHAR(128) NOT NULL,
+	dimension VARCHAR(32) NOT NULL,
+	day DATE NOT NULL COMMENT 'day of COALESCE(created_at, first_scraped_at)',
+	location VARCHAR(64) NOT NULL COMMENT 'comments.ip_location as stored; '''' = none shown',
+	n BIGINT NOT NULL DEFAULT '0',
+	total BIGINT NOT NULL DEFAULT '0',
+	l0 BIGINT NOT NULL DEFAULT '0',
+	l1 BIGINT NOT NULL DEFAULT '0',
+	l2 BIGINT NOT NULL DEFAULT '0',
+	l3 BIGINT NOT NULL DEFAULT '0',
+	l4 BIGINT NOT NULL DEFAULT '0',
+	l5 BIGINT NOT NULL DEFAULT '0',
+	l6 BIGINT NOT NULL DEFAULT '0',
+	l7 BIGINT NOT NULL DEFAULT '0',
+	l8 BIGINT NOT NULL DEFAULT '0',
+	l9 BIGINT NOT NULL DEFAULT '0',
+	l10 BIGINT NOT NULL DEFAULT '0',
+	PRIMARY KEY (scorer, dimension, day, location)
+)ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='scores per IP location and day (migration 6; analysis.regions reads them)' COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE rollup_links (
 	mid VARCHAR(32) NOT NULL,
 	topic_id BIGINT NOT NULL,
@@ -281,4 +302,4 @@ CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
 CREATE INDEX ix_scores_scorer_dim ON scores (scorer, dimension);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (5, NOW(), 'review console: users, annotation tasks, alerts, audit log');
+INSERT INTO schema_version (version, applied_at, description) VALUES (6, NOW(), 'rollups by IP location (region_rollups)');

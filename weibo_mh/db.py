@@ -220,6 +220,21 @@ pair_rollups = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin",
 )
 
+region_rollups = sa.Table(
+    "region_rollups", metadata,
+    sa.Column("scorer", sa.String(128), primary_key=True),
+    sa.Column("dimension", sa.String(32), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True, comment="day of COALESCE(created_at, first_scraped_at)"),
+    sa.Column("location", sa.String(64), primary_key=True,
+              comment="comments.ip_location as stored; '' = none shown"),
+    sa.Column("n", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger, nullable=False, server_default="0"),
+    *(sa.Column(name, sa.BigInteger, nullable=False, server_default="0") for name in LEVEL_COLUMNS),
+    comment="scores per IP location and day (migration 6; analysis.regions reads them)",
+    # the collation of comments.ip_location, so a location groups here as it does in the raw rows
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
 rollup_links = sa.Table(
     "rollup_links", metadata,
     sa.Column("mid", ID, primary_key=True),
@@ -501,6 +516,11 @@ def _v2(conn: Connection) -> None:
     backfill("weibo_mh.rollups:rebuild")(conn)
 
 
+def _v6(conn: Connection) -> None:
+    sync_tables(conn, [region_rollups])
+    backfill("weibo_mh.rollups:rebuild_regions")(conn)
+
+
 #: version -> (description, function). Append, never edit, when the schema changes.
 #: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
@@ -513,6 +533,7 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
         lambda c: sync_tables(c, [scores])),
     5: ("review console: users, annotation tasks, alerts, audit log",
         lambda c: sync_tables(c, CONSOLE_TABLES)),
+    6: ("rollups by IP location (region_rollups)", _v6),
 }
 
 

@@ -18,6 +18,10 @@ How they stay exact:
   ``refresh`` folds in the comments stored up to ``now - lag`` past its watermark
   (``first_scraped_at``, indexed), idempotently; the report adds the newer ones from
   the raw rows, so it is exact between refreshes too.
+- **IP locations**: ``region_rollups`` counts the same scores per scorer x dimension x
+  day x ``comments.ip_location`` ('' when none is shown), for ``analysis.regions``. A
+  comment's location never changes after it is stored (Weibo fixes it when the comment
+  is posted; the spider's upsert leaves it alone), so the scores' deltas stay exact.
 - **Topic links** (a post seen under a new topic) are attributed once, in
   ``rollup_links``: ``write_scores`` and ``refresh`` first add every existing score
   (and collected comment) of the post to the new topic, under the rollup lock.
@@ -50,6 +54,9 @@ from weibo_mh import db
 log = logging.getLogger(__name__)
 
 R = db.score_rollups
+G = db.region_rollups
+REGION_KEY = ("scorer", "dimension", "day", "location")
+NO_LOCATION = ""   # location of the comments Weibo showed none for
 P = db.pair_rollups
 PAIR_KEY = ("scorer_a", "scorer_b", "dimension", "day", "a", "b")
 L = db.rollup_links
@@ -74,7 +81,7 @@ WATERMARK = "collected_until"
 LINKS_CHECKED = "links_checked"
 LOCK = "lock"
 
-Delta = dict[tuple[str, str, date, int], list[int]]
+Delta = dict[tuple[str, str, date, Any], list[int]]   # the last key part: topic id, or location
 PairDelta = dict[tuple[str, str, str, date, int, int], int]
 
 
@@ -108,7 +115,7 @@ def _chunks(values: Sequence[Any], n: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield values[i:i + n]
 
 
-def _add(delta: Delta, key: tuple[str, str, date, int], value: int | None, sign: int,
+def _add(delta: Delta, key: tuple[str, str, date, Any], value: int | None, sign: int,
          count: int = 1) -> None:
     row = delta.get(key)
     if row is None:
@@ -145,18 +152,20 @@ def lock(conn: Connection) -> None:
 _UPSERTS: dict[tuple[str, str], Any] = {}
 
 
-def _increment_stmt(dialect: str) -> Any:
-    if (dialect, "inc") not in _UPSERTS:
+def _increment_stmt(dialect: str, table: sa.Table = R) -> Any:
+    """INSERT … ON CONFLICT/DUPLICATE KEY that adds to the sums of a rollup table's row."""
+    if (dialect, table.name) not in _UPSERTS:
+        key = [c.name for c in table.primary_key.columns]
         stmt: Any
         if dialect == "sqlite":
-            stmt = sqlite.insert(R)
-            stmt = stmt.on_conflict_do_update(index_elements=list(KEY),
-                                              set_={c: R.c[c] + stmt.excluded[c] for c in SUMS})
+            stmt = sqlite.insert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=key,
+                                              set_={c: table.c[c] + stmt.excluded[c] for c in SUMS})
         else:
-            stmt = mysql.insert(R)
-            stmt = stmt.on_duplicate_key_update({c: R.c[c] + stmt.inserted[c] for c in SUMS})
-        _UPSERTS[(dialect, "inc")] = stmt
-    return _UPSERTS[(dialect, "inc")]
+            stmt = mysql.insert(table)
+            stmt = stmt.on_duplicate_key_update({c: table.c[c] + stmt.inserted[c] for c in SUMS})
+        _UPSERTS[(dialect, table.name)] = stmt
+    return _UPSERTS[(dialect, table.name)]
 
 
 def _scores_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
@@ -176,12 +185,15 @@ def _scores_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
     return _UPSERTS[key]
 
 
-def apply(conn: Connection, delta: Delta) -> None:
-    """Add ``delta`` to the rollup rows (creating them), in key order (no lock-order surprises)."""
-    rows = [dict(zip(KEY, k, strict=True)) | dict(zip(SUMS, v, strict=True))
+def apply(conn: Connection, delta: Delta, table: sa.Table = R) -> None:
+    """Add ``delta`` to the rollup rows of ``table`` (creating them), in key order (no
+    lock-order surprises). ``table``: ``score_rollups`` (keys end with the topic) or
+    ``region_rollups`` (keys end with the location)."""
+    key = KEY if table is R else REGION_KEY
+    rows = [dict(zip(key, k, strict=True)) | dict(zip(SUMS, v, strict=True))
             for k, v in sorted(delta.items()) if any(v)]
     if rows:
-        conn.execute(_increment_stmt(conn.dialect.name), rows)
+        conn.execute(_increment_stmt(conn.dialect.name, table), rows)
 
 
 def _pair(pd_: PairDelta, dim: str, day: date, x: str, xv: int, y: str, yv: int, sign: int) -> None:
@@ -320,10 +332,13 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     lock(conn)
     ids = sorted({k[0] for k in uniq})
     info: dict[str, tuple[str, date]] = {}
+    where: dict[str, str] = {}
     for part in _chunks(ids):
-        for cid, mid, created, first in conn.execute(
-                sa.select(C.c.id, C.c.mid, C.c.created_at, C.c.first_scraped_at).where(C.c.id.in_(part))):
+        for cid, mid, created, first, loc in conn.execute(
+                sa.select(C.c.id, C.c.mid, C.c.created_at, C.c.first_scraped_at, C.c.ip_location)
+                .where(C.c.id.in_(part))):
             info[cid] = (mid, comment_day(created, first))
+            where[cid] = loc or NO_LOCATION
     current = _all_scores(conn, ids)   # every scorer's levels, kept up to date below
     had = {(cid, scorer) for (cid, _), by in current.items() for scorer in by}
     missing = [cid for cid in ids if cid not in info]
@@ -337,6 +352,7 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     update = tuple(sorted(col for col in values[0] if col not in keys))  # every column the rows carry
     conn.execute(_scores_upsert(conn.dialect.name, update), values)
     delta: Delta = {}
+    regions: Delta = {}
     pairs: PairDelta = {}
     fresh: set[tuple[str, str]] = set()
     for (cid, dim, scorer), r in uniq.items():
@@ -355,11 +371,15 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             if prev is not None:
                 _add(delta, (scorer, dim, day, t), prev, -1)
             _add(delta, (scorer, dim, day, t), int(r["value"]), 1)
+        if prev is not None:
+            _add(regions, (scorer, dim, day, where[cid]), prev, -1)
+        _add(regions, (scorer, dim, day, where[cid]), value, 1)
         if (cid, scorer) not in had and (cid, scorer) not in fresh:
             fresh.add((cid, scorer))
             for t in topics:
                 _add(delta, (scorer, ANY, day, t), None, 1)
     apply(conn, delta)
+    apply(conn, regions, G)
     apply_pairs(conn, pairs)
 
 
@@ -391,12 +411,13 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
     rows: list[Any] = []
     for part in _chunks(ids):
         rows += conn.execute(sa.select(S.c.comment_id, S.c.dimension, S.c.scorer, S.c.value, C.c.mid,
-                                       C.c.created_at, C.c.first_scraped_at)
+                                       C.c.created_at, C.c.first_scraped_at, C.c.ip_location)
                              .select_from(S.join(C, C.c.id == S.c.comment_id))
                              .where(S.c.comment_id.in_(part), *cond_scorer)).all()
     links = _links(conn, [r.mid for r in rows])
     current = _all_scores(conn, ids)
     delta: Delta = {}
+    regions: Delta = {}
     pair_delta: PairDelta = {}
     pairs: set[tuple[str, str]] = set()
     for r in rows:
@@ -404,6 +425,7 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
         topics = [ALL, *links.get(r.mid, ())]
         for t in topics:
             _add(delta, (r.scorer, r.dimension, day, t), int(r.value), -1)
+        _add(regions, (r.scorer, r.dimension, day, r.ip_location or NO_LOCATION), int(r.value), -1)
         by = current[(r.comment_id, r.dimension)]
         by.pop(r.scorer, None)
         for other, ov in by.items():  # the pairs this score was part of (each once)
@@ -413,6 +435,7 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
             for t in topics:
                 _add(delta, (r.scorer, ANY, day, t), None, -1)
     apply(conn, delta)
+    apply(conn, regions, G)
     apply_pairs(conn, pair_delta)
     n = 0
     for part in _chunks(ids):
@@ -529,9 +552,30 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
     for a, b, dim, d, av, bv, n in conn.execute(pair_q):
         pairs[(a, b, dim, as_day(d), int(av), int(bv))] = int(n)
     apply_pairs(conn, pairs)
+    region_rows = _rebuild_regions(conn) if sa.inspect(conn).has_table(G.name) else 0  # from migration 6 on
     _set_state(conn, WATERMARK, t)
     _set_state(conn, LINKS_CHECKED, now or db.now())
-    return {"rows": len(delta), "pair_rows": len(pairs)}
+    return {"rows": len(delta), "pair_rows": len(pairs), "region_rows": region_rows}
+
+
+def _rebuild_regions(conn: Connection) -> int:
+    conn.execute(sa.delete(G))
+    day = day_sql(conn.dialect.name).label("day")
+    loc = sa.func.coalesce(C.c.ip_location, NO_LOCATION).label("location")
+    delta: Delta = {}
+    for d, location, scorer, dim, value, n in conn.execute(
+            sa.select(day, loc, S.c.scorer, S.c.dimension, S.c.value, sa.func.count())
+            .select_from(S.join(C, C.c.id == S.c.comment_id))
+            .group_by(day, loc, S.c.scorer, S.c.dimension, S.c.value)):
+        _add(delta, (scorer, dim, as_day(d), location), int(value), 1, int(n))
+    apply(conn, delta, G)
+    return len(delta)
+
+
+def rebuild_regions(conn: Connection) -> dict[str, int]:
+    """Recompute ``region_rollups`` alone (migration 6 fills the new table with it)."""
+    lock(conn)
+    return {"region_rows": _rebuild_regions(conn)}
 
 
 def snapshot(conn: Connection) -> dict[tuple[Any, ...], tuple[int, ...]]:
@@ -544,6 +588,11 @@ def snapshot(conn: Connection) -> dict[tuple[Any, ...], tuple[int, ...]]:
     for r in conn.execute(sa.select(*(P.c[k] for k in PAIR_KEY), P.c.n)):
         if int(r[6]):
             out[("pair", r[0], r[1], r[2], as_day(r[3]), int(r[4]), int(r[5]))] = (int(r[6]),)
+    if sa.inspect(conn).has_table(G.name):
+        for r in conn.execute(sa.select(*(G.c[k] for k in REGION_KEY), *(G.c[s] for s in SUMS))):
+            vals = tuple(int(v) for v in r[len(REGION_KEY):])
+            if any(vals):
+                out[("region", r[0], r[1], as_day(r[2]), r[3])] = vals
     return out
 
 

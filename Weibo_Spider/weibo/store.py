@@ -44,7 +44,9 @@ TABLE_OF = {"topic": "topics", "post": "posts", "comment": "comments"}
 POST_FULL_UPDATE = ["text", "reposts", "comments_count", "likes", "source", "ip_location",
                     "is_retweet", "scraped_at"]
 POST_EXCERPT_UPDATE = ["reposts", "comments_count", "likes", "source", "is_retweet", "scraped_at"]
-COMMENT_UPDATE = ["text", "likes", "ip_location", "is_hot", "scraped_at"]
+#: What a recrawl may change on a comment. Never its time or its IP location: Weibo fixes both
+#: when the comment is posted, and the rollups (weibo_mh.rollups) count scores by them.
+COMMENT_UPDATE = ["text", "likes", "is_hot", "scraped_at"]
 
 
 class Store:

@@ -69,8 +69,8 @@ SNAPSHOTS = [
 ]
 
 
-def seed(url: str) -> None:
-    """Insert the rows above into a migrated, empty database."""
+def seed(url: str, places: dict[str, str | None] | None = None) -> None:
+    """Insert the rows above into a migrated, empty database; ``places``: comment id -> IP location."""
     eng = db.make_engine(url)
     first = D(2026, 10, 31)
     with eng.begin() as conn:
@@ -88,7 +88,7 @@ def seed(url: str) -> None:
             conn.execute(db.comments.insert().values(
                 id=cid, mid=mid, author_hash=AUTHOR, reply_to_hash=REPLY, text=text, created_at=created,
                 first_scraped_at=scraped, scraped_at=scraped, score_status=status,
-                scored_at=scraped if status == "done" else None))
+                scored_at=scraped if status == "done" else None, ip_location=(places or {}).get(cid)))
         rows = []
         for scorer, table in ((A, SCORES_A), (B, SCORES_B)):
             for cid, vals in table.items():

@@ -18,9 +18,11 @@ import subprocess
 import sys
 from datetime import datetime
 
-import sqlalchemy as sa
+import pandas as pd
 
+from analysis import queries as Q
 from analysis import regions, report
+from analysis import rollup_queries as RQ
 from analysis.plotting import pixel_size
 from analysis.window import Window
 from tests.analysis.seed import A, seed
@@ -33,19 +35,17 @@ COLS = ["location", "comments", "mean_suicide_risk", "mean_positivity", "mean_mo
 
 
 def seed_places(url: str, places: dict[str, str | None] = PLACES) -> None:
-    seed(url)
-    eng = db.make_engine(url)
-    with eng.begin() as conn:
-        for cid, place in places.items():
-            conn.execute(sa.update(db.comments).where(db.comments.c.id == cid).values(ip_location=place))
-    eng.dispose()
+    seed(url, places)
 
 
 def rows(url: str, win: Window, threshold: int) -> list[tuple]:
+    """The table from the rollups (the default path), checked against the raw rows."""
     eng = db.make_engine(url)
     with eng.connect() as conn:
-        t = regions.table(regions.by_location(conn, win, A, threshold), threshold)
+        t = regions.table(RQ.by_location(conn, win, A, threshold), threshold)
+        raw = regions.table(Q.by_location(conn, win, A, threshold), threshold)
     eng.dispose()
+    pd.testing.assert_frame_equal(t, raw, check_dtype=False)
     return [tuple(round(x, 3) if isinstance(x, float) else x for x in r)
             for r in t[COLS].itertuples(index=False)]
 

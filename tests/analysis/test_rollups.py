@@ -32,8 +32,12 @@ def assert_exact(engine: sa.Engine) -> None:
         assert rollups.snapshot(conn) == _rebuilt(conn)
 
 
+#: IP locations for the seed's comments (NULL: none shown), so the location rollups move too.
+PLACES = {"c1": "广东", "c2": "广东", "c3": "北京", "c4": None, "c5": "海外", "c6": "北京", "c7": "广东"}
+
+
 def test_incremental_writes_rescoring_deletion_and_links_keep_rollups_exact(db_url):
-    seed(db_url)
+    seed(db_url, PLACES)
     eng = db.make_engine(db_url)
     assert rollups.verify(eng) == []
     t = D(2026, 11, 3, 12)
@@ -144,6 +148,9 @@ def assert_same_figures(url: str) -> None:
                     pd.testing.assert_frame_equal(_norm(rolled), _norm(raw), check_dtype=False,
                                                   obj=f"{name} {win} {scorer}")
                 assert RQ.count_alerts(conn, win, scorer, 7) == Q.count_alerts(conn, win, scorer, 7)
+                pd.testing.assert_frame_equal(_norm(RQ.by_location(conn, win, scorer, 7)),
+                                              _norm(Q.by_location(conn, win, scorer, 7)),
+                                              check_dtype=False, obj=f"by_location {win} {scorer}")
                 for other in (B, "human:alice"):
                     if other != scorer:
                         pd.testing.assert_frame_equal(_norm(RQ.confusion(conn, win, scorer, other)),
@@ -159,7 +166,7 @@ def assert_same_figures(url: str) -> None:
 
 
 def test_report_figures_from_rollups_equal_the_raw_rows(db_url):
-    seed(db_url)
+    seed(db_url, PLACES)
     assert_same_figures(db_url)
     eng = db.make_engine(db_url)
     t = D(2026, 11, 2, 8)

@@ -73,6 +73,7 @@ def test_a_recrawl_updates_counts_but_not_scoring_state(sqlite_url: str) -> None
     again.start_run()
     post2, comments2 = rows(3)
     comments2[0]["likes"] = 50
+    comments2[1]["ip_location"] = "上海"   # a location never moves: the rollups count scores by it
     post2.update(full_text=False, text="摘要…")        # an excerpt never overwrites a stored text
     again.add("post", post2)
     for c in comments2:
@@ -82,8 +83,8 @@ def test_a_recrawl_updates_counts_but_not_scoring_state(sqlite_url: str) -> None
                               "comments_new": 0, "comments_updated": 3}
     with again.engine.connect() as conn:
         assert conn.execute(sa.select(db.posts.c.text)).scalar() == "一条帖子"
-        got = conn.execute(sa.select(db.comments.c.likes, db.comments.c.score_status)
+        got = conn.execute(sa.select(db.comments.c.likes, db.comments.c.score_status, db.comments.c.ip_location)
                            .order_by(db.comments.c.id)).all()
-    assert [tuple(r) for r in got] == [(50, "done"), (1, "done"), (2, "done")]
+    assert [tuple(r) for r in got] == [(50, "done", None), (1, "done", None), (2, "done", None)]
     store.close()
     again.close()
