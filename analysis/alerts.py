@@ -30,6 +30,7 @@ from analysis.common import (
     warn_invalid_utf8,
     write_text_atomic,
 )
+from analysis.rollup_queries import source
 from weibo_mh.sanitize import clean_text, visible
 
 LIMIT_DEFAULT = 500
@@ -49,7 +50,7 @@ def load(ctx: Context, limit: int) -> tuple[pd.DataFrame, int]:
         return pd.DataFrame(columns=queries.ALERT_COLUMNS), 0
     scorer = ctx.scorer
     return ctx.query(("alerts", ctx.threshold, limit),
-                     lambda c: queries.alerts(c, ctx.window, scorer, ctx.threshold, limit))
+                     lambda c: source(ctx).alerts(c, ctx.window, scorer, ctx.threshold, limit))
 
 
 def resources(ctx: Context) -> str:

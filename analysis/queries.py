@@ -438,18 +438,28 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
         total = count_alerts(conn, win, scorer, threshold)
     # The texts are fetched after the sort: sorting rows that carry a MEDIUMTEXT makes
     # MariaDB spill its temporary table to disk (2 s for 4,500 alerts instead of 0.1 s).
-    stmt = (sa.select(t, S.c.value, S.c.confidence, C.c.id, C.c.mid, S.c.scorer)
+    stmt = (sa.select(t, S.c.value, C.c.id)
             .select_from(joined).where(*base)
             .order_by(S.c.value.desc(), t.desc(), C.c.id).limit(limit))
     if not _recent(win):  # few high scores: start from them, not from a million comments
         stmt = stmt.prefix_with("STRAIGHT_JOIN", dialect="mysql").prefix_with("STRAIGHT_JOIN",
                                                                               dialect="mariadb")
-    top = [tuple(r) for r in conn.execute(stmt)]
-    texts: dict[str, str] = {}
-    ids = [r[3] for r in top]
+    top = [(r[0], int(r[1]), r[2]) for r in conn.execute(stmt)]
+    return alert_frame(conn, top, scorer), int(total)
+
+
+def alert_frame(conn: Connection, top: list[tuple[Any, int, str]], scorer: str) -> pd.DataFrame:
+    """The alert table for (time, level, comment id) rows already in order: the scores'
+    confidence, the comments' text and post, and the posts' topics, fetched for these rows only."""
+    ids = [r[2] for r in top]
+    extra: dict[str, tuple[Any, str, str]] = {}
     for i in range(0, len(ids), 500):
-        texts.update({k: v for k, v in conn.execute(sa.select(C.c.id, C.c.text).where(C.c.id.in_(ids[i:i + 500])))})
-    rows = [(r[0], r[1], r[2], texts.get(r[3], ""), r[3], r[4], r[5]) for r in top]
+        part = ids[i:i + 500]
+        q = (sa.select(C.c.id, S.c.confidence, C.c.text, C.c.mid).select_from(S.join(C, C.c.id == S.c.comment_id))
+             .where(S.c.comment_id.in_(part), S.c.dimension == RISK, S.c.scorer == scorer))
+        extra.update({cid: (conf, text, mid) for cid, conf, text, mid in conn.execute(q)})
+    rows = [(r[0], r[1], extra[r[2]][0], extra[r[2]][1] or "", r[2], extra[r[2]][2], scorer)
+            for r in top if r[2] in extra]
     df = pd.DataFrame(rows, columns=["time", "level", "confidence", "text", "comment_id", "post_mid",
                                      "scorer"])
     words: dict[str, list[str]] = {}
@@ -457,13 +467,13 @@ def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
     for i in range(0, len(mids), 500):
         q = (sa.select(PT.c.mid, T.c.word).select_from(PT.join(T, T.c.id == PT.c.topic_id))
              .where(PT.c.mid.in_(mids[i:i + 500])).order_by(PT.c.mid, T.c.word))
-        for mid, word in conn.execute(q):
-            words.setdefault(mid, []).append(word)
+        for row in conn.execute(q):
+            words.setdefault(row[0], []).append(row[1])
     df["topics"] = [" / ".join(words.get(m, [])) for m in df["post_mid"]]
     if not df.empty:
         df["time"] = pd.to_datetime(df["time"])
         df["level"] = df["level"].astype("int64")
-    return df[ALERT_COLUMNS], int(total)
+    return df[ALERT_COLUMNS]
 
 
 def counts(conn: Connection, win: Window, scorer: str | None, threshold: int) -> dict[str, Any]:

@@ -30,10 +30,12 @@ from sqlalchemy.engine import Connection
 from analysis import queries as Q
 from analysis.window import Window
 from weibo_mh import rollups as RU
+from weibo_mh.db import RISK_FLOOR
 from weibo_mh.db import comments as C
 from weibo_mh.db import pair_rollups as P
 from weibo_mh.db import post_topics as PT
 from weibo_mh.db import region_rollups as G
+from weibo_mh.db import risk_scores as K
 from weibo_mh.db import score_rollups as R
 from weibo_mh.db import scores as S
 from weibo_mh.db import topics as T
@@ -291,10 +293,22 @@ def count_alerts(conn: Connection, win: Window, scorer: str, threshold: int) -> 
 
 def alerts(conn: Connection, win: Window, scorer: str, threshold: int,
            limit: int) -> tuple[pd.DataFrame, int]:
-    """The alert rows come from the scores through the (scorer, dimension, value) index;
-    their total from the rollups."""
-    return Q.alerts(conn, win, scorer, threshold, limit,
-                    total=count_alerts(conn, win, scorer, threshold))
+    """The alert rows from ``risk_scores``, which holds the high suicide-risk scores keyed in
+    alert order (level, then comment time), so that the first ``limit`` rows are read instead
+    of every high score joined to its comment; their total from the rollups. A topic filter,
+    uncertain scores left out or a threshold below ``RISK_FLOOR`` read the raw rows."""
+    total = count_alerts(conn, win, scorer, threshold)
+    if win.topic or win.exclude_uncertain or threshold < RISK_FLOOR or RU.state(conn, RU.WATERMARK) is None:
+        return Q.alerts(conn, win, scorer, threshold, limit, total=total)
+    conds = [K.c.scorer == scorer, K.c.value >= threshold]
+    if win.since is not None:
+        conds.append(K.c.comment_time >= win.since)
+    if win.until is not None:
+        conds.append(K.c.comment_time < win.until)
+    stmt = (sa.select(K.c.comment_time, K.c.value, K.c.comment_id).where(*conds)
+            .order_by(K.c.value.desc(), K.c.comment_time.desc(), K.c.comment_id).limit(limit))
+    top = [(r[0], int(r[1]), r[2]) for r in conn.execute(stmt)]
+    return Q.alert_frame(conn, top, scorer), total
 
 
 def _topic_ids_raw(conn: Connection, conds: list[Any], topic: str | None) -> set[int]:

@@ -108,6 +108,16 @@ CREATE TABLE region_rollups (
 	PRIMARY KEY (scorer, dimension, day, location)
 )ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='scores per IP location and day (migration 6; analysis.regions reads them)' COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE risk_scores (
+	scorer VARCHAR(128) NOT NULL,
+	value SMALLINT NOT NULL,
+	comment_time DATETIME NOT NULL COMMENT 'COALESCE(created_at, first_scraped_at) of the comment',
+	comment_id VARCHAR(32) NOT NULL,
+	PRIMARY KEY (scorer, value, comment_time, comment_id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='suicide-risk scores at level >= 4 in alert order (highest, newest first), so that an alert list reads its rows instead of joining every high score to its comment (migration 7; weibo_mh.rollups keeps it)' COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_risk_comment ON risk_scores (comment_id);
+
 CREATE TABLE rollup_links (
 	mid VARCHAR(32) NOT NULL,
 	topic_id BIGINT NOT NULL,
@@ -302,4 +312,4 @@ CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
 CREATE INDEX ix_scores_scorer_dim ON scores (scorer, dimension);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (6, NOW(), 'rollups by IP location (region_rollups)');
+INSERT INTO schema_version (version, applied_at, description) VALUES (7, NOW(), 'high suicide-risk scores in alert order (risk_scores)');

@@ -235,6 +235,24 @@ region_rollups = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
+#: The lowest suicide-risk level ``risk_scores`` holds; alert lists with a lower threshold read
+#: the raw score rows.
+RISK_FLOOR = 4
+
+risk_scores = sa.Table(
+    "risk_scores", metadata,
+    sa.Column("scorer", sa.String(128), primary_key=True),
+    sa.Column("value", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("comment_time", sa.DateTime, primary_key=True,
+              comment="COALESCE(created_at, first_scraped_at) of the comment"),
+    sa.Column("comment_id", ID, primary_key=True),
+    sa.Index("ix_risk_comment", "comment_id"),  # re-scores and deletions find their row by comment
+    comment=f"suicide-risk scores at level >= {RISK_FLOOR} in alert order (highest, newest first), so "
+            "that an alert list reads its rows instead of joining every high score to its comment "
+            "(migration 7; weibo_mh.rollups keeps it)",
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
 rollup_links = sa.Table(
     "rollup_links", metadata,
     sa.Column("mid", ID, primary_key=True),
@@ -521,6 +539,11 @@ def _v6(conn: Connection) -> None:
     backfill("weibo_mh.rollups:rebuild_regions")(conn)
 
 
+def _v7(conn: Connection) -> None:
+    sync_tables(conn, [risk_scores])
+    backfill("weibo_mh.rollups:rebuild_risk")(conn)
+
+
 #: version -> (description, function). Append, never edit, when the schema changes.
 #: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
@@ -534,6 +557,7 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
     5: ("review console: users, annotation tasks, alerts, audit log",
         lambda c: sync_tables(c, CONSOLE_TABLES)),
     6: ("rollups by IP location (region_rollups)", _v6),
+    7: ("high suicide-risk scores in alert order (risk_scores)", _v7),
 }
 
 

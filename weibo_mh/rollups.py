@@ -22,6 +22,9 @@ How they stay exact:
   day x ``comments.ip_location`` ('' when none is shown), for ``analysis.regions``. A
   comment's location never changes after it is stored (Weibo fixes it when the comment
   is posted; the spider's upsert leaves it alone), so the scores' deltas stay exact.
+- **High risk**: ``risk_scores`` lists every suicide-risk score at level >= ``RISK_FLOOR``
+  with its comment's time, keyed in alert order, for the alert lists. The comment's time
+  never changes either, so the same deltas keep it exact.
 - **Topic links** (a post seen under a new topic) are attributed once, in
   ``rollup_links``: ``write_scores`` and ``refresh`` first add every existing score
   (and collected comment) of the post to the new topic, under the rollup lock.
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 
 R = db.score_rollups
 G = db.region_rollups
+K = db.risk_scores
+RISK = "suicide_risk"
 REGION_KEY = ("scorer", "dimension", "day", "location")
 NO_LOCATION = ""   # location of the comments Weibo showed none for
 P = db.pair_rollups
@@ -333,12 +338,14 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     ids = sorted({k[0] for k in uniq})
     info: dict[str, tuple[str, date]] = {}
     where: dict[str, str] = {}
+    when: dict[str, datetime] = {}
     for part in _chunks(ids):
         for cid, mid, created, first, loc in conn.execute(
                 sa.select(C.c.id, C.c.mid, C.c.created_at, C.c.first_scraped_at, C.c.ip_location)
                 .where(C.c.id.in_(part))):
             info[cid] = (mid, comment_day(created, first))
             where[cid] = loc or NO_LOCATION
+            when[cid] = created if created is not None else first
     current = _all_scores(conn, ids)   # every scorer's levels, kept up to date below
     had = {(cid, scorer) for (cid, _), by in current.items() for scorer in by}
     missing = [cid for cid in ids if cid not in info]
@@ -355,6 +362,8 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     regions: Delta = {}
     pairs: PairDelta = {}
     fresh: set[tuple[str, str]] = set()
+    risk_out: list[dict[str, Any]] = []
+    risk_in: list[dict[str, Any]] = []
     for (cid, dim, scorer), r in uniq.items():
         mid, day = info[cid]
         topics = [ALL, *links.get(mid, ())]
@@ -374,6 +383,12 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if prev is not None:
             _add(regions, (scorer, dim, day, where[cid]), prev, -1)
         _add(regions, (scorer, dim, day, where[cid]), value, 1)
+        if dim == RISK and prev != value:
+            row = {"scorer": scorer, "comment_time": when[cid], "comment_id": cid}
+            if prev is not None and prev >= db.RISK_FLOOR:
+                risk_out.append({**row, "value": prev})
+            if value >= db.RISK_FLOOR:
+                risk_in.append({**row, "value": value})
         if (cid, scorer) not in had and (cid, scorer) not in fresh:
             fresh.add((cid, scorer))
             for t in topics:
@@ -381,6 +396,18 @@ def write_scores(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     apply(conn, delta)
     apply(conn, regions, G)
     apply_pairs(conn, pairs)
+    _move_risk(conn, risk_out, risk_in)
+
+
+def _move_risk(conn: Connection, out: list[dict[str, Any]], into: list[dict[str, Any]]) -> None:
+    """Take rows out of ``risk_scores`` and put rows in (a re-score does both)."""
+    if out:
+        # by comment, not by the stored time: rows loaded behind the code's back may spell it otherwise
+        conn.execute(sa.delete(K).where(K.c.comment_id == sa.bindparam("b_id"), K.c.scorer == sa.bindparam("b_scorer"),
+                                        K.c.value == sa.bindparam("b_value")),
+                     [{"b_scorer": r["scorer"], "b_value": r["value"], "b_id": r["comment_id"]} for r in out])
+    if into:
+        conn.execute(K.insert(), into)
 
 
 def write_human_labels(conn: Connection, annotator: str, labels: Sequence[tuple[str, str, int]],
@@ -420,12 +447,16 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
     regions: Delta = {}
     pair_delta: PairDelta = {}
     pairs: set[tuple[str, str]] = set()
+    risk_out: list[dict[str, Any]] = []
     for r in rows:
         day = comment_day(r.created_at, r.first_scraped_at)
         topics = [ALL, *links.get(r.mid, ())]
         for t in topics:
             _add(delta, (r.scorer, r.dimension, day, t), int(r.value), -1)
         _add(regions, (r.scorer, r.dimension, day, r.ip_location or NO_LOCATION), int(r.value), -1)
+        if r.dimension == RISK and int(r.value) >= db.RISK_FLOOR:
+            risk_out.append({"scorer": r.scorer, "value": int(r.value), "comment_id": r.comment_id,
+                             "comment_time": r.created_at if r.created_at is not None else r.first_scraped_at})
         by = current[(r.comment_id, r.dimension)]
         by.pop(r.scorer, None)
         for other, ov in by.items():  # the pairs this score was part of (each once)
@@ -437,6 +468,7 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
     apply(conn, delta)
     apply(conn, regions, G)
     apply_pairs(conn, pair_delta)
+    _move_risk(conn, risk_out, [])
     n = 0
     for part in _chunks(ids):
         n += conn.execute(sa.delete(S).where(S.c.comment_id.in_(part), *cond_scorer)).rowcount
@@ -552,7 +584,10 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
     for a, b, dim, d, av, bv, n in conn.execute(pair_q):
         pairs[(a, b, dim, as_day(d), int(av), int(bv))] = int(n)
     apply_pairs(conn, pairs)
-    region_rows = _rebuild_regions(conn) if sa.inspect(conn).has_table(G.name) else 0  # from migration 6 on
+    have = set(sa.inspect(conn).get_table_names())
+    region_rows = _rebuild_regions(conn) if G.name in have else 0  # from migration 6 on
+    if K.name in have:  # from migration 7 on
+        _rebuild_risk(conn)
     _set_state(conn, WATERMARK, t)
     _set_state(conn, LINKS_CHECKED, now or db.now())
     return {"rows": len(delta), "pair_rows": len(pairs), "region_rows": region_rows}
@@ -572,6 +607,21 @@ def _rebuild_regions(conn: Connection) -> int:
     return len(delta)
 
 
+def _rebuild_risk(conn: Connection) -> None:
+    conn.execute(sa.delete(K))
+    t = sa.func.coalesce(C.c.created_at, C.c.first_scraped_at)
+    conn.execute(K.insert().from_select(
+        ["scorer", "value", "comment_time", "comment_id"],
+        sa.select(S.c.scorer, S.c.value, t, S.c.comment_id).select_from(S.join(C, C.c.id == S.c.comment_id))
+        .where(S.c.dimension == RISK, S.c.value >= db.RISK_FLOOR)))
+
+
+def rebuild_risk(conn: Connection) -> None:
+    """Recompute ``risk_scores`` alone (migration 7 fills the new table with it)."""
+    lock(conn)
+    _rebuild_risk(conn)
+
+
 def rebuild_regions(conn: Connection) -> dict[str, int]:
     """Recompute ``region_rollups`` alone (migration 6 fills the new table with it)."""
     lock(conn)
@@ -588,11 +638,15 @@ def snapshot(conn: Connection) -> dict[tuple[Any, ...], tuple[int, ...]]:
     for r in conn.execute(sa.select(*(P.c[k] for k in PAIR_KEY), P.c.n)):
         if int(r[6]):
             out[("pair", r[0], r[1], r[2], as_day(r[3]), int(r[4]), int(r[5]))] = (int(r[6]),)
-    if sa.inspect(conn).has_table(G.name):
+    have = set(sa.inspect(conn).get_table_names())
+    if G.name in have:
         for r in conn.execute(sa.select(*(G.c[k] for k in REGION_KEY), *(G.c[s] for s in SUMS))):
             vals = tuple(int(v) for v in r[len(REGION_KEY):])
             if any(vals):
                 out[("region", r[0], r[1], as_day(r[2]), r[3])] = vals
+    if K.name in have:
+        for r in conn.execute(sa.select(K.c.scorer, K.c.value, K.c.comment_time, K.c.comment_id)):
+            out[("risk", r[0], int(r[1]), r[2], r[3])] = (1,)
     return out
 
 

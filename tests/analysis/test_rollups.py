@@ -148,6 +148,12 @@ def assert_same_figures(url: str) -> None:
                     pd.testing.assert_frame_equal(_norm(rolled), _norm(raw), check_dtype=False,
                                                   obj=f"{name} {win} {scorer}")
                 assert RQ.count_alerts(conn, win, scorer, 7) == Q.count_alerts(conn, win, scorer, 7)
+                for threshold, limit in ((7, 50), (6, 2), (2, 3)):   # 2: below risk_scores' floor
+                    got, n = RQ.alerts(conn, win, scorer, threshold, limit)
+                    want, n_raw = Q.alerts(conn, win, scorer, threshold, limit)
+                    assert n == n_raw
+                    pd.testing.assert_frame_equal(got, want, check_dtype=False,   # order included
+                                                  obj=f"alerts {win} {scorer} {threshold} {limit}")
                 pd.testing.assert_frame_equal(_norm(RQ.by_location(conn, win, scorer, 7)),
                                               _norm(Q.by_location(conn, win, scorer, 7)),
                                               check_dtype=False, obj=f"by_location {win} {scorer}")
