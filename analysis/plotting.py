@@ -120,7 +120,10 @@ def save(fig: Figure, path: Path) -> Path:
     from analysis.common import atomic_write  # late: common imports the chart modules' helpers
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".")))
+    fmt = path.suffix.lstrip(".")
+    # zlib level 3 instead of 6: a third less encoding time for 5% larger files (flat-colour charts)
+    extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=fmt, **extra))
     return path  # no fig.clear(): clearing re-creates every axis's ticks; the figure is garbage now
 
 
