@@ -56,7 +56,7 @@ PLACES = ("广东", "北京", "上海", "浙江", "江苏", "四川", "山东", 
           "内蒙古", "新疆", "甘肃", "海南", "宁夏", "青海", "西藏", "香港", "台湾", "海外")
 #: Secondary indexes dropped for the load and built afterwards (a sorted build is far faster).
 SECONDARY = ("ix_comments_mid", "ix_comments_queue", "ix_comments_created", "ix_comments_first_scraped",
-             "ix_scores_scorer_dim", "ix_scores_alerts", "ix_pt_topic", "ix_pt_first_seen")
+             "ix_scores_alerts", "ix_pt_topic", "ix_pt_first_seen")
 
 
 class Dialect:

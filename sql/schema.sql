@@ -310,6 +310,4 @@ CREATE INDEX ix_scores_alerts ON scores (scorer, dimension, value);
 
 CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
-CREATE INDEX ix_scores_scorer_dim ON scores (scorer, dimension);
-
-INSERT INTO schema_version (version, applied_at, description) VALUES (7, NOW(), 'high suicide-risk scores in alert order (risk_scores)');
+INSERT INTO schema_version (version, applied_at, description) VALUES (7, NOW(), 'high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim');
