@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from analysis.console.auth import User, audit
 from weibo_mh import db
+from weibo_mh.sanitize import csv_cell
 
 A = db.alerts
 C = db.comments
@@ -193,17 +194,14 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
 EXPORT_COLUMNS = ["alert_id", "comment_id", "post_mid", "weibo_cn_url", "scorer", "level",
                   "repeat_count", "comment_time", "state", "assignee", "created_at",
                   "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "notes"]
-_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ or a control gets a '."""
+    """A CSV cell: None empty, times as text, then sanitize.csv_cell (formulas, controls, bidi)."""
     if value is None:
         return ""
     s = value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
-    if s.startswith(_FORMULA):
-        s = "'" + s
-    return s
+    return str(csv_cell(s))
 
 
 def comment_url(base: str, mid: str, comment_id: str) -> str:
