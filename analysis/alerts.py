@@ -31,7 +31,7 @@ from analysis.common import (
     write_text_atomic,
 )
 from analysis.rollup_queries import source
-from weibo_mh.sanitize import clean_text, visible
+from weibo_mh.sanitize import csv_cell, visible
 
 LIMIT_DEFAULT = 500
 MD_TEXT_CHARS = 280
@@ -60,8 +60,6 @@ def resources(ctx: Context) -> str:
 
 #: Markdown that could make a cell a link, an image, markup or another column.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>!|#~])")
-#: First characters a spreadsheet reads as a formula (OWASP "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(text: object, limit: int | None = None) -> str:
@@ -76,14 +74,6 @@ def _cell(text: object, limit: int | None = None) -> str:
 def html_text(text: object) -> str:
     """An HTML table cell: one line, controls and bidi shown visibly, escaped."""
     return html.escape(visible(" ".join(str(text).split())))
-
-
-def csv_cell(value: object) -> object:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ TAB CR gets a ' first."""
-    if not isinstance(value, str):
-        return value
-    value = clean_text(value)
-    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def fmt_time(t: object) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import common, queries
-from analysis.alerts import CAUTION, csv_cell
+from analysis.alerts import CAUTION
 from analysis.common import (
     Context,
     add_threshold,
@@ -32,6 +32,7 @@ from analysis.common import (
 from analysis.plotting import new_figure, no_data_figure, save, short
 from analysis.rollup_queries import source
 from weibo_mh.rubric import CORE_DIMENSIONS
+from weibo_mh.sanitize import csv_cell
 
 TOP_DEFAULT = 20
 MIN_COMMENTS_DEFAULT = 20

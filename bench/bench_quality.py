@@ -4,7 +4,8 @@
                                             [--encoder m3e-small|DIR [--members N]
                                              [--adapt [--adapt-data FILE …] [--adapt-epochs N]]
                                              [--task-adapt-epochs N]]
-                                            [--augment METHOD …]
+                                            [--augment METHOD … [--augment-copies N] [--augment-alpha A]
+                                             [--augment-seed N]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.training.train``
@@ -19,8 +20,9 @@ copies (N times the time) and adds a row for the same models' first member alone
 ``--task-adapt-epochs N`` adapts the encoder further, for each fold, on that fold's own
 training comments (the other four folds' texts, labels unused; never the test fold) before
 fine-tuning it: task-adaptive pretraining, after Gururangan et al. 2020. ``--augment METHOD …``
-adds a row for the classifier trained with ``train --augment METHOD …`` (its default copies,
-alpha and seed) on the same training folds, beside the plain one in the same run; the test
+adds a row for the classifier trained with ``train --augment METHOD …`` (with the same
+``--augment-copies``, ``--augment-alpha`` and ``--augment-seed``, train's defaults unless
+given) on the same training folds, beside the plain one in the same run; the test
 fold is never augmented. Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
@@ -68,6 +70,13 @@ def fold_row(doc: dict) -> dict:
 
 
 def main() -> int:
+    from llm_worker.training.augment import (
+        AugmentError,
+        add_augment_options,
+        augment_argv,
+        augment_settings,
+    )
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     ap.add_argument("--json", help="also write all figures as JSON")
@@ -85,11 +94,15 @@ def main() -> int:
     ap.add_argument("--task-adapt-epochs", type=int, metavar="N",
                     help="with --encoder: for each fold, first adapt the encoder on that fold's "
                          "training comments for N masked-LM epochs (never on the test fold)")
-    ap.add_argument("--augment", nargs="+", metavar="METHOD",
-                    help="also cross-validate the classifier trained with train --augment METHOD …")
+    add_augment_options(ap, what="also cross-validate the classifier trained with train --augment METHOD …, "
+                                 "on the training folds only")
     ap.add_argument("--members", type=int, default=1, metavar="N",
                     help="with --encoder: average N fine-tuned copies (train --encoder-members N)")
     a = ap.parse_args()
+    try:
+        augment = augment_settings(a)  # bad methods or values stop here, not in fold 1's training
+    except AugmentError as e:
+        ap.error(str(e))
     if a.adapt and not a.encoder:
         ap.error("--adapt needs --encoder")
     if (a.adapt_data or a.adapt_epochs is not None) and not a.adapt:
@@ -114,10 +127,11 @@ def main() -> int:
     clue = a.shared / "clue_emotion2020" / "valid.txt"
     virus = a.shared / "smp2020_ewect" / "virus_train.txt"
     results: dict = {"lexicon": {"folds": []}, "classifier": {"folds": []}}
-    trained = (["classifier"] + (["classifier+augment"] if a.augment else [])
+    trained = (["classifier"] + (["classifier+augment"] if augment else [])
                + (["classifier+encoder"] if a.encoder else []))
-    if a.augment:
-        results["classifier+augment"] = {"folds": [], "augment": a.augment}
+    if augment:
+        results["classifier+augment"] = {"folds": [], "augment": list(augment.methods),
+                                         "settings": augment.as_dict()}
     for name in [n for n in trained if n == "classifier+encoder"]:
         results[name] = {"folds": [], "encoder": a.encoder, "members": a.members}
         if a.task_adapt_epochs is not None:
@@ -168,8 +182,8 @@ def main() -> int:
                 model = f"{tmp}/fold{k}-{name}.joblib"
                 extra = (["--encoder", fold_encoder, "--encoder-members", str(a.members)]
                          if name == "classifier+encoder" else [])
-                if name == "classifier+augment":
-                    extra = ["--augment", *a.augment]
+                if name == "classifier+augment" and augment:
+                    extra = augment_argv(augment)
                 t0 = time.perf_counter()
                 if train.main([*args, "--out", model, *extra]) != 0:
                     print(f"training fold {k} ({name}) failed", file=sys.stderr)

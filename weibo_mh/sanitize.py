@@ -56,6 +56,25 @@ def visible(value: object) -> str:
     return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
+#: First characters a spreadsheet reads as a formula (OWASP "CSV injection"); a leading
+#: tab or line break can hide one from the eye.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will neither run nor show reversed.
+
+    Text is clean_text'ed, its bidi controls shown as ``<U+202E>`` (as the reports do), and
+    it gets a ``'`` first when it starts like a formula. Tab and newline stay inside the cell
+    (CSV quotes them; notes span lines). Anything else passes through unchanged, for the
+    caller (pandas, or the console's own formatting) to write.
+    """
+    if not isinstance(value, str):
+        return value
+    text = _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", clean_text(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def truncate(text: str, max_chars: int) -> tuple[str, bool]:
     """Cut to ``max_chars`` characters (0: no limit); True when something was cut."""
     if max_chars and len(text) > max_chars:

@@ -303,7 +303,7 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
         try:
             with engine.begin() as conn:
                 new = triage.act(conn, u, alert_id, action, note=request.form.get("note", ""),
-                                 assignee=assignee, ip=client_ip())
+                                 assignee=assignee, ip=client_ip(), seen=request.form.get("seen"))
             flash(f"Alert {alert_id}: {action} done; it is now {new}.")
         except triage.TriageError as e:
             flash(f"Alert {alert_id}: {e}")

@@ -1,15 +1,19 @@
 """Alert triage: the queue of alerts, their states, and the decisions as CSV.
 
 States go new -> acknowledged -> escalated, dismissed or resolved (an escalated alert
-may still be resolved). Every change is one UPDATE guarded by the state it starts
-from, so two responders acting on one alert at once cannot both win; each is
-recorded in audit_log.
+may still be resolved). Every change is one UPDATE guarded by the state, assignee and
+notes it starts from, so two responders acting on one alert at once cannot both win; and
+the decision form carries a token of the alert as shown (seen_token), so a form opened
+before someone else's note or assignment is refused rather than written over it. Each
+change is recorded in audit_log.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from analysis.console.auth import User, audit
 from weibo_mh import db
+from weibo_mh.sanitize import csv_cell
 
 A = db.alerts
 C = db.comments
@@ -118,7 +123,18 @@ def get(conn: Connection, alert_id: int) -> dict[str, Any] | None:
         return None
     out = dict(r._mapping)
     out["topics"] = _topics(conn, {out["mid"]}).get(out["mid"], [])
+    out["seen"] = seen_token(out["state"], out["assignee"], out["notes"])
     return out
+
+
+def seen_token(state: str, assignee: str | None, notes: str | None) -> str:
+    """The alert as a reviewer saw it, for the form: act() refuses a form whose alert changed since.
+
+    Covers exactly what a decision may overwrite (state, assignee, notes), so a reviewer who
+    opened the page before someone else's note or assignment is told so instead of replacing it.
+    """
+    raw = json.dumps([state, assignee, notes], ensure_ascii=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
 
 
 def same_author(conn: Connection, alert: dict[str, Any], days: int) -> list[dict[str, Any]]:
@@ -142,8 +158,12 @@ def history(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
 
 
 def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str = "",
-        assignee: str | None = None, ip: str = "") -> str:
-    """Apply ``action`` to an alert; returns its new state. Raises TriageError if not allowed."""
+        assignee: str | None = None, ip: str = "", seen: str | None = None) -> str:
+    """Apply ``action`` to an alert; returns its new state. Raises TriageError if not allowed.
+
+    ``seen`` is the form's seen_token(): when given and the alert has changed since the page
+    was rendered, nothing is written (a stale form must not replace a newer note or assignee).
+    """
     if action not in ACTIONS:
         raise TriageError(f"unknown action {action!r}")
     note = (note or "").strip()[:NOTE_MAX]
@@ -152,6 +172,9 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
     row = conn.execute(sa.select(A.c.state, A.c.assignee, A.c.notes).where(A.c.id == alert_id)).first()
     if row is None:
         raise TriageError(f"no alert {alert_id}")
+    if seen is not None and seen != seen_token(row.state, row.assignee, row.notes):
+        raise TriageError("someone else changed this alert after you opened it (see its notes and "
+                          "history); nothing was saved: read it again and redo your decision")
     allowed, to = ACTIONS[action]
     if row.state not in allowed:
         raise TriageError(f"cannot {action} an alert that is {row.state} "
@@ -193,17 +216,14 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
 EXPORT_COLUMNS = ["alert_id", "comment_id", "post_mid", "weibo_cn_url", "scorer", "level",
                   "repeat_count", "comment_time", "state", "assignee", "created_at",
                   "acknowledged_at", "acknowledged_by", "closed_at", "closed_by", "notes"]
-_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ or a control gets a '."""
+    """A CSV cell: None empty, times as text, then sanitize.csv_cell (formulas, controls, bidi)."""
     if value is None:
         return ""
     s = value.strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "strftime") else str(value)
-    if s.startswith(_FORMULA):
-        s = "'" + s
-    return s
+    return str(csv_cell(s))
 
 
 def comment_url(base: str, mid: str, comment_id: str) -> str:

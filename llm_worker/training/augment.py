@@ -26,6 +26,7 @@ an earlier copy is dropped.
 
 from __future__ import annotations
 
+import argparse
 import random
 import re
 import tomllib
@@ -72,6 +73,51 @@ class AugmentSettings:
         d = asdict(self)
         d["methods"] = list(self.methods)
         return d
+
+
+def add_augment_options(parser: argparse.ArgumentParser, *, methods: tuple[str, ...] = TRADITIONAL,
+                        what: str = "add augmented copies of the training rows (never of held-out data)",
+                        ) -> argparse._ArgumentGroup:
+    """The ``--augment`` options, written once for train, finetune and bench_quality.
+
+    ``methods`` are the ones the command can run (finetune adds ``paraphrase``); ``what`` is
+    what ``--augment`` does there. Returns the option group, for options only one command has
+    (finetune's ``--paraphrase-*``). augment_settings() reads the parsed values back.
+    """
+    d = AugmentSettings(("swap",))
+    g = parser.add_argument_group("augmentation", "label-keeping copies of training texts; see docs/quality.md")
+    g.add_argument("--augment", nargs="+", metavar="METHOD",
+                   help=f"{what}: {', '.join(methods)}")
+    g.add_argument("--augment-copies", type=int, default=d.copies, metavar="N",
+                   help=f"augmented copies per training text (default {d.copies}; "
+                        "each by one method drawn at random)")
+    g.add_argument("--augment-alpha", type=float, default=d.alpha, metavar="A",
+                   help=f"share of the words a copy changes, in (0, 0.5] (default {d.alpha})")
+    g.add_argument("--augment-seed", type=int, default=d.seed, metavar="N",
+                   help=f"augmentation seed (default {d.seed})")
+    return g
+
+
+def augment_settings(a: argparse.Namespace, methods: tuple[str, ...] = TRADITIONAL) -> AugmentSettings | None:
+    """The parsed add_augment_options() values as settings, or None without ``--augment``.
+
+    AugmentError (not an argparse exit, so each command reports it its own way) on an unknown
+    method, a method this command cannot run (``paraphrase`` outside finetune), bad copies or alpha.
+    """
+    if not a.augment:
+        return None
+    elsewhere = [m for m in a.augment if m in METHODS and m not in methods]
+    if elsewhere:
+        raise AugmentError(f"this command augments with {', '.join(methods)}; {', '.join(elsewhere)} "
+                           "(a generating model) is for finetune")
+    return AugmentSettings(tuple(a.augment), copies=a.augment_copies, alpha=a.augment_alpha,
+                           seed=a.augment_seed)
+
+
+def augment_argv(settings: AugmentSettings) -> list[str]:
+    """``settings`` as add_augment_options() arguments: how bench_quality passes them to train."""
+    return ["--augment", *settings.methods, "--augment-copies", str(settings.copies),
+            "--augment-alpha", repr(settings.alpha), "--augment-seed", str(settings.seed)]
 
 
 @lru_cache(maxsize=1)

@@ -43,7 +43,14 @@ from llm_worker.scoring import adapter as lora
 from llm_worker.scoring.backends.base import PermanentBackendError
 from llm_worker.scoring.backends.openai_compat import TransientError
 from llm_worker.training import datasets as ds
-from llm_worker.training.augment import TRADITIONAL, AugmentError, AugmentSettings, augment
+from llm_worker.training.augment import (
+    METHODS,
+    AugmentError,
+    AugmentSettings,
+    add_augment_options,
+    augment,
+    augment_settings,
+)
 from llm_worker.training.db_labels import LabelError, read_labels
 from weibo_mh.config import ConfigError
 from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
@@ -249,7 +256,7 @@ def run(a: argparse.Namespace, log=_log) -> dict[str, Any]:
         value_ids = builder.value_ids()
     except RuntimeError as e:
         raise UsageError(f"{a.model}: {e}; fine-tuning scores single-token values only") from None
-    settings = augment_settings(a)
+    settings = augment_settings(a, METHODS)
     paraphraser = None
     if settings is not None:
         if "paraphrase" in settings.methods:
@@ -361,13 +368,6 @@ def run(a: argparse.Namespace, log=_log) -> dict[str, Any]:
     return meta
 
 
-def augment_settings(a: argparse.Namespace) -> AugmentSettings | None:
-    if not a.augment:
-        return None
-    return AugmentSettings(tuple(a.augment), copies=a.augment_copies, alpha=a.augment_alpha,
-                           seed=a.augment_seed)
-
-
 def make_paraphraser(a: argparse.Namespace, log=_log):
     from llm_worker.scoring.backends import make_backend
     from llm_worker.training.paraphrase import Paraphraser
@@ -419,17 +419,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "the worker scores with worker.rubric = core)")
     ap.add_argument("--limit", type=int, help="use only the first N labelled examples (smoke runs)")
     ap.add_argument("--progress-seconds", type=float, default=30.0, help="a progress line this often")
-    ap.add_argument("--augment", nargs="+", metavar="METHOD",
-                    help=f"augment the training split: {', '.join(TRADITIONAL)}, paraphrase")
-    ap.add_argument("--augment-copies", type=int, default=2, metavar="N")
-    ap.add_argument("--augment-alpha", type=float, default=0.1, metavar="A")
-    ap.add_argument("--augment-seed", type=int, default=0, metavar="N")
-    ap.add_argument("--paraphrase-backend", choices=("transformers", "openai"),
-                    help="with --augment paraphrase: the generating backend")
-    ap.add_argument("--paraphrase-model", help="its model (default: the config's)")
-    ap.add_argument("--paraphrase-cache", metavar="FILE", help="JSON-lines cache of the rewrites")
-    ap.add_argument("--paraphrase-max-new-tokens", type=int, default=96)
-    ap.add_argument("--config", help="TOML config for the paraphrase backend")
+    g = add_augment_options(ap, methods=METHODS,
+                            what="augment the training split (never the validation split)")
+    g.add_argument("--paraphrase-backend", choices=("transformers", "openai"),
+                   help="with --augment paraphrase: the generating backend")
+    g.add_argument("--paraphrase-model", help="its model (default: the config's)")
+    g.add_argument("--paraphrase-cache", metavar="FILE",
+                   help="JSON-lines cache of the rewrites (a rerun continues from it)")
+    g.add_argument("--paraphrase-max-new-tokens", type=int, default=96, metavar="N",
+                   help="longest rewrite, in tokens (default 96)")
+    g.add_argument("--config", help="TOML config for the paraphrase backend")
     a = ap.parse_args(argv)
     if not a.data and not a.from_db:
         ap.error("give labelled files with --data FILE, or --from-db URL")

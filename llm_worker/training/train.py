@@ -44,7 +44,12 @@ from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, re
 from llm_worker.scoring.features import FeatureConfig
 from llm_worker.training import datasets as ds
 from llm_worker.training import quality_metrics as qm
-from llm_worker.training.augment import TRADITIONAL, AugmentError, AugmentSettings
+from llm_worker.training.augment import (
+    AugmentError,
+    AugmentSettings,
+    add_augment_options,
+    augment_settings,
+)
 from llm_worker.training.augment import augment as augment_rows
 from llm_worker.training.db_labels import DbLabels, LabelError, read_labels
 from weibo_mh.rubric import CORE_DIMENSIONS
@@ -240,25 +245,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
-    ap.add_argument("--augment", nargs="+", metavar="METHOD",
-                    help="add augmented copies of the training rows (never of a test fold): "
-                         f"{', '.join(TRADITIONAL)}; see docs/quality.md")
-    ap.add_argument("--augment-copies", type=int, default=2, metavar="N",
-                    help="augmented copies per training text (default 2; each by one method drawn at random)")
-    ap.add_argument("--augment-alpha", type=float, default=0.1, metavar="A",
-                    help="share of the words a copy changes (default 0.1)")
-    ap.add_argument("--augment-seed", type=int, default=0, metavar="N", help="augmentation seed (default 0)")
+    add_augment_options(ap, what="add augmented copies of the training rows (never of a test fold)")
     return ap.parse_args(argv)
-
-
-def augment_settings(a: argparse.Namespace) -> AugmentSettings | None:
-    """The --augment options as settings, or None; AugmentError on bad values."""
-    if not a.augment:
-        return None
-    if "paraphrase" in a.augment:
-        raise AugmentError("train augments with the traditional methods; LLM paraphrase is for finetune")
-    return AugmentSettings(tuple(a.augment), copies=a.augment_copies, alpha=a.augment_alpha,
-                           seed=a.augment_seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -101,11 +101,22 @@ def test_admin_pages_fill_export_and_audit(client_for: Any, seeded: sa.Engine) -
     with seeded.begin() as conn:
         conn.execute(db.alerts.update().where(db.alerts.c.comment_id == "c07")
                      .values(notes="=cmd|' /C calc'!A0", state="acknowledged"))
+        other = conn.execute(sa.select(db.alerts.c.comment_id).where(db.alerts.c.comment_id != "c07")
+                             .order_by(db.alerts.c.id)).scalars().first()
+        # a bidi override would show the cell reversed; a control character, a bell or worse
+        conn.execute(db.alerts.update().where(db.alerts.c.comment_id == other)
+                     .values(notes="反向\u202e文字\x07 <- 倒着读", assignee="@SUM(A1)"))
     r = ada.get("/alerts/export.csv?state=all")
     assert r.headers["Content-Disposition"].startswith("attachment; filename=alerts-all-")
-    rows = list(csv.DictReader(io.StringIO(r.get_data(as_text=True).lstrip("\ufeff"))))
+    text = r.get_data(as_text=True)
+    assert "\u202e" not in text and "\x07" not in text
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert len(rows) == 9
     assert next(x for x in rows if x["comment_id"] == "c07")["notes"] == "'=cmd|' /C calc'!A0"
+    hostile = next(x for x in rows if x["comment_id"] == other)
+    assert hostile["notes"] == "反向<U+202E>文字  <- 倒着读"
+    assert hostile["assignee"] == "'@SUM(A1)"
+    assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r", "\n")) for x in rows for v in x.values())
     r = ada.post("/admin/users/bo/disable", data={"csrf_token": token}, follow_redirects=True)
     assert "bo: disabled" in r.get_data(as_text=True)
     audit = ada.get("/admin/audit").get_data(as_text=True)

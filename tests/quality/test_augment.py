@@ -125,3 +125,23 @@ def test_train_records_the_augmentation_in_the_model(tmp_path):
     meta = joblib.load(out)["meta"]
     assert meta["augment"] == {"methods": ["synonym", "punct"], "copies": 1, "alpha": 0.1, "seed": 3,
                                "paraphrase": {}}
+
+
+def test_the_augment_options_are_one_set_for_every_command(capsys):
+    """train, finetune and bench_quality share add_augment_options; bench hands them to train."""
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    aug.add_augment_options(ap)
+    a = ap.parse_args(["--augment", "swap", "punct", "--augment-copies", "3", "--augment-alpha", "0.25",
+                       "--augment-seed", "7"])
+    settings = aug.augment_settings(a)
+    assert settings == aug.AugmentSettings(("swap", "punct"), copies=3, alpha=0.25, seed=7)
+    assert aug.augment_settings(ap.parse_args(aug.augment_argv(settings))) == settings
+    assert aug.augment_settings(ap.parse_args([])) is None
+    with pytest.raises(aug.AugmentError, match="paraphrase .* is for finetune"):
+        aug.augment_settings(ap.parse_args(["--augment", "swap", "paraphrase"]))
+    assert aug.augment_settings(ap.parse_args(["--augment", "paraphrase"]), aug.METHODS).methods == ("paraphrase",)
+    assert train.main(["--task", "suicide", "--data", str(DATA / "sos_level.tsv"), "--cv",
+                       "--augment", "paraphrase"]) == 2
+    assert "is for finetune" in capsys.readouterr().err

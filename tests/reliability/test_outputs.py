@@ -120,8 +120,9 @@ def test_csv_cells_cannot_run_as_formulas(report):
     for r in rows:
         for value in r.values():
             assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), r
-            assert "\x00" not in value and "\x1b" not in value
+            assert "\x00" not in value and "\x1b" not in value and "\u202e" not in value
     assert texts["h6"] == HOSTILE["h6"]  # only the first character matters to a spreadsheet
+    assert texts["h8"] == HOSTILE["h8"].replace("\u202e", "<U+202E>")  # shown, not obeyed
 
 
 def test_markdown_and_html_escape_links_and_show_controls(report):
