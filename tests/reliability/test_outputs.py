@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from tests.analysis.seed import AUTHOR, DIMS, A, seed
 from tests.conftest import ROOT
-from weibo_mh import db
+from weibo_mh import db, rollups
 
 HOSTILE = {
     "h1": '=HYPERLINK("http://example.invalid/x","点这里")',
@@ -63,7 +63,7 @@ def hostile_db(tmp_path_factory) -> str:
             conn.execute(db.comments.insert().values(
                 id=cid, mid="P1", author_hash=AUTHOR, text=text, created_at=when, first_scraped_at=when,
                 scraped_at=when, score_status="done", scored_at=when))
-            conn.execute(db.scores.insert(), [dict(comment_id=cid, dimension=d, scorer=A, value=9 if
+            rollups.write_scores(conn, [dict(comment_id=cid, dimension=d, scorer=A, value=9 if
                                                    d == "suicide_risk" else 1, rubric_version="t",
                                                    scored_at=when) for d in DIMS])
     eng.dispose()
@@ -179,7 +179,7 @@ def test_alerts_read_from_mariadb_are_safe_to_open_too(mysql_url, tmp_path):
             conn.execute(db.comments.insert().values(
                 id=cid, mid="P1", author_hash=AUTHOR, text=text, created_at=when, first_scraped_at=when,
                 scraped_at=when, score_status="done", scored_at=when))
-            conn.execute(db.scores.insert(), [dict(comment_id=cid, dimension=d, scorer=A, value=9 if
+            rollups.write_scores(conn, [dict(comment_id=cid, dimension=d, scorer=A, value=9 if
                                                    d == "suicide_risk" else 1, rubric_version="t",
                                                    scored_at=when) for d in DIMS])
     eng.dispose()
