@@ -781,11 +781,13 @@ def server_state_error(e: BaseException) -> str | None:
     one of them), and writes row by row, dropping only the rows refused again, on a row error.
     """
     orig = getattr(e, "orig", None) or e
-    code = getattr(orig, "errno", None)  # mysql-connector
-    if not isinstance(code, int) and getattr(orig, "args", None) and isinstance(orig.args[0], int):
-        code = orig.args[0]  # pymysql / mysqlclient: (code, message)
+    code: int | None = None
+    if type(orig).__module__.split(".")[0] in ("pymysql", "MySQLdb", "mysql"):
+        code = getattr(orig, "errno", None)  # mysql-connector
+        if not isinstance(code, int) and orig.args and isinstance(orig.args[0], int):
+            code = orig.args[0]  # pymysql / mysqlclient: (code, message)
     text = str(orig).lower()
-    if isinstance(code, int) and code in _MYSQL_SERVER_STATE and "sqlite" not in type(orig).__module__:
+    if isinstance(code, int) and code in _MYSQL_SERVER_STATE:
         what = _MYSQL_SERVER_STATE[code]
         if code in (1030, 1180, 1181) and ("no space left" in text or "error 28 " in text):
             what = _MYSQL_SERVER_STATE[1021]

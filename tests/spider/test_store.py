@@ -296,3 +296,28 @@ def test_too_many_connections_drops_nothing_and_the_rows_go_in_when_one_frees_up
     assert store.flush() == n and store.flush() == 0
     assert stored(store.engine) == (1, 30) and not store.dropped
     store.close()
+
+
+@pytest.mark.mysql
+def test_row_errors_and_server_state_errors_are_told_apart_by_mariadb_code(mysql_url: str) -> None:
+    """Real errors of the shared server: the rows' own faults get None, the server's a reason."""
+    eng = db.make_engine(mysql_url)
+    now = db.now()
+    post = {"mid": "Mclass1", "text": "x", "first_scraped_at": now, "scraped_at": now}
+
+    def error_of(sql: str, params: dict | None = None) -> sa.exc.DBAPIError:
+        with eng.connect() as conn, pytest.raises(sa.exc.DBAPIError) as err:
+            conn.execute(sa.text(sql) if params is None else db.posts.insert(), params or {})
+        return err.value
+
+    with eng.begin() as conn:
+        conn.execute(db.posts.insert(), post)
+    duplicate = error_of("", post)                                             # 1062
+    too_long = error_of("", dict(post, mid="M" * 40))                           # 1406
+    orphan = error_of("INSERT INTO comments (id, mid, text, first_scraped_at, scraped_at) "
+                      "VALUES ('c1', 'NO_SUCH_POST', 'x', NOW(), NOW())")       # 1452
+    no_table = error_of("INSERT INTO no_such_table VALUES (1)")                 # 1146
+    assert [e.orig.args[0] for e in (duplicate, too_long, orphan, no_table)] == [1062, 1406, 1452, 1146]
+    assert [db.server_state_error(e) for e in (duplicate, too_long, orphan)] == [None, None, None]
+    assert "run python -m weibo_mh.db migrate" in (db.server_state_error(no_table) or "")
+    eng.dispose()
