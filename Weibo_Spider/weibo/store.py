@@ -331,4 +331,3 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
