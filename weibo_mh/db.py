@@ -731,6 +731,84 @@ def is_disconnect(e: sa.exc.DBAPIError) -> bool:
                                    "database is locked", "server shutdown", "2013", "2006", "1927"))
 
 
+#: MariaDB/MySQL error codes about the server's state, not the rows sent: what to do about each.
+#: (Row errors, such as 1062 duplicate key, 1452 foreign key, 1406 data too long, 1366 bad
+#: string value or 1264 out of range, are not listed: the database refuses those rows only.)
+_MYSQL_SERVER_STATE: dict[int, str] = {
+    **dict.fromkeys((1040, 1203, 1226), "too many connections to the database server: close idle "
+                    "clients or raise max_connections / max_user_connections"),
+    **dict.fromkeys((1021, 1114, 3), "disk (or table space) full on the database server: free space "
+                    "there"),
+    **dict.fromkeys((1205, 1213, 1206), "the database is busy with other writers' locks: it passes, "
+                    "or find the long transaction holding them"),
+    **dict.fromkeys((1290, 1836, 1792, 1036), "the database server is read-only (read_only, or a "
+                    "replica): write to the primary or SET GLOBAL read_only=0"),
+    **dict.fromkeys((1037, 1038, 1041, 1135), "the database server is out of memory or threads"),
+    **dict.fromkeys((1044, 1045, 1142, 1143, 1227), "the database user may not write these tables: "
+                    "grant it SELECT, INSERT, UPDATE on the database"),
+    **dict.fromkeys((1049, 1054, 1146), "the database schema does not match this code: run "
+                    "python -m weibo_mh.db migrate --db URL"),
+    **dict.fromkeys((1030, 1180, 1181), "the database server's storage engine failed: see its error log"),
+    **dict.fromkeys((1053, 1152, 1927, 2002, 2003, 2006, 2013, 2055, 4031), "the database connection "
+                    "was lost or refused: it is retried until the server is back"),
+}
+#: SQLite primary result codes (sqlite_errorcode & 0xff) about the file or its disk, not the rows.
+_SQLITE_SERVER_STATE: dict[int, str] = {
+    13: "disk full (SQLITE_FULL, or the file's max_page_count): free space there",
+    5: "the SQLite file stayed locked by another writer beyond the busy timeout: it passes, or stop "
+       "the other writer",
+    6: "the SQLite file stayed locked by another writer beyond the busy timeout: it passes, or stop "
+       "the other writer",
+    8: "the SQLite file is read-only: fix its permissions (or its folder's) or its mount",
+    3: "the SQLite file is read-only: fix its permissions (or its folder's) or its mount",
+    10: "disk I/O error on the SQLite file: check the disk",
+    14: "the SQLite file cannot be opened: check its path and permissions",
+    7: "out of memory",
+    11: "the SQLite file is corrupt: restore it from a backup",
+    26: "the SQLite file is corrupt: restore it from a backup",
+}
+#: The same for errors without a code (older Python, other drivers): message -> what to do.
+_STATE_MESSAGES = (
+    ("database or disk is full", 13), ("no space left", 13), ("disk full", 13),
+    ("database is locked", 5), ("database table is locked", 6),
+    ("readonly database", 8), ("read-only", 8), ("disk i/o error", 10),
+    ("unable to open database", 14), ("malformed", 11), ("no such table", -1), ("no such column", -1),
+)
+
+
+def server_state_error(e: BaseException) -> str | None:
+    """Why the database can take no row now (full disk, read-only, too many connections, locks,
+    a lost connection, a missing table), with what to do; None when it refuses these rows only.
+
+    A writer keeps its rows on a server-state error (writing them one by one would drop every
+    one of them), and writes row by row, dropping only the rows refused again, on a row error.
+    """
+    orig = getattr(e, "orig", None) or e
+    code: int | None = None
+    if type(orig).__module__.split(".")[0] in ("pymysql", "MySQLdb", "mysql"):
+        code = getattr(orig, "errno", None)  # mysql-connector
+        if not isinstance(code, int) and orig.args and isinstance(orig.args[0], int):
+            code = orig.args[0]  # pymysql / mysqlclient: (code, message)
+    text = str(orig).lower()
+    if isinstance(code, int) and code in _MYSQL_SERVER_STATE:
+        what = _MYSQL_SERVER_STATE[code]
+        if code in (1030, 1180, 1181) and ("no space left" in text or "error 28 " in text):
+            what = _MYSQL_SERVER_STATE[1021]
+        return f"{what} ({short_error(e)})"
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int) and sqlite_code & 0xFF in _SQLITE_SERVER_STATE:
+        return f"{_SQLITE_SERVER_STATE[sqlite_code & 0xFF]} ({short_error(e)})"
+    if isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)) and is_disconnect(e):
+        return f"{_MYSQL_SERVER_STATE[2013]} ({short_error(e)})"
+    if isinstance(e, (sa.exc.IntegrityError, sa.exc.DataError)) or isinstance(code, int):
+        return None  # the rows' own fault (a server code not listed above is one too)
+    for needle, key in _STATE_MESSAGES:
+        if needle in text:
+            what = _SQLITE_SERVER_STATE.get(key, _MYSQL_SERVER_STATE[1146])
+            return f"{what} ({short_error(e)})"
+    return None
+
+
 # --------------------------------------------------------------------------- DDL
 
 

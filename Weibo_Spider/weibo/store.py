@@ -10,10 +10,13 @@ scoring columns (score_status, attempts, …), and never duplicates a row.
 One bad row costs only itself: rows are checked against the schema before they
 are buffered (weibo.hygiene.misfit), and a batch the database rejects anyway is
 written again row by row, so that only the rows it rejects again are dropped,
-each counted by reason in ``dropped``. Rows the database could not take because
-it was away are kept for the next flush; those still unwritten at the end are
-``lost``, and their posts are listed for the next crawl to fetch again
-(``recrawl_plan``).
+each counted by reason in ``dropped``. That is only for errors about the rows
+(a key, a value, a length): when the database cannot take any row, because it
+is away or because of its own state (disk full, read-only, too many
+connections, locks held too long, a missing table: ``db.server_state_error``),
+every row is kept for the next flush and ``DatabaseUnavailable`` says why and
+what to do. Rows still unwritten at the end are ``lost``, and their posts are
+listed for the next crawl to fetch again (``recrawl_plan``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ POST_EXCERPT_UPDATE = ["reposts", "comments_count", "likes", "source", "is_retwe
 #: What a recrawl may change on a comment. Never its time or its IP location: Weibo fixes both
 #: when the comment is posted, and the rollups (weibo_mh.rollups) count scores by them.
 COMMENT_UPDATE = ["text", "likes", "is_hot", "scraped_at"]
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database can take no row now (its state, not the rows'): every row was kept."""
 
 
 class Store:
@@ -210,7 +217,11 @@ class Store:
             return fn(conn)
 
     def flush(self) -> int:
-        """Write the buffer (one transaction, retried after a lost connection). Returns rows."""
+        """Write the buffer (one transaction, retried after a lost connection). Returns rows.
+
+        Raises DatabaseUnavailable, with every row kept, when the database cannot take any
+        row (db.server_state_error); rows it refuses for themselves are dropped and counted.
+        """
         batch = (self.topics, self.posts, self.comments)
         n = sum(len(b) for b in batch)
         self.last_flush = time.monotonic()
@@ -220,10 +231,10 @@ class Store:
         try:
             result = self._tx(lambda conn: self._write(conn, *batch), f"write {n} rows")
         except Exception as e:
-            if _away(e):
-                # the database stayed away: keep the rows for the next flush instead of losing them
+            if why := db.server_state_error(e):
+                # the database cannot take any row: keep them all for the next flush, drop none
                 self._keep(*batch)
-                raise
+                raise DatabaseUnavailable(f"{why}; the rows are kept for the next flush") from e
             log.error("batch of %d rows rejected (%s); writing them one by one", n, db.short_error(e))
             result, n = self._write_one_by_one(*batch)
         self._merge(result)
@@ -248,12 +259,13 @@ class Store:
             try:
                 r = self._tx(partial(self._write_part, part), f"write one {kind} row")
             except Exception as e:
-                if _away(e):  # the database left in the middle: keep this row and the rest
+                if why := db.server_state_error(e):  # it cannot take rows now: keep this one and the rest
                     rest = singles[i:]
                     self._keep([t for _, p in rest for t in p[0]], [x for _, p in rest for x in p[1]],
                                [c for _, p in rest for c in p[2]])
                     self._merge(merged)
-                    raise
+                    self.rows_written += written
+                    raise DatabaseUnavailable(f"{why}; {len(rest)} rows are kept for the next flush") from e
                 self.db_errors += 1
                 self.dropped[f"{kind}_rejected_by_database"] += 1
                 log.error("%s row rejected by the database, dropped: %s", kind, db.short_error(e))
@@ -319,8 +331,3 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _away(e: BaseException) -> bool:
-    """The database is unreachable (worth keeping the rows), not refusing these rows."""
-    return isinstance(e, (sa.exc.OperationalError, sa.exc.InterfaceError)) and db.is_disconnect(e)
