@@ -73,6 +73,10 @@ class Store:
         self.comments: list[dict[str, Any]] = []
         self.post_new: dict[str, bool] = {}     # mid -> inserted by this run
         self.comment_new: dict[str, bool] = {}
+        # What each key was when this run first looked, kept even if that transaction failed:
+        # a commit whose reply was lost is retried, and the retry must not count its own rows
+        # (now present) as updated.
+        self._checked: dict[str, dict[str, bool]] = {"posts": {}, "comments": {}}
         self.snapshot_words: set[str] = set()
         self.rows_written = 0
         self.db_errors = 0
@@ -304,7 +308,7 @@ class Store:
         db.upsert(conn, db.topic_snapshots, snaps, update=["rank", "heat", "category", "label", "seen_at"],
                   keys=["crawl_run_id", "topic_id"])
 
-        post_new = self._classify(conn, db.posts.c.mid, [p["mid"] for p in posts], self.post_new)
+        post_new = self._classify(conn, db.posts.c.mid, [p["mid"] for p in posts], self._checked["posts"])
         cols = [c.name for c in db.posts.columns]
         excerpts = [{k: p[k] for k in cols if k in p} for p in posts if not p.get("full_text", True)]
         full = [{k: p[k] for k in cols if k in p} for p in posts if p.get("full_text", True)]
@@ -314,20 +318,23 @@ class Store:
                  for p in posts for w in p.get("topics", ())]
         db.upsert(conn, db.post_topics, links, update=[])
 
-        comment_new = self._classify(conn, db.comments.c.id, [c["id"] for c in comments], self.comment_new)
+        comment_new = self._classify(conn, db.comments.c.id, [c["id"] for c in comments],
+                                     self._checked["comments"])
         db.upsert(conn, db.comments, comments, update=COMMENT_UPDATE)
         return {"post_new": post_new, "comment_new": comment_new,
                 "snapshots": {t["word"] for t in topics}}
 
     @staticmethod
     def _classify(conn: Connection, col: sa.Column, keys: list[str], known: dict[str, bool]) -> dict[str, bool]:
-        """key -> True if the row is new to the database (checked once per run and key)."""
+        """key -> True if the row was new to the database when this run first looked (checked
+        once per run and key; ``known`` keeps the answers)."""
         todo = sorted({k for k in keys if k not in known})
         found: set[str] = set()
         for i in range(0, len(todo), 500):
             chunk = todo[i:i + 500]
             found.update(r[0] for r in conn.execute(sa.select(col).where(col.in_(chunk))))
-        return {k: k not in found for k in todo}
+        known.update({k: k not in found for k in todo})
+        return {k: known[k] for k in set(keys)}
 
     def close(self) -> None:
         self.engine.dispose()
