@@ -206,8 +206,11 @@ class Worker:
             out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
                                       self.backend.dimensions)
         except sa.exc.DBAPIError as e:
-            if db.is_disconnect(e):  # the same test retry_on_disconnect uses
-                raise  # the database stayed away: run() waits; the leases expire meanwhile
+            if db.is_disconnect(e) or db.server_state_error(e):
+                # The database stayed away, or can take no row now (a full disk, read-only):
+                # run() waits; the leases expire meanwhile and the comments are claimed again,
+                # without an attempt counted against them.
+                raise
             # The database refused the write (a value it rejects, say): count the attempt,
             # so that such comments end up failed instead of being claimed forever.
             out = self.queue.release(items, error=f"write-back refused: {db.short_error(e)}")

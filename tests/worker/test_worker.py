@@ -255,6 +255,41 @@ def test_a_session_killed_while_idle_is_replaced(mysql_url, driver):
     eng.dispose()
 
 
+def test_a_full_disk_at_write_back_costs_no_attempt(sqlite_url):
+    """SQLITE_FULL (a full disk; here max_page_count, set on the transaction begun after the
+    batch was scored) is the database's state, not the comments' fault: the write-back error
+    goes up to run(), which waits, and no comment is failed or charged as a refused write is."""
+    full = []
+
+    class FillsTheDisk(Recording):
+        def score_batch(self, items):  # noqa: ANN001, ANN201 - test double
+            full.append(True)
+            return super().score_batch(items)
+
+    def cap(conn: sa.Connection) -> None:   # the write-back's transaction only
+        if full and full.pop():
+            raw = conn.connection.dbapi_connection
+            raw.execute(f"PRAGMA max_page_count = {raw.execute('PRAGMA page_count').fetchone()[0]}")
+
+    def uncap(conn: sa.Connection) -> None:   # the disk has room again for what follows
+        conn.connection.dbapi_connection.execute("PRAGMA max_page_count = 1073741823")
+
+    eng = db.make_engine(sqlite_url)
+    ids = seed(eng, 150)   # 600 new score rows need new pages
+    sa.event.listen(eng, "begin", cap)
+    sa.event.listen(eng, "rollback", uncap)
+    worker = make_worker(eng, FillsTheDisk(), batch_size=150)
+    with pytest.raises(sa.exc.DBAPIError) as got:
+        worker.step()
+    why = db.server_state_error(got.value)
+    assert why and "full" in why
+    worker.queue.close()
+    st = states(eng)
+    assert all(st[i]["score_status"] == "claimed" and not st[i]["last_error"] for i in ids)
+    assert score_rows(eng) == []
+    eng.dispose()
+
+
 @pytest.mark.mysql
 def test_a_write_the_database_refuses_counts_as_an_attempt(mysql_url):
     """MariaDB (strict mode) refuses a scorer name longer than the column: the comments must
