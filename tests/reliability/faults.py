@@ -206,3 +206,15 @@ class ThrowawayMariaDB:
         db.migrate(eng)
         eng.dispose()
         return url
+
+
+@contextmanager
+def throwaway_server(root: Path) -> Iterator[ThrowawayMariaDB]:
+    """A private MariaDB installed under ``root`` on a free port, stopped on exit."""
+    m = ThrowawayMariaDB(root)
+    m.install()
+    m.start()
+    try:
+        yield m
+    finally:
+        m.stop()

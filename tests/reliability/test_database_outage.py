@@ -20,7 +20,7 @@ import pytest
 from weibo.localsite import LocalSite
 from weibo.localsite.demo_corpus import build_corpus
 
-from tests.reliability.faults import ThrowawayMariaDB, table_counts
+from tests.reliability.faults import ThrowawayMariaDB, table_counts, throwaway_server
 from tests.spider.helpers import PY, SPIDER_DIR, crawl_env, run_crawl, runs, write_config
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
@@ -36,13 +36,8 @@ EXPECTED = {"topics": len(CRAWLED),
 def server(tmp_path_factory) -> Iterator[ThrowawayMariaDB]:
     if not ThrowawayMariaDB.available():
         pytest.fail("mariadb-install-db / mariadbd not installed (apt-get install mariadb-server)")
-    m = ThrowawayMariaDB(tmp_path_factory.mktemp("mariadb"))
-    m.install()
-    m.start()
-    try:
+    with throwaway_server(tmp_path_factory.mktemp("mariadb")) as m:
         yield m
-    finally:
-        m.stop()
 
 
 @pytest.fixture

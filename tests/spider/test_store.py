@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from weibo.store import DatabaseUnavailable, Store
 
-from tests.reliability.faults import ThrowawayMariaDB
+from tests.reliability.faults import ThrowawayMariaDB, throwaway_server
 from weibo_mh import db
 
 
@@ -195,32 +195,13 @@ def test_a_disk_that_fills_during_row_by_row_keeps_the_rest(sqlite_url: str) -> 
     store.close()
 
 
-def free_port(lo: int = 3400, hi: int = 3500) -> int:
-    import socket
-
-    for port in range(lo, hi):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 3400-3499")
-
-
 @pytest.fixture(scope="module")
 def throwaway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayMariaDB]:
     """A private MariaDB: these tests make it read-only and short of connections."""
     if not ThrowawayMariaDB.available():
         pytest.skip("mariadb-install-db / mariadbd not installed (apt-get install mariadb-server)")
-    m = ThrowawayMariaDB(tmp_path_factory.mktemp("mariadb"))
-    m.port = free_port()
-    m.install()
-    m.start()
-    try:
+    with throwaway_server(tmp_path_factory.mktemp("mariadb")) as m:
         yield m
-    finally:
-        m.stop()
 
 
 @pytest.fixture
