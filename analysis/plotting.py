@@ -122,8 +122,14 @@ def save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".")
     # zlib level 3 instead of 6: a third less encoding time for 5% larger files (flat-colour charts)
-    extra = {"pil_kwargs": {"compress_level": 3}} if fmt == "png" else {}
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format=fmt, **extra))
+
+    def write(tmp: Path) -> None:
+        if fmt == "png":
+            fig.savefig(tmp, dpi=DPI, format=fmt, pil_kwargs={"compress_level": 3})
+        else:  # the SVG writer takes no PIL options
+            fig.savefig(tmp, dpi=DPI, format=fmt)
+
+    atomic_write(path, write)
     return path  # no fig.clear(): clearing re-creates every axis's ticks; the figure is garbage now
 
 
