@@ -138,6 +138,7 @@ class ThrowawayMariaDB:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = root / "mariadbd.log"
+        self.tmpdir = root / "tmp"
 
     @classmethod
     def available(cls) -> bool:
@@ -147,7 +148,8 @@ class ThrowawayMariaDB:
 
     def install(self) -> None:
         self.datadir.mkdir(parents=True)
-        subprocess.run([self.INSTALL, "--no-defaults", f"--datadir={self.datadir}",
+        self.tmpdir.mkdir(parents=True, exist_ok=True)
+        subprocess.run([self.INSTALL, "--no-defaults", f"--datadir={self.datadir}", f"--tmpdir={self.tmpdir}",
                         "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
                        check=True, capture_output=True, timeout=120)
 
@@ -159,6 +161,9 @@ class ThrowawayMariaDB:
              "--bind-address=127.0.0.1", "--user=root", "--character-set-server=utf8mb4",
              "--collation-server=utf8mb4_unicode_ci", f"--socket={self.root / 'mariadbd.sock'}",
              f"--pid-file={self.root / 'mariadbd.pid'}", "--innodb-buffer-pool-size=32M",
+             # its own tmpdir: a server starting up deletes the '#sql*' files in its tmpdir,
+             # and in /tmp those are the live temporary tables of the machine's main server
+             f"--tmpdir={self.tmpdir}",
              "--skip-name-resolve", f"--log-error={self.log}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
