@@ -361,6 +361,13 @@ def run_one(engine: str, url: str, n: int, work: Path, a: argparse.Namespace,
         print(f"{engine} {n:,}: generated in {info['generate_s']:.0f}s, rollups rebuilt in "
               f"{info['rollup_rebuild_s']:.1f}s ({info['rollup_rows']:,} rows)", flush=True)
     res: dict[str, Any] = {"engine": engine, "n": n, "info": info}
+    if engine == "MariaDB":
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(url)
+        with eng.connect() as conn:
+            res["buffer_pool_mib"] = int(conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar() or 0) // 2**20
+        eng.dispose()
     if a.generate_only:
         return res
     res["queries"] = measure(QUERIES, url, str(work / "q"), *a.report_arg)
@@ -383,7 +390,9 @@ def markdown(results: list[dict[str, Any]], argv: list[str], a: argparse.Namespa
     lines = [f"\n### analysis.report from rollups ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
              f"Machine: {platform.machine()}, 2 cores, 24 GiB RAM, no GPU, shared with other sessions; "
              f"Python {platform.python_version()}; SQLite {sqlite3.sqlite_version}; MariaDB on the same "
-             "machine with its default 128 MiB InnoDB buffer pool.",
+             "machine (InnoDB buffer pool: "
+             + (", ".join(sorted({f"{r['buffer_pool_mib']:,} MiB" for r in results if "buffer_pool_mib" in r}))
+                or "–") + ").",
              f"Command: `.venv/bin/python bench/bench_analysis.py {' '.join(argv)}`", "",
              "Data generated in SQL (`INSERT … SELECT` over a number sequence; secondary indexes "
              f"built after the load), {a.days} days, {a.topics} topics, {PER_POST} comments a post.", "",
