@@ -10,6 +10,7 @@ slow batch is not taken over; a backend that hangs loses them after max_batch_se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -206,10 +207,16 @@ class Worker:
             out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
                                       self.backend.dimensions)
         except sa.exc.DBAPIError as e:
-            if db.is_disconnect(e) or db.server_state_error(e):
-                # The database stayed away, or can take no row now (a full disk, read-only):
-                # run() waits; the leases expire meanwhile and the comments are claimed again,
-                # without an attempt counted against them.
+            if db.is_disconnect(e):
+                raise  # the database stayed away: run() waits; the leases expire meanwhile
+            if why := db.server_state_error(e):
+                # The database can take no scores now (a full disk, read-only): not the comments'
+                # fault, so the batch goes back uncounted where it still allows that (a full
+                # disk does: the UPDATE is in place), else its leases expire; run() waits.
+                with contextlib.suppress(sa.exc.SQLAlchemyError):
+                    out = self.queue.release(items)
+                    self.stats.released += out.retry
+                    log.warning("event=released comments=%d reason=%r", out.retry, why)
                 raise
             # The database refused the write (a value it rejects, say): count the attempt,
             # so that such comments end up failed instead of being claimed forever.

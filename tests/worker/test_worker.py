@@ -257,8 +257,8 @@ def test_a_session_killed_while_idle_is_replaced(mysql_url, driver):
 
 def test_a_full_disk_at_write_back_costs_no_attempt(sqlite_url):
     """SQLITE_FULL (a full disk; here max_page_count, set on the transaction begun after the
-    batch was scored) is the database's state, not the comments' fault: the write-back error
-    goes up to run(), which waits, and no comment is failed or charged as a refused write is."""
+    batch was scored) is the database's state, not the comments' fault: the batch goes back
+    with its attempt not counted, and the error goes up to run(), which waits."""
     full = []
 
     class FillsTheDisk(Recording):
@@ -285,7 +285,8 @@ def test_a_full_disk_at_write_back_costs_no_attempt(sqlite_url):
     assert why and "full" in why
     worker.queue.close()
     st = states(eng)
-    assert all(st[i]["score_status"] == "claimed" and not st[i]["last_error"] for i in ids)
+    assert all(st[i]["score_status"] == "pending" and st[i]["attempts"] == 0 and not st[i]["last_error"]
+               for i in ids)
     assert score_rows(eng) == []
     eng.dispose()
 
