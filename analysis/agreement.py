@@ -27,13 +27,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from weibo_mh import db
-from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS
+from weibo_mh.rubric import HIGH_RISK_LEVEL, LEVELS, SUICIDE_RISK
 
 S = db.scores
 HUMAN = "human:"
 #: In binary order every scorer name that starts with "human:" sorts between these two.
 HUMAN_LO, HUMAN_HI = "human:", "human;"
-RISK = "suicide_risk"
+RISK = SUICIDE_RISK
 BINS = 10
 
 

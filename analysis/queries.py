@@ -33,9 +33,9 @@ from weibo_mh.db import post_topics as PT
 from weibo_mh.db import scores as S
 from weibo_mh.db import topic_snapshots as TS
 from weibo_mh.db import topics as T
-from weibo_mh.rubric import CORE_DIMENSIONS
+from weibo_mh.rubric import CORE_DIMENSIONS, SUICIDE_RISK
 
-RISK = "suicide_risk"
+RISK = SUICIDE_RISK
 UNKNOWN_LOCATION = "unknown"   # the IP location of comments Weibo showed none for
 
 

@@ -23,13 +23,14 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
 from weibo_mh import db
+from weibo_mh.rubric import SUICIDE_RISK
 
 log = logging.getLogger(__name__)
 
 A = db.alerts
 S = db.scores
 C = db.comments
-RISK = "suicide_risk"
+RISK = SUICIDE_RISK
 CHUNK = 500
 
 

@@ -53,13 +53,14 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from weibo_mh import db
+from weibo_mh.rubric import SUICIDE_RISK
 
 log = logging.getLogger(__name__)
 
 R = db.score_rollups
 G = db.region_rollups
 K = db.risk_scores
-RISK = "suicide_risk"
+RISK = SUICIDE_RISK
 REGION_KEY = ("scorer", "dimension", "day", "location")
 NO_LOCATION = ""   # location of the comments Weibo showed none for
 P = db.pair_rollups

@@ -27,6 +27,9 @@ ICD10_BLOCKS: dict[str, str] = {
 
 EXTENDED_DIMENSIONS: tuple[str, ...] = CORE_DIMENSIONS + tuple(ICD10_BLOCKS)
 
+#: The dimension alerts, risk_scores and the agreement charts are about.
+SUICIDE_RISK = "suicide_risk"
+
 #: High risk on the SOS-1K binary task: level >= 6.
 HIGH_RISK_LEVEL = 6
 LEVELS = tuple(range(11))

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from analysis.console.auth import User, audit
 from weibo_mh import db, rollups
-from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION
+from weibo_mh.rubric import CORE_DIMENSIONS, RUBRIC_VERSION, SUICIDE_RISK
 
 T = db.annotation_tasks
 S = db.scores
@@ -30,7 +30,7 @@ C = db.comments
 P = db.posts
 PT = db.post_topics
 TP = db.topics
-RISK = "suicide_risk"
+RISK = SUICIDE_RISK
 STRATEGIES = ("stratified", "random", "ids")
 
 
