@@ -16,8 +16,8 @@ in a fresh subprocess that reports its own peak RSS:
 Data: N comments over 90 days and 50 topics, 50 comments a post, 30% of posts in
 two topics; 96% scored by ``lexicon:v2`` on the four core dimensions, 10% of those
 also by ``classifier:v1``; 2% failed, 2% pending; 2% without ``created_at``; an IP
-location (34 places) on 90% of comments; topic snapshots twice a day. Levels and times come from integer hashing of the row
-number (deterministic). Texts are phrases written for this benchmark.
+location (34 places) on 90% of comments; topic snapshots twice a day. Levels and times
+come from integer hashing of the row number (deterministic). Texts are phrases written for this benchmark.
 
     .venv/bin/python bench/bench_analysis.py --comments 20000
     .venv/bin/python bench/bench_analysis.py --comments 1000000 --comments 10000000 \\
@@ -124,12 +124,10 @@ def generate(url: str, n_comments: int, days: int = 90, n_topics: int = 50) -> d
             conn.exec_driver_sql("CREATE TABLE bench_dims (k INTEGER PRIMARY KEY, dim VARCHAR(32))")
             conn.execute(sa.text("INSERT INTO bench_dims VALUES (:k, :d)"),
                          [{"k": i, "d": x} for i, x in enumerate(DIMS)])
-            conn.exec_driver_sql("CREATE TABLE bench_phrases (k INTEGER PRIMARY KEY, text VARCHAR(64))")
-            conn.execute(sa.text("INSERT INTO bench_phrases VALUES (:k, :t)"),
-                         [{"k": i, "t": x} for i, x in enumerate(PHRASES)])
-            conn.exec_driver_sql("CREATE TABLE bench_places (k INTEGER PRIMARY KEY, place VARCHAR(64))")
-            conn.execute(sa.text("INSERT INTO bench_places VALUES (:k, :t)"),
-                         [{"k": i, "t": x} for i, x in enumerate(PLACES)])
+            for table, column, values in (("bench_phrases", "text", PHRASES), ("bench_places", "place", PLACES)):
+                conn.exec_driver_sql(f"CREATE TABLE {table} (k INTEGER PRIMARY KEY, {column} VARCHAR(64))")
+                conn.execute(sa.text(f"INSERT INTO {table} VALUES (:k, :t)"),
+                             [{"k": i, "t": x} for i, x in enumerate(values)])
             end = START + timedelta(days=days)
             conn.execute(db.topics.insert(), [
                 {"id": i + 1, "word": f"{TOPIC_WORDS[i % len(TOPIC_WORDS)]}话题{i + 1}",
