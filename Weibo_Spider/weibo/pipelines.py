@@ -157,6 +157,7 @@ class DatabasePipeline:
         self.store: Any = None
         self.loop: task.LoopingCall | None = None
         self.flush_error: str | None = None
+        self.write_error = ""   # why the last write failed, for the message at the end
         # after a failed write, wait before the next attempt (doubling, at most a minute):
         # a full buffer must not make every further item wait out the retries again
         self.backoff = 0.0
@@ -199,8 +200,9 @@ class DatabasePipeline:
             self.crawler.stats.inc_value("weibo/db_errors")
             self.backoff = min(max(2 * self.backoff, 1.0), 60.0)
             self.retry_at = self.store.down_until = time.monotonic() + self.backoff
+            self.write_error = db.short_error(e)
             log.error("database write failed (%s); %d rows kept, next attempt in %.0fs",
-                      db.short_error(e), self.store.pending(), self.backoff)
+                      self.write_error, self.store.pending(), self.backoff)
 
     def process_item(self, item: Any) -> Any:
         try:
@@ -247,7 +249,8 @@ class DatabasePipeline:
         if self.store is not None:
             self._flush(force=True)
             if self.store.pending():
-                self.flush_error = (f"database unavailable at the end of the crawl: "
+                why = f" ({self.write_error})" if self.write_error else ""
+                self.flush_error = (f"database unavailable at the end of the crawl{why}: "
                                     f"{self.store.lost()} rows of {len(self.store.lost_post_ids())} "
                                     f"posts could not be written (lost to database errors); the "
                                     f"next crawl fetches those posts' pages again")

@@ -174,6 +174,7 @@ def test_a_store_that_cannot_flush_at_the_end_fails_the_run_with_the_count(sqlit
     run = runs(sqlite_url)[-1]
     assert run["status"] == "failed"
     assert "5 rows of 2 posts could not be written (lost to database errors)" in run["error"]
+    assert "database unavailable at the end of the crawl (" in run["error"]   # and why
     assert run["stats"]["rows_lost"] == 5 and run["stats"]["recrawl_mids"] == ["P1", "P2"]
     assert table_counts(sqlite_url)["comments"] == 0
 
