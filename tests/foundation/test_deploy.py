@@ -137,3 +137,45 @@ def test_one_install_path_everywhere():
         text = path.read_text(encoding="utf-8")
         for other in ("/opt/weibo-mental-health", "/srv/weibo-mh"):
             assert other not in text, f"{path.relative_to(ROOT)} names {other}; the install path is {INSTALL}"
+
+
+# --------------------------------------------------------------------------- example configs
+
+def secret_files(env: dict[str, str], etc: Path) -> dict[str, str]:
+    """The environment with /etc/weibo-mh/ moved to ``etc``, and every file it names written
+    as an operator would (one line each; keys of the lengths the services demand)."""
+    content = {"WEIBO_COOKIE_FILE": "SUB=ours; SUBP=ours", "WEIBO_COM_COOKIE_FILE": "SUB=ours-com",
+               "WEIBO_MH_SALT_FILE": "s" * 64, "WEIBO_MH_CONSOLE_KEY_FILE": "k" * 64}
+    out = {}
+    for key, value in env.items():
+        value = value.replace("/etc/weibo-mh", str(etc))
+        if key.endswith("_FILE"):
+            Path(value).write_text(content[key] + "\n", encoding="utf-8")
+        out[key] = value
+    return out
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_config_validates_with_the_environment_its_comments_name(config, tmp_path):
+    from weibo_mh.config import file_problems, load_config
+
+    text = config.read_text(encoding="utf-8")
+    named = re.search(r"^# Environment: (\S+)$", text, re.M)
+    env = {}
+    if named:
+        env = secret_files(parse_environment_file((ROOT / named.group(1)).read_text(encoding="utf-8")),
+                           tmp_path)
+        env["DATABASE_URL"] = "sqlite:///" + str(tmp_path / "x.db")
+    cfg = load_config(config, env=env)
+    assert file_problems(cfg, env) == []
+    if "/etc/weibo-mh/" in text:  # every secret file the config names comes from that environment
+        assert named, f"{config.name} names secret files but not the environment that provides them"
+        assert "/etc/weibo-mh" not in cfg.dump(env).replace(str(tmp_path), "")
+
+
+def test_the_production_example_makes_alerts_from_the_workers_own_scorer():
+    from weibo_mh.config import CONFIG_DIR, load_config
+
+    cfg = load_config(CONFIG_DIR / "production.example.toml", env={})
+    assert cfg.console.alert_scorer == "" or cfg.console.alert_scorer.startswith(cfg.worker.backend + ":")
+    assert cfg.worker.metrics_port == 0, "the worker@ template gives each instance its port"

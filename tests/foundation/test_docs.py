@@ -303,7 +303,7 @@ def bench_figures() -> dict[str, frozenset[str]]:
         if not header:
             header = cells
             continue
-        for col, cell in zip(header, cells):
+        for col, cell in zip(header, cells, strict=False):
             for unit, (_, _, head) in UNITS.items():
                 if re.search(head, col):
                     known[unit] |= {_number(n) for n in re.findall(_NUM, cell)}
