@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
-CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out")
+CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out", "bad_cookie")
 SCORE_STATUSES = ("pending", "claimed", "done", "failed")
 
 metadata = sa.MetaData()
@@ -42,9 +43,13 @@ LONGTEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _enum_check(column: str, values: Sequence[str], name: str) -> sa.CheckConstraint:
+def _enum_sql(column: str, values: Sequence[str]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
-    return sa.CheckConstraint(f"{column} IN ({quoted})", name=name)
+    return f"{column} IN ({quoted})"
+
+
+def _enum_check(column: str, values: Sequence[str], name: str) -> sa.CheckConstraint:
+    return sa.CheckConstraint(_enum_sql(column, values), name=name)
 
 
 schema_version = sa.Table(
@@ -547,6 +552,47 @@ def _v7(conn: Connection) -> None:
         conn.exec_driver_sql("DROP INDEX ix_scores_scorer_dim" + ("" if is_sqlite(conn) else " ON scores"))
 
 
+def replace_check(conn: Connection, table: str, name: str, sqltext: str) -> None:
+    """Give the named CHECK constraint of ``table`` a new condition (``sync_tables`` never
+    touches constraints, and a fresh database's ``create_all`` already has the new one).
+
+    MySQL/MariaDB drop and re-add it (DROP CONSTRAINT: MariaDB 10.2.1+, MySQL 8.0.19+).
+    SQLite cannot alter a constraint; the table's stored CREATE statement is edited in
+    place (https://www.sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema
+    Changes", the simpler procedure), which is safe only when every stored row satisfies
+    the new condition: use it to widen a condition, never to narrow one.
+    """
+    if is_sqlite(conn):
+        row = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                   (table,)).one()
+        pattern = re.compile(rf"(CONSTRAINT {re.escape(name)} CHECK \()(.*?)(\)(?:,|\s*\)$))", re.S)
+        new, n = pattern.subn(lambda m: m.group(1) + sqltext + m.group(3), row[0], count=1)
+        if n != 1:
+            raise SchemaError(f"{table}: no CHECK constraint {name} to replace")
+        version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
+        conn.exec_driver_sql("PRAGMA writable_schema = ON")
+        try:
+            conn.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+                                 (new, table))
+            conn.exec_driver_sql(f"PRAGMA schema_version = {int(version or 0) + 1}")
+        finally:
+            conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+        bad = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
+        if bad != "ok":
+            raise SchemaError(f"{table}: integrity check after replacing {name}: {bad}")
+        return
+    have = conn.exec_driver_sql(
+        "SELECT COUNT(*) FROM information_schema.table_constraints WHERE table_schema = DATABASE() "
+        "AND table_name = %s AND constraint_name = %s AND constraint_type = 'CHECK'", (table, name)).scalar()
+    if have:
+        conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({sqltext})")
+
+
+def _v12(conn: Connection) -> None:
+    replace_check(conn, "crawl_runs", "ck_crawl_runs_status", _enum_sql("status", CRAWL_STATUSES))
+
+
 #: version -> (description, function). Append, never edit, when the schema changes.
 #: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
@@ -561,6 +607,7 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
         lambda c: sync_tables(c, CONSOLE_TABLES)),
     6: ("rollups by IP location (region_rollups)", _v6),
     7: ("high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim", _v7),
+    12: ("crawl_runs.status: bad_cookie (a cookie file that is missing, unreadable or malformed)", _v12),
 }
 
 
