@@ -896,7 +896,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_)
         if name != "ddl":
             p.add_argument("--db", help="database URL (default: DATABASE_URL or the config's database.url)")
-            p.add_argument("--config", help="TOML config file (default: configs/default.toml)")
+            p.add_argument("--config", help="TOML config file (default: $WEIBO_MH_CONFIG or configs/default.toml)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)

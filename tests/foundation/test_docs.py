@@ -54,7 +54,7 @@ def _code(text: str) -> list[str]:
     return out
 
 
-_START = re.compile(r"(?:^|[\s(=])(?:\S*/)?(?:(weibo-mh)\s+|python3?\s+-m\s+([A-Za-z_][\w.]*)|"
+_START = re.compile(r"(?:^|[\s(=])(?:\S*bin/)?(?:(weibo-mh)\s+|python3?\s+-m\s+([A-Za-z_][\w.]*)|"
                     r"python3?\s+(Weibo_Spider/default_schedule\.py))")
 _STOP = re.compile(r"\s(?:#|\||&&|;|>|<|2>)|\s+\(")
 
@@ -268,12 +268,13 @@ def test_every_relative_link_and_anchor_resolves():
 
 # --------------------------------------------------------------------------- figures
 
-_NUM = r"(\d[\d,]*(?:\.\d+)?)"
+_NUM = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
 #: unit -> (a figure in prose, a figure in BENCHMARKS prose, a table header of such figures)
 UNITS = {
     "/s": (rf"{_NUM}\s?(?:comments/s|/s)(?![\w/])", rf"{_NUM}\s?(?:[\w ]{{0,12}})/s\b", r"/s\b|per s"),
     "s": (rf"{_NUM}[ \u00a0]s\b(?![/\w])", rf"{_NUM}\s?s\b(?![/\w])", r"\(s\)|\bs\b|seconds"),
-    "F1": (rf"{_NUM}\s?(?:points?\s)?F1\b|\bF1\s(?:of\s)?{_NUM}", rf"{_NUM}\s?F1\b|\bF1\s(?:of\s)?{_NUM}", r"F1"),
+    "F1": (rf"{_NUM}\s?(?:(?:binary|weighted|macro)\s)?(?:points?\s)?F1\b|\bF1\s(?:of\s)?{_NUM}",
+           rf"{_NUM}\s?F1\b|\bF1\s(?:of\s|>=\s|≥\s)?[-−+]?{_NUM}", r"F1"),
 }
 
 
@@ -317,7 +318,7 @@ def figures(text: str) -> list[tuple[str, str, str]]:
     for line in _prose(text).splitlines():
         prose = re.sub(r"`[^`]*`", "", line)  # flags and settings in code spans are not figures
         for unit, (pattern, _, _) in UNITS.items():
-            for m in re.finditer(rf"(?<![\w.,/-]){pattern}", prose):
+            for m in re.finditer(rf"(?<![\w.,/])(?<![A-Za-z-]-){pattern}", prose):
                 out += [(g, unit, line.strip()) for g in m.groups() if g]
     return out
 
@@ -348,6 +349,8 @@ def test_every_figure_in_the_docs_is_in_benchmarks():
     ("~1,200/s per core", ["1,200"]),
     ("87.2 F1 on the held-out set", ["87.2"]),
     ("binary F1 87.2 and 3 points F1", ["87.2", "3"]),
+    ("lost 1.1 binary and 2.4 weighted F1 points", ["2.4"]),
+    ("about 15-25 s of training", ["25"]),
     ("`--timeout 30s`, three 400s and 5 items/s", []),
 ])
 def test_the_figure_pattern(snippet, expect):
