@@ -21,6 +21,7 @@ import shlex
 import subprocess
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,8 @@ def _run_help(prog: str, args: list[str]) -> str:
     argv, path = sys.argv, list(sys.path)
     sys.argv = [prog, *args, "--help"]
     try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # runpy: "found in sys.modules"
             with contextlib.suppress(SystemExit):
                 if prog == "schedule":
                     runpy.run_path(str(ROOT / "Weibo_Spider" / "default_schedule.py"), run_name="__main__")
@@ -215,6 +217,21 @@ def config_keys(text: str) -> set[str]:
             for sec, values in tomllib.loads(block).items():
                 keys |= {f"{sec}.{k}" for k in (values if isinstance(values, dict) else {})}
     return keys
+
+
+def test_the_key_pattern():
+    text = ("`spider.cookie_fil` and `analysis.alerts` (a module), docs/spider.md, `worker.backend`;\n"
+            "[schedule] every_minute = 5\n```toml\n[console]\nalert_scorer = \"\"\nport_ = 1\n```\n")
+    assert config_keys(text) == {"spider.cookie_fil", "worker.backend", "schedule.every_minute",
+                                 "console.alert_scorer", "console.port_"}
+
+
+def test_the_anchor_rules():
+    assert slug("The cookies: setting and refreshing them") == "the-cookies-setting-and-refreshing-them"
+    assert slug("Running it as a service (systemd)") == "running-it-as-a-service-systemd"
+    assert slug("The scheduler: `python Weibo_Spider/default_schedule.py`") == \
+        "the-scheduler-python-weibo_spiderdefault_schedulepy"
+    assert anchors("# A\n## A\n```\n# not a heading\n```\n") == {"a", "a-1"}
 
 
 def test_every_config_key_in_the_docs_is_in_the_spec():
