@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "work": ("llm_worker", [], "the scoring worker (python -m llm_worker)"),
     "migrate": ("weibo_mh.db", ["migrate"], "create or upgrade the database schema"),
     "status": ("weibo_mh.db", ["status"], "schema version and row counts"),
-    "config": ("weibo_mh.config", [], "validate a config file and print it, secrets masked"),
+    "config": ("weibo_mh.config", [], "validate a config and the files it names; print it, secrets masked"),
     "salt": ("weibo_mh.privacy", ["new-salt"], "print a new pseudonymisation salt"),
     "report": ("analysis.report", [], "every chart, the alert table and index.html"),
     "alerts": ("analysis.alerts", [], "the high-risk comment table"),

@@ -372,3 +372,14 @@ def test_every_figure_in_the_docs_is_in_benchmarks():
 ])
 def test_the_figure_pattern(snippet, expect):
     assert sorted(f for f, _, _ in figures(snippet)) == sorted(expect)
+
+
+def test_the_readme_counts_the_demo_corpus_right():
+    from weibo.localsite.demo_corpus import build_corpus
+
+    m = re.search(r"(\d+) hot topics, (\d+) posts and (\d+) comments", TEXTS[ROOT / "README.md"])
+    assert m, "the README no longer describes the demo corpus"
+    topics = [t for t in build_corpus()["topics"] if not t.get("is_ad")]
+    posts = [p for t in topics for p in t.get("posts", [])]
+    comments = [c for p in posts for c in p["comments_list"]]
+    assert tuple(map(int, m.groups())) == (len(topics), len(posts), len(comments))
