@@ -556,7 +556,8 @@ def replace_check(conn: Connection, table: str, name: str, sqltext: str) -> None
     """Give the named CHECK constraint of ``table`` a new condition (``sync_tables`` never
     touches constraints, and a fresh database's ``create_all`` already has the new one).
 
-    MySQL/MariaDB drop and re-add it (DROP CONSTRAINT: MariaDB 10.2.1+, MySQL 8.0.19+).
+    MySQL/MariaDB drop and re-add it in one ALTER TABLE (DROP CONSTRAINT: MariaDB 10.2.1+,
+    MySQL 8.0.19+; tested on MariaDB 10.11).
     SQLite cannot alter a constraint; the table's stored CREATE statement is edited in
     place (https://www.sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema
     Changes", the simpler procedure), which is safe only when every stored row satisfies
@@ -577,16 +578,18 @@ def replace_check(conn: Connection, table: str, name: str, sqltext: str) -> None
             conn.exec_driver_sql(f"PRAGMA schema_version = {int(version or 0) + 1}")
         finally:
             conn.exec_driver_sql("PRAGMA writable_schema = OFF")
-        bad = conn.exec_driver_sql("PRAGMA integrity_check").scalar()
-        if bad != "ok":
-            raise SchemaError(f"{table}: integrity check after replacing {name}: {bad}")
+        # reading the table makes SQLite parse the edited statement (an error rolls it back);
+        # no stored row may break the new condition
+        bad = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table} WHERE NOT ({sqltext})").scalar()
+        if bad:
+            raise SchemaError(f"{table}: {bad} rows break the new {name}; not replaced")
         return
     have = conn.exec_driver_sql(
         "SELECT COUNT(*) FROM information_schema.table_constraints WHERE table_schema = DATABASE() "
         "AND table_name = %s AND constraint_name = %s AND constraint_type = 'CHECK'", (table, name)).scalar()
-    if have:
-        conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-    conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({sqltext})")
+    # one statement, so that a refused condition (a stored row breaks it) leaves the old one in place
+    drop = f"DROP CONSTRAINT {name}, " if have else ""
+    conn.exec_driver_sql(f"ALTER TABLE {table} {drop}ADD CONSTRAINT {name} CHECK ({sqltext})")
 
 
 def _v12(conn: Connection) -> None:

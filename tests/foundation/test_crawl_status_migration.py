@@ -47,3 +47,14 @@ def test_migration_12_upgrades_an_older_database(engine):
         statuses = conn.execute(sa.select(db.crawl_runs.c.status).order_by(db.crawl_runs.c.id)).scalars().all()
     assert statuses == ["ok", "bad_cookie"]
     assert db.migrate(engine) == []
+
+
+def test_a_narrower_condition_that_stored_rows_break_is_refused_and_changes_nothing(engine):
+    _insert(engine, "bad_cookie")
+    with pytest.raises((db.SchemaError, *REFUSED)):
+        with engine.begin() as conn:
+            db.replace_check(conn, "crawl_runs", "ck_crawl_runs_status", db._enum_sql("status", OLD))
+    engine.dispose()
+    _insert(engine, "bad_cookie")  # the wider condition is still there
+    with pytest.raises(REFUSED, match=REASON):
+        _insert(engine, "no_such_status")
