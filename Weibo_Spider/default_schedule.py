@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -28,7 +29,14 @@ from filelock import FileLock, Timeout
 from weibo.status import EXIT_CONFIG, EXIT_HELP, EXIT_LOCKED, exit_code
 
 from weibo_mh import db
-from weibo_mh.config import ConfigError, load_or_exit, resolve_sqlite_url
+from weibo_mh.config import (
+    COOKIES,
+    Config,
+    ConfigError,
+    cookie_from,
+    load_or_exit,
+    resolve_sqlite_url,
+)
 from weibo_mh.privacy import pseudonymiser_from
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +46,7 @@ log = logging.getLogger("weibo.schedule")
 class Scheduler:
     def __init__(self, config_path: str, db_url: str, budget_minutes: float, grace_seconds: float,
                  lock_file: str, log_dir: str, settings: list[str], notify_command: str = "",
-                 notify_on: tuple[str, ...] = ()) -> None:
+                 notify_on: tuple[str, ...] = (), preflight: Callable[[], str] | None = None) -> None:
         self.config_path = config_path
         self.db_url = db_url
         self.budget = budget_minutes * 60.0
@@ -52,6 +60,10 @@ class Scheduler:
         self.engine = db.open_checked(db_url)
         self.child: subprocess.Popen[bytes] | None = None
         self.stopping = False
+        #: checked before each crawl; a message makes the run bad_cookie without starting it
+        self.preflight = preflight
+        #: exit code of the last crawl process (None: it did not run)
+        self.last_rc: int | None = None
 
     def check_paths(self) -> None:
         """The lock and log folders must be writable: ConfigError (exit 2) now, not a traceback later."""
@@ -84,6 +96,10 @@ class Scheduler:
 
     def _run_locked(self) -> str:
         run_id = self._new_run()
+        self.last_rc = None
+        problem = self.preflight() if self.preflight else ""
+        if problem:
+            return self._refuse(run_id, "bad_cookie", problem)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"crawl-{datetime.now():%Y%m%d-%H%M%S}-run{run_id}.log"
         cmd = [sys.executable, "-m", "scrapy", "crawl", "hot_topics", "-s", f"CRAWL_RUN_ID={run_id}"]
@@ -97,6 +113,7 @@ class Scheduler:
                                           start_new_session=True)
             timed_out, rc = self._wait(self.child, started)
             self.child = None
+        self.last_rc = rc
         took = time.monotonic() - started
         status = self._settle(run_id, rc, timed_out, log_path)
         row = self._row(run_id)
@@ -107,6 +124,14 @@ class Scheduler:
                  f"; {row.error}" if row.error else "")
         if status in self.notify_on and self.notify_command:
             self.notify(run_id, status, row.error or "")
+        return status
+
+    def _refuse(self, run_id: int, status: str, error: str) -> str:
+        """End a run that was not started (its cookie cannot be used): record, log, notify."""
+        self._end_run(run_id, {"status": status, "error": error})
+        log.error("crawl run %d not started: %s: %s", run_id, status, error)
+        if status in self.notify_on and self.notify_command:
+            self.notify(run_id, status, error)
         return status
 
     def notify(self, run_id: int, status: str, error: str) -> None:
@@ -176,17 +201,21 @@ class Scheduler:
             values = {"status": "timed_out", "error": f"time budget of {self.budget / 60:g} min "
                                                       f"exhausted; crawler stopped (exit {rc})"}
         elif row.status == "running":
-            values = {"status": "failed", "error": f"crawler exited with status {rc} before recording "
-                                                   f"an end; see {log_path}"}
+            why = " (a configuration error)" if rc == EXIT_CONFIG else ""
+            values = {"status": "failed", "error": f"crawler exited with status {rc}{why} before "
+                                                   f"recording an end; see {log_path}"}
         if values:
-            values["finished_at"] = db.now()
-
-            def go() -> None:
-                with self.engine.begin() as conn:
-                    conn.execute(db.crawl_runs.update().where(db.crawl_runs.c.id == run_id).values(**values))
-            db.retry_on_disconnect(go, what="settle crawl run")
+            self._end_run(run_id, values)
             return str(values["status"])
         return row.status
+
+    def _end_run(self, run_id: int, values: dict[str, object]) -> None:
+        values = {**values, "finished_at": db.now()}
+
+        def go() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(db.crawl_runs.update().where(db.crawl_runs.c.id == run_id).values(**values))
+        db.retry_on_disconnect(go, what="settle crawl run")
 
     # ----------------------------------------------------------------- daemon
 
@@ -222,6 +251,28 @@ class Scheduler:
         return 0
 
 
+def cookie_problem(cfg: Config) -> str:
+    """Why the cookies a crawl would send cannot be used ('' when they can): a cookie file
+    that is missing, unreadable or empty, or a cookie holding a line break. Read before
+    every run, so that a refreshed file is picked up without a restart."""
+    for site in COOKIES:
+        try:
+            cookie_from(cfg, site=site)
+        except ConfigError as e:
+            return str(e)
+    return ""
+
+
+def once_exit_code(status: str, crawl_rc: int | None) -> int:
+    """``--once``'s exit status: the crawl's own exit code when the crawl ran and exited with
+    one (2 for a crawl that refused its configuration, not 1), else its status's code."""
+    if status == "locked":
+        return EXIT_LOCKED
+    if status != "timed_out" and crawl_rc is not None and crawl_rc > 0:
+        return crawl_rc
+    return exit_code(status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python Weibo_Spider/default_schedule.py",
@@ -234,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_HELP.replace("(scheduler only)", "").replace("(scheduler --once only)", "(--once)")
         + "\n\nWithout --once the daemon runs until SIGTERM or Ctrl-C and exits 0.")
     ap.add_argument("--config", help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
-    ap.add_argument("--once", action="store_true", help="run one crawl now and exit with its status")
+    ap.add_argument("--once", action="store_true",
+                    help="run one crawl now and exit with the crawl's own exit status")
     ap.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL or database.url)")
     ap.add_argument("-s", "--set", action="append", default=[], metavar="KEY=VALUE",
                     help="Scrapy setting passed to every crawl, e.g. -s TOPIC_LIMIT=5 (repeatable)")
@@ -254,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         pseudonymiser_from(cfg)  # refuse to schedule crawls that would refuse to start
         sched = Scheduler(str(Path(str(cfg.source)).resolve()), url, cfg.schedule.time_budget_minutes,
                           cfg.schedule.grace_seconds, cfg.schedule.lock_file, cfg.schedule.log_dir, a.set,
-                          cfg.schedule.notify_command, tuple(cfg.schedule.notify_on))
+                          cfg.schedule.notify_command, tuple(cfg.schedule.notify_on),
+                          preflight=lambda: cookie_problem(cfg))
         sched.check_paths()
     except (ConfigError, db.SchemaError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -270,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         except sa.exc.SQLAlchemyError as e:
             print(f"error: database {db.mask(url)}: {db.short_error(e)}", file=sys.stderr)
             return exit_code("failed")
-        return EXIT_LOCKED if status == "locked" else exit_code(status)
+        return once_exit_code(status, sched.last_rc)
     return sched.forever(cfg.schedule.times, cfg.schedule.every_minutes)
 
 

@@ -182,6 +182,20 @@ def _alert_threshold(cfg: Config, scorer: str) -> int | None:
     return int(c.alert_threshold)
 
 
+def _warn_about_the_alert_scorer(cfg: Config, scorer: str, engine: sa.Engine) -> None:
+    """Say at start-up when console.alert_scorer names another scorer that has no scores: then
+    neither this worker nor fill-alerts will ever raise an alert."""
+    from weibo_mh.alert_queue import missing_scorer_hint
+
+    c = cfg.console
+    if not c.alert_scorer or c.alert_scorer == scorer:
+        return
+    with engine.connect() as conn:
+        hint = missing_scorer_hint(conn, c.alert_scorer)
+    if hint:
+        log.warning("event=alert_scorer_idle this worker scores as %s and fills no alerts: %s", scorer, hint)
+
+
 def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from llm_worker.metrics import Metrics
     from llm_worker.queue import Queue
@@ -220,6 +234,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                     alert_threshold=_alert_threshold(cfg, backend.name),
                     alert_repeat_days=cfg.console.repeat_days)
     worker.install_signal_handlers()
+    _warn_about_the_alert_scorer(cfg, backend.name, engine)
     log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
              "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,
              len(backend.dimensions), mask_url(engine.url.render_as_string(hide_password=False)),

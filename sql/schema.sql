@@ -54,7 +54,7 @@ CREATE TABLE crawl_runs (
 	stats TEXT COMMENT 'JSON: dropped items by reason, malformed URLs, …',
 	error TEXT,
 	PRIMARY KEY (id),
-	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out'))
+	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out', 'bad_cookie'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
 CREATE TABLE pair_rollups (
@@ -310,4 +310,4 @@ CREATE INDEX ix_scores_alerts ON scores (scorer, dimension, value);
 
 CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (7, NOW(), 'high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim');
+INSERT INTO schema_version (version, applied_at, description) VALUES (12, NOW(), 'crawl_runs.status: bad_cookie (a cookie file that is missing, unreadable or malformed)');

@@ -85,6 +85,21 @@ def fill_alerts(conn: Connection, scorer: str, threshold: int, *, dimension: str
     return created
 
 
+def missing_scorer_hint(conn: Connection, scorer: str, dimension: str = RISK) -> str:
+    """A warning when ``scorer`` has no ``dimension`` scores at all ('' when it has some): no
+    alert can come from it, which usually means console.alert_scorer names a scorer no
+    worker runs. The hint lists the scorers that do have scores."""
+    found = conn.execute(sa.select(sa.literal(1)).where(S.c.scorer == scorer, S.c.dimension == dimension)
+                         .limit(1)).first()
+    if found:
+        return ""
+    others = [r for (r,) in conn.execute(sa.select(S.c.scorer).where(S.c.dimension == dimension)
+                                         .group_by(S.c.scorer).order_by(S.c.scorer).limit(10))]
+    have = f"scorers with scores: {', '.join(others)}" if others else "no scorer has written scores yet"
+    return (f"scorer {scorer} has no {dimension} scores, so it raises no alerts ({have}); set "
+            "console.alert_scorer to the scorer your workers run, or leave it empty")
+
+
 def repeat_counts(times: Sequence[tuple[int, datetime]], days: int) -> dict[int, int]:
     """alert id -> alerts among ``times`` (one author's) in the ``days`` up to it, itself included."""
     ordered = sorted(times, key=lambda x: (x[1], x[0]))

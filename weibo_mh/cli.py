@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import runpy
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "work": ("llm_worker", [], "the scoring worker (python -m llm_worker)"),
     "migrate": ("weibo_mh.db", ["migrate"], "create or upgrade the database schema"),
     "status": ("weibo_mh.db", ["status"], "schema version and row counts"),
-    "config": ("weibo_mh.config", [], "validate a config file and print it, secrets masked"),
+    "config": ("weibo_mh.config", [], "validate a config and the files it names; print it, secrets masked"),
     "salt": ("weibo_mh.privacy", ["new-salt"], "print a new pseudonymisation salt"),
     "report": ("analysis.report", [], "every chart, the alert table and index.html"),
     "alerts": ("analysis.alerts", [], "the high-risk comment table"),
@@ -47,6 +48,17 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def absolute_config_env(env: MutableMapping[str, str], cwd: Path) -> None:
+    """Make WEIBO_MH_CONFIG and a relative SQLite DATABASE_URL absolute against ``cwd``, for a
+    command that changes its working directory (``crawl`` runs in Weibo_Spider/)."""
+    from weibo_mh.config import CONFIG_ENV, resolve_sqlite_url
+
+    if env.get(CONFIG_ENV) and not Path(env[CONFIG_ENV]).expanduser().is_absolute():
+        env[CONFIG_ENV] = str(cwd / Path(env[CONFIG_ENV]).expanduser())
+    if env.get("DATABASE_URL"):
+        env["DATABASE_URL"] = resolve_sqlite_url(env["DATABASE_URL"], cwd)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help", "help"}:
@@ -63,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         runpy.run_path(str(path), run_name="__main__")
         return 0
     if target == "scrapy":
+        absolute_config_env(os.environ, Path.cwd())
         os.chdir(ROOT / "Weibo_Spider")  # scrapy finds the project through scrapy.cfg
     sys.argv = [f"weibo-mh {name}", *pre, *rest]
     runpy.run_module(target, run_name="__main__", alter_sys=True)

@@ -18,6 +18,7 @@ import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -141,7 +142,7 @@ SPEC: dict[str, dict[str, Key]] = {
                              "ends with a status in notify_on, with WEIBO_MH_RUN_ID, "
                              "WEIBO_MH_RUN_STATUS and WEIBO_MH_RUN_ERROR in its environment. "
                              "Empty: none."),
-        "notify_on": _k(list, ["login_required", "rate_limited"], "Run statuses that trigger "
+        "notify_on": _k(list, ["login_required", "bad_cookie", "rate_limited"], "Run statuses that trigger "
                         "notify_command."),
     },
     "worker": {
@@ -272,13 +273,18 @@ class Config:
                 out[sec][name] = value
         return out
 
-    def dump(self) -> str:
-        """The effective configuration as TOML-ish text, secrets masked."""
-        lines = [f"# effective configuration from {self.source or 'built-in defaults'}"]
+    def dump(self, env: Mapping[str, str] | None = None) -> str:
+        """The effective configuration as TOML-ish text, secrets masked: the file's values
+        after the environment's overrides, each override named in a comment."""
+        environ: Mapping[str, str] = os.environ if env is None else env
+        overrides = env_overrides(self, environ)
+        lines = [f"# effective configuration from {self.source or 'built-in defaults'}, "
+                 "after environment overrides"]
         for sec, values in self.as_dict(masked=True).items():
             lines.append(f"[{sec}]")
             for k, v in values.items():
-                lines.append(f"{k} = {_toml_value(v)}")
+                value, origin = overrides.get(f"{sec}.{k}", (v, ""))
+                lines.append(f"{k} = {_toml_value(value)}" + (f"  # from {origin}" if origin else ""))
             lines.append("")
         return "\n".join(lines)
 
@@ -405,6 +411,10 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     return getattr(t, "__name__", str(t))
 
 
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def resolve_path(value: str) -> str:
     """Relative paths in the config are relative to the project root, not the cwd."""
     if not value:
@@ -460,7 +470,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
             value = given.get(name, key.default)
             if not _check_type(value, key):
                 raise ConfigError(
-                    f"{src}: {sec_name}.{name} must be a {_type_name(key.type)}, "
+                    f"{src}: {sec_name}.{name} must be {_a(_type_name(key.type))}, "
                     f"got {type(value).__name__} {value!r}")
             if key.type is float:
                 value = float(value)
@@ -581,10 +591,77 @@ def console_key_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
     else:
         raise ConfigError("the console needs a session signing key: set WEIBO_MH_CONSOLE_KEY_FILE "
                           "(or console.secret_key_file) to a file outside the repository holding at "
-                          "least 32 random characters, e.g. from: python -m analysis.console new-key")
+                          "least 32 random characters, e.g. from: python -m analysis.console new-key FILE")
     if len(key) < 32:
         raise ConfigError(f"{what}: the console key must be at least 32 characters")
     return key
+
+
+#: Config keys naming a secret's file, and the variables that override them: the secret
+#: itself, then a file holding it.
+SECRET_FILE_KEYS = {
+    "privacy.salt_file": ("WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE"),
+    "spider.cookie_file": ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE"),
+    "spider.weibo_com_cookie_file": ("WEIBO_COM_COOKIE", "WEIBO_COM_COOKIE_FILE"),
+    "console.secret_key_file": ("WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE"),
+}
+_HIDDEN = "(set in the environment, hidden)"
+
+
+def env_overrides(cfg: Config, env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """``section.key`` -> (effective value, the variable it comes from) for every key the
+    environment overrides; a secret given itself (not as a file) shows as hidden."""
+    out: dict[str, tuple[Any, str]] = {}
+    if env.get("DATABASE_URL"):
+        out["database.url"] = (mask_url(cfg.database.url), "DATABASE_URL")
+    if env.get("REDIS_URL"):
+        out["spider.redis_url"] = (mask_url(cfg.spider.redis_url), "REDIS_URL")
+    for key, (var, file_var) in SECRET_FILE_KEYS.items():
+        if env.get(var):
+            out[key] = (_HIDDEN, var)
+        elif env.get(file_var):
+            out[key] = (str(Path(env[file_var]).expanduser()), file_var)
+    return out
+
+
+def file_problems(cfg: Config, env: Mapping[str, str] | None = None) -> list[str]:
+    """Every file the configuration (with the environment's overrides) names that a
+    service would fail to read: secrets (salt, cookies, console key) and model files.
+
+    An unset secret is not a problem here (a machine that does not crawl needs no cookie
+    and no salt); a named file that is missing, unreadable, empty or malformed is.
+    """
+    from weibo_mh.privacy import load_salt  # privacy imports this module
+
+    environ: Mapping[str, str] = os.environ if env is None else env
+    problems: list[str] = []
+
+    def named(key: str) -> bool:
+        var, file_var = SECRET_FILE_KEYS[key]
+        sec, _, name = key.partition(".")
+        return bool(environ.get(var) or environ.get(file_var) or getattr(cfg.sections[sec], name))
+
+    checks: list[Callable[[], object]] = [partial(cookie_from, cfg, environ, site) for site in COOKIES]
+    if named("privacy.salt_file"):
+        checks.append(partial(load_salt, cfg, environ))
+    if named("console.secret_key_file"):
+        checks.append(partial(console_key_from, cfg, environ))
+    for check in checks:
+        try:
+            check()
+        except ConfigError as e:
+            problems.append(str(e))
+    models = []
+    if cfg.worker.backend == "classifier":
+        models.append(("classifier.model_path", cfg.classifier.model_path, False))
+    if cfg.transformers.adapter:
+        models.append(("transformers.adapter", cfg.transformers.adapter, True))
+    for key, path, folder in models:
+        p = Path(path)
+        if not (p.is_dir() if folder else p.is_file()) or not os.access(p, os.R_OK):
+            what = "folder" if folder else "file"
+            problems.append(f"{key}: {what} {p} does not exist or cannot be read")
+    return problems
 
 
 def reference_markdown() -> str:
@@ -603,16 +680,33 @@ def reference_markdown() -> str:
     return "\n".join(out)
 
 
-if __name__ == "__main__":  # python -m weibo_mh.config [--config F] [--reference]
+def main(argv: list[str] | None = None) -> int:
+    """``python -m weibo_mh.config [--config F] [--reference]``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m weibo_mh.config",
-                                 description="Validate a config file and print the effective "
-                                             "configuration (secrets masked).")
+    ap = argparse.ArgumentParser(
+        prog="python -m weibo_mh.config",
+        description="Validate a config file and print the effective configuration (after the "
+                    "environment's overrides, secrets masked).",
+        epilog="Also checks that every file it names (salt, cookies, console key, the classifier "
+               "model) exists and can be read, after the environment's overrides (WEIBO_MH_SALT_FILE, "
+               "WEIBO_COOKIE_FILE, ...). Exit status 0: valid; 2: not, with every problem on stderr.")
     ap.add_argument("--config", help="TOML file (default: $WEIBO_MH_CONFIG or configs/default.toml)")
     ap.add_argument("--reference", action="store_true", help="print the Markdown key reference")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.reference:
         print(reference_markdown())
-    else:
-        print(load_or_exit(a.config).dump())
+        return 0
+    cfg = load_or_exit(a.config)
+    print(cfg.dump())
+    found = file_problems(cfg)
+    for problem in found:
+        print(f"configuration error: {problem}", file=sys.stderr)
+    return 2 if found else 0
+
+
+if __name__ == "__main__":
+    # through the imported module, so that its ConfigError is the one weibo_mh.privacy raises
+    from weibo_mh.config import main as _main
+
+    raise SystemExit(_main())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
-CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out")
+CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out", "bad_cookie")
 SCORE_STATUSES = ("pending", "claimed", "done", "failed")
 
 metadata = sa.MetaData()
@@ -42,9 +43,13 @@ LONGTEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _enum_check(column: str, values: Sequence[str], name: str) -> sa.CheckConstraint:
+def _enum_sql(column: str, values: Sequence[str]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
-    return sa.CheckConstraint(f"{column} IN ({quoted})", name=name)
+    return f"{column} IN ({quoted})"
+
+
+def _enum_check(column: str, values: Sequence[str], name: str) -> sa.CheckConstraint:
+    return sa.CheckConstraint(_enum_sql(column, values), name=name)
 
 
 schema_version = sa.Table(
@@ -547,6 +552,50 @@ def _v7(conn: Connection) -> None:
         conn.exec_driver_sql("DROP INDEX ix_scores_scorer_dim" + ("" if is_sqlite(conn) else " ON scores"))
 
 
+def replace_check(conn: Connection, table: str, name: str, sqltext: str) -> None:
+    """Give the named CHECK constraint of ``table`` a new condition (``sync_tables`` never
+    touches constraints, and a fresh database's ``create_all`` already has the new one).
+
+    MySQL/MariaDB drop and re-add it in one ALTER TABLE (DROP CONSTRAINT: MariaDB 10.2.1+,
+    MySQL 8.0.19+; tested on MariaDB 10.11).
+    SQLite cannot alter a constraint; the table's stored CREATE statement is edited in
+    place (https://www.sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema
+    Changes", the simpler procedure), which is safe only when every stored row satisfies
+    the new condition: use it to widen a condition, never to narrow one.
+    """
+    if is_sqlite(conn):
+        row = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                   (table,)).one()
+        pattern = re.compile(rf"(CONSTRAINT {re.escape(name)} CHECK \()(.*?)(\)(?:,|\s*\)$))", re.S)
+        new, n = pattern.subn(lambda m: m.group(1) + sqltext + m.group(3), row[0], count=1)
+        if n != 1:
+            raise SchemaError(f"{table}: no CHECK constraint {name} to replace")
+        version = conn.exec_driver_sql("PRAGMA schema_version").scalar()
+        conn.exec_driver_sql("PRAGMA writable_schema = ON")
+        try:
+            conn.exec_driver_sql("UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+                                 (new, table))
+            conn.exec_driver_sql(f"PRAGMA schema_version = {int(version or 0) + 1}")
+        finally:
+            conn.exec_driver_sql("PRAGMA writable_schema = OFF")
+        # reading the table makes SQLite parse the edited statement (an error rolls it back);
+        # no stored row may break the new condition
+        bad = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {table} WHERE NOT ({sqltext})").scalar()
+        if bad:
+            raise SchemaError(f"{table}: {bad} rows break the new {name}; not replaced")
+        return
+    have = conn.exec_driver_sql(
+        "SELECT COUNT(*) FROM information_schema.table_constraints WHERE table_schema = DATABASE() "
+        "AND table_name = %s AND constraint_name = %s AND constraint_type = 'CHECK'", (table, name)).scalar()
+    # one statement, so that a refused condition (a stored row breaks it) leaves the old one in place
+    drop = f"DROP CONSTRAINT {name}, " if have else ""
+    conn.exec_driver_sql(f"ALTER TABLE {table} {drop}ADD CONSTRAINT {name} CHECK ({sqltext})")
+
+
+def _v12(conn: Connection) -> None:
+    replace_check(conn, "crawl_runs", "ck_crawl_runs_status", _enum_sql("status", CRAWL_STATUSES))
+
+
 #: version -> (description, function). Append, never edit, when the schema changes.
 #: A new version changes the tables above and adds ``N: ("what", lambda c: sync_tables(c, [...]))``;
 #: versions need not be contiguous (``migrate`` applies those above the database's, in order).
@@ -561,6 +610,7 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
         lambda c: sync_tables(c, CONSOLE_TABLES)),
     6: ("rollups by IP location (region_rollups)", _v6),
     7: ("high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim", _v7),
+    12: ("crawl_runs.status: bad_cookie (a cookie file that is missing, unreadable or malformed)", _v12),
 }
 
 
@@ -849,7 +899,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=help_)
         if name != "ddl":
             p.add_argument("--db", help="database URL (default: DATABASE_URL or the config's database.url)")
-            p.add_argument("--config", help="TOML config file (default: configs/default.toml)")
+            p.add_argument("--config", help="TOML config file (default: $WEIBO_MH_CONFIG or configs/default.toml)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("mysql.connector").setLevel(logging.WARNING)

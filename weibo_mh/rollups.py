@@ -678,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rows, 'verify' compares the rollups with the raw rows.")
     ap.add_argument("command", choices=("refresh", "rebuild", "verify"))
     ap.add_argument("--db", help="database URL (default: DATABASE_URL or the config's database.url)")
-    ap.add_argument("--config", help="TOML config file (default: configs/default.toml)")
+    ap.add_argument("--config", help="TOML config file (default: $WEIBO_MH_CONFIG or configs/default.toml)")
     ap.add_argument("--lag-seconds", type=int, default=int(LAG.total_seconds()),
                     help="leave comments stored this recently to the report's raw tail (default 300)")
     a = ap.parse_args(argv)

@@ -154,7 +154,7 @@ def _fill_queue(a: argparse.Namespace, cfg: Config) -> int:
 
 def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     from analysis.console.auth import audit
-    from weibo_mh.alert_queue import fill_alerts
+    from weibo_mh.alert_queue import fill_alerts, missing_scorer_hint
 
     threshold = cfg.console.alert_threshold if a.threshold is None else a.threshold
     if not 0 <= threshold <= 10:
@@ -165,7 +165,10 @@ def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
         n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days)
         audit(conn, f"shell:{getpass.getuser()}", "fill_alerts", f"scorer:{scorer}"[:191],
               {"threshold": threshold, "created": n})
+        hint = "" if n else missing_scorer_hint(conn, scorer)
     print(f"{n} new alerts from {scorer} at suicide risk >= {threshold}")
+    if hint:
+        print(f"warning: {hint}", file=sys.stderr)
     return 0
 
 

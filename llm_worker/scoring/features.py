@@ -1,7 +1,7 @@
 """Features for the trained classifier: character and word n-grams, lexicon cues, length, negation.
 
 The n-gram vectorisers learn their vocabulary from the training texts; the cue
-features come from the project's own lexicons (llm_worker/lexicons), so a trained
+features come from the project's own lexicons (llm_worker/scoring/lexicons), so a trained
 model is the lexicon's judgement plus what the labelled data adds to it.
 """
 

@@ -48,7 +48,7 @@ def test_environment_overrides_the_file(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("[worker]\nbatch_sise = 3\n", "unknown key worker.batch_sise"),
     ("[wroker]\nbatch_size = 3\n", "unknown section [wroker]"),
-    ("[worker]\nbatch_size = 'ten'\n", "worker.batch_size must be a integer"),
+    ("[worker]\nbatch_size = 'ten'\n", "worker.batch_size must be an integer"),
     ("[spider]\ndownload_delay = true\n", "spider.download_delay must be a number"),
     ("[worker]\nbackend = 'gpt'\n", "worker.backend = 'gpt' is not one of"),
     ("[schedule]\ntimes = ['25:00']\n", "schedule.times"),
@@ -104,3 +104,51 @@ def test_reference_lists_every_key():
     ref = reference_markdown()
     for key in ("database.url", "spider.download_delay", "worker.backend", "schedule.times"):
         assert f"`{key}`" in ref
+
+
+def _config_cmd(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WEIBO_", "DATABASE_URL"))}
+    return subprocess.run([sys.executable, "-m", "weibo_mh.cli", "config", "--config", str(path)],
+                          capture_output=True, text=True, env={**clean, **env}, timeout=60)
+
+
+def test_config_command_refuses_a_named_file_that_is_missing(tmp_path):
+    path = write(tmp_path, f"[privacy]\nsalt_file = '{tmp_path / 'no-salt'}'\n"
+                           f"[spider]\ncookie_file = '{tmp_path / 'no-cookie'}'\n")
+    out = _config_cmd(path, {})
+    assert out.returncode == 2, out.stderr
+    assert "no-salt does not exist" in out.stderr and "no-cookie does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_config_command_prints_the_environments_overrides_with_secrets_hidden(tmp_path):
+    salt = tmp_path / "salt"
+    salt.write_text("x" * 40, encoding="utf-8")
+    path = write(tmp_path, "[privacy]\nsalt_file = '/etc/weibo-mh/salt'\n"
+                           "[spider]\ncookie_file = '/etc/weibo-mh/cookie'\n")
+    out = _config_cmd(path, {"WEIBO_MH_SALT_FILE": str(salt), "WEIBO_COOKIE": "SUB=hunter2cookie",
+                             "DATABASE_URL": "mysql+pymysql://u:hunter2pw@h/db"})
+    assert out.returncode == 0, out.stderr
+    assert f'salt_file = "{salt}"  # from WEIBO_MH_SALT_FILE' in out.stdout
+    assert 'cookie_file = "(set in the environment, hidden)"  # from WEIBO_COOKIE' in out.stdout
+    assert 'url = "mysql+pymysql://u:***@h/db"  # from DATABASE_URL' in out.stdout
+    assert "hunter2" not in out.stdout + out.stderr
+
+
+def test_config_command_refuses_a_cookie_with_a_line_break(tmp_path):
+    cookie = tmp_path / "cookie"
+    cookie.write_text("SUB=a\nSUBP=b\n", encoding="utf-8")
+    out = _config_cmd(write(tmp_path, ""), {"WEIBO_COOKIE_FILE": str(cookie)})
+    assert out.returncode == 2 and "line break" in out.stderr
+
+
+def test_config_path_relative_to_the_working_directory_survives_crawls_chdir(tmp_path):
+    """`WEIBO_MH_CONFIG=configs/x.toml weibo-mh crawl` reads the file from where it was run."""
+    from weibo_mh import cli
+
+    rel = Path("configs") / "default.toml"
+    env = {"WEIBO_MH_CONFIG": str(rel)}
+    cli.absolute_config_env(env, ROOT)
+    assert env["WEIBO_MH_CONFIG"] == str(ROOT / rel)

@@ -288,7 +288,7 @@ class LexiconBackend:
             matcher(domain)  # load and compile once, up front
 
     def sources(self) -> dict[str, str]:
-        return {"*": "lexicon (hand-written cue lists in llm_worker/lexicons, untrained)"}
+        return {"*": "lexicon (hand-written cue lists in llm_worker/scoring/lexicons, untrained)"}
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> LexiconBackend:
