@@ -16,6 +16,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -193,9 +194,23 @@ def _serve(a: argparse.Namespace, cfg: Config) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("event=bind_public host=%s note='the console serves plain HTTP; put a TLS proxy in "
                     "front and set console.secure_cookie = true'", host)
-    log.info("event=serve url=http://%s:%d", host, port)
-    waitress.serve(app, host=host, port=port, threads=a.threads, ident="weibo-mh-console")
+    opts = serve_options(cfg, a.threads)
+    log.info("event=serve url=http://%s:%d connection_limit=%d channel_timeout=%d trusted_proxies=%d",
+             host, port, opts["connection_limit"], opts["channel_timeout"], len(cfg.console.trusted_proxies))
+    waitress.serve(app, host=host, port=port, **opts)
     return 0
+
+
+def serve_options(cfg: Config, threads: int = 8) -> dict[str, Any]:
+    """waitress's settings from ``console.*``: how many connections, and how long an idle one lives.
+
+    waitress's own X-Forwarded-* handling stays off: the app reads X-Forwarded-For itself,
+    only from ``console.trusted_proxies``.
+    """
+    con = cfg.console
+    return {"threads": threads, "connection_limit": int(con.connection_limit),
+            "channel_timeout": int(con.channel_timeout), "cleanup_interval": int(con.cleanup_interval),
+            "ident": "weibo-mh-console"}
 
 
 def run(argv: list[str] | None = None) -> int:
