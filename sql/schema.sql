@@ -65,7 +65,7 @@ CREATE TABLE login_attempts (
 	username VARCHAR(64) NOT NULL,
 	ip VARCHAR(64) NOT NULL,
 	failures INTEGER NOT NULL COMMENT 'attempts since the last success (or since the window passed)' DEFAULT '0',
-	last_at DATETIME NOT NULL,
+	last_at DATETIME(6) NOT NULL COMMENT 'with microseconds: the login delay starts at 1 s',
 	PRIMARY KEY (username, ip)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 

@@ -386,7 +386,8 @@ login_attempts = sa.Table(
     sa.Column("ip", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False, server_default="0",
               comment="attempts since the last success (or since the window passed)"),
-    sa.Column("last_at", sa.DateTime, nullable=False),
+    sa.Column("last_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"), nullable=False,
+              comment="with microseconds: the login delay starts at 1 s"),
     sa.Index("ix_login_attempts_last", "last_at"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )

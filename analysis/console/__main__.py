@@ -204,13 +204,15 @@ def _serve(a: argparse.Namespace, cfg: Config) -> int:
 def serve_options(cfg: Config, threads: int = 8) -> dict[str, Any]:
     """waitress's settings from ``console.*``: how many connections, and how long an idle one lives.
 
-    waitress's own X-Forwarded-* handling stays off: the app reads X-Forwarded-For itself,
-    only from ``console.trusted_proxies``.
+    waitress's own proxy handling (one ``trusted_proxy``) stays off: the app reads
+    X-Forwarded-For itself, from the addresses in ``console.trusted_proxies`` only. Without
+    any, waitress also drops the X-Forwarded-* headers before the app sees them (its
+    default); with some, it passes them on.
     """
     con = cfg.console
     return {"threads": threads, "connection_limit": int(con.connection_limit),
             "channel_timeout": int(con.channel_timeout), "cleanup_interval": int(con.cleanup_interval),
-            "ident": "weibo-mh-console"}
+            "clear_untrusted_proxy_headers": not con.trusted_proxies, "ident": "weibo-mh-console"}
 
 
 def run(argv: list[str] | None = None) -> int:

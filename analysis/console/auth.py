@@ -16,7 +16,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -196,7 +196,7 @@ def _reserve(conn: Connection, name: str, ip: str, limit: Limit) -> int:
     transaction is the lock), so parallel tries are counted one after the other. The try is
     counted before the password is checked (outside the lock); a success clears the count.
     """
-    t = db.now()
+    t = datetime.now(db.SHANGHAI).replace(tzinfo=None)  # to the microsecond, unlike db.now()
     row = {"username": name, "ip": ip, "failures": 0, "last_at": t}
     if conn.dialect.name == "sqlite":
         conn.execute(sqlite_insert(A).values(**row).on_conflict_do_nothing())
