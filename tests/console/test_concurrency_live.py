@@ -48,7 +48,7 @@ def live(serve: Any, seeded: sa.Engine) -> Live:
         fill_alerts(conn, MACHINE, 7)
         annotate.fill(conn, "random", 16, actor="test", share=0, seed=1)
     # a long login delay, so that every try past the fifth for one pair is refused, whatever the timing
-    return serve(threads=8, login_delay_seconds=60.0)  # type: ignore[no-any-return]
+    return serve(threads=8, login_delay_seconds=60.0)
 
 
 def test_parallel_logins_labels_and_wrong_passwords(live: Live) -> None:
