@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analysis.common import Parser, UsageError, open_database
+from analysis.console.writes import write
 from weibo_mh.config import Config, ConfigError, console_key_from, load_or_exit, resolve_sqlite_url
 
 log = logging.getLogger("analysis.console")
@@ -141,11 +142,12 @@ def _fill_queue(a: argparse.Namespace, cfg: Config) -> int:
     n = a.n or (len(ids) if ids else cfg.console.queue_size)
     if n < 1:
         raise UsageError("--n must be at least 1")
+    actor = f"shell:{getpass.getuser()}"
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn:
             scorer = a.scorer or (_default_scorer(conn, cfg) if a.strategy == "stratified" else None)
-            out = fill(conn, a.strategy, n, actor=f"shell:{getpass.getuser()}", scorer=scorer, ids=ids,
-                       share=cfg.console.double_coding_share, seed=a.seed)
+        out = write(engine, lambda conn: fill(conn, a.strategy, n, actor=actor, scorer=scorer, ids=ids,
+                                              share=cfg.console.double_coding_share, seed=a.seed))
     except QueueError as e:
         raise UsageError(str(e)) from None
     print(f"queued {out.comments} comments ({out.double_coded} double-coded) of {out.asked} asked"
@@ -161,11 +163,16 @@ def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     if not 0 <= threshold <= 10:
         raise UsageError(f"--threshold must be a level 0-10, got {threshold}")
     engine = _engine(a, cfg)
-    with engine.begin() as conn:
+    actor = f"shell:{getpass.getuser()}"
+    with engine.connect() as conn:
         scorer = a.scorer or _default_scorer(conn, cfg)
+
+    def run(conn: sa.Connection) -> int:
         n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days)
-        audit(conn, f"shell:{getpass.getuser()}", "fill_alerts", f"scorer:{scorer}"[:191],
-              {"threshold": threshold, "created": n})
+        audit(conn, actor, "fill_alerts", f"scorer:{scorer}"[:191], {"threshold": threshold, "created": n})
+        return n
+
+    n = write(engine, run)
     print(f"{n} new alerts from {scorer} at suicide risk >= {threshold}")
     return 0
 
