@@ -233,13 +233,17 @@ def login(engine: Engine, username: str, password: str, ip: str, *, limit: Limit
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         ok = False
     if row is None or not ok or row.disabled:
-        write(engine, lambda conn: audit(conn, "-", "login_failed", f"user:{name}", ip=ip))
+        def failed(conn: Connection) -> None:
+            audit(conn, "-", "login_failed", f"user:{name}", ip=ip)
+            _forget_old(conn, limit)
+
+        write(engine, failed)
         return LoginResult(None, "wrong user name or password")
     rehash = _hasher.hash(password) if _hasher.check_needs_rehash(row.password_hash) else None
 
     def success(conn: Connection) -> str:
         conn.execute(A.delete().where(A.c.username == name, A.c.ip == ip))
-        conn.execute(A.delete().where(A.c.last_at < db.now() - timedelta(minutes=limit.window_minutes)))
+        _forget_old(conn, limit)
         values: dict[str, Any] = {"last_login_at": db.now()}
         if rehash:
             values["password_hash"] = rehash
@@ -249,6 +253,11 @@ def login(engine: Engine, username: str, password: str, ip: str, *, limit: Limit
 
     token = write(engine, success)
     return LoginResult(User(int(row.id), row.username, row.role), token=token)
+
+
+def _forget_old(conn: Connection, limit: Limit) -> None:
+    """Drop the pairs whose failures are past the window (made-up names would pile up)."""
+    conn.execute(A.delete().where(A.c.last_at < db.now() - timedelta(minutes=limit.window_minutes)))
 
 
 def audit(conn: Connection, actor: str, action: str, target: str = "",

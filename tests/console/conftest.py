@@ -69,7 +69,9 @@ def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from analysis.console import auth
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(auth, "_hasher", cheap)
+    monkeypatch.setattr(auth, "_DUMMY", cheap.hash("not a password of anyone"))  # unknown names, as cheap
 
 
 @pytest.fixture

@@ -90,7 +90,6 @@ def test_the_admin_lists_and_ends_sessions(serve: Any) -> None:
 # ------------------------------------------------------------------ 3. the login limit
 
 
-@pytest.mark.slow
 def test_login_delay_per_name_and_address_never_locks_a_user_out(serve: Any) -> None:
     live = serve(trusted_proxies=["127.0.0.1"])
     # five wrong passwords for anna from five addresses: a sixth address logs in at once
