@@ -224,7 +224,7 @@ def login(engine: Engine, username: str, password: str, ip: str, *, limit: Limit
     wait = write(engine, lambda conn: _reserve(conn, name, ip, limit))
     if wait:
         return LoginResult(None, f"too many failed logins for this name from your address; try again in "
-                                 f"{wait} seconds", retry_after=wait)
+                                 f"{wait} second{'' if wait == 1 else 's'}", retry_after=wait)
     with engine.connect() as conn:
         row = conn.execute(sa.select(U).where(U.c.username == name)).first()
     ok = False
