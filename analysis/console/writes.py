@@ -43,5 +43,7 @@ def write(engine: Engine, fn: Callable[[Connection], T]) -> T:
 
 
 def retryable(e: sa.exc.DBAPIError) -> bool:
+    """A deadlock or lock-wait timeout (PyMySQL puts the code first in args, mysql-connector in errno)."""
     args: tuple[Any, ...] = tuple(getattr(e.orig, "args", ()))
-    return bool(args) and args[0] in RETRY_CODES
+    code = getattr(e.orig, "errno", None) or (args[0] if args else None)
+    return code in RETRY_CODES

@@ -294,3 +294,27 @@ def test_idle_connections_cannot_starve_the_console(serve: Any) -> None:
     finally:
         for s in idle:
             s.close()
+
+
+# ------------------------------------------------------------------ 1. the write helper
+
+
+def test_a_deadlock_is_retried_and_other_errors_are_not(sqlite_url: str) -> None:
+    """InnoDB's deadlock victim (1213) runs again; "no such table" does not."""
+    import pymysql
+
+    from analysis.console.writes import write
+
+    engine = db.make_engine(sqlite_url)
+    calls: list[int] = []
+
+    def deadlocked_once(conn: sa.Connection) -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE …", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
+        return str(conn.execute(sa.text("PRAGMA busy_timeout")).scalar())
+
+    assert write(engine, deadlocked_once) == "30000" and len(calls) == 2  # the busy timeout holds
+    with pytest.raises(sa.exc.OperationalError, match="no such table"):
+        write(engine, lambda conn: conn.execute(sa.text("SELECT * FROM nowhere")))
+    engine.dispose()
