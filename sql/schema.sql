@@ -11,6 +11,8 @@ CREATE TABLE audit_log (
 	target VARCHAR(191) NOT NULL DEFAULT '',
 	detail TEXT,
 	ip VARCHAR(64) NOT NULL DEFAULT '',
+	hits INTEGER NOT NULL COMMENT 'requests this row stands for (refused anonymous requests: per address and minute)' DEFAULT '1',
+	bucket VARCHAR(191) COMMENT 'action|address|minute of a counted row; NULL otherwise',
 	PRIMARY KEY (id)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
@@ -23,6 +25,8 @@ CREATE INDEX ix_audit_at ON audit_log (at);
 CREATE INDEX ix_audit_ip ON audit_log (ip, at);
 
 CREATE INDEX ix_audit_target ON audit_log (target, at);
+
+CREATE UNIQUE INDEX uq_audit_bucket ON audit_log (bucket);
 
 CREATE TABLE console_users (
 	id BIGINT NOT NULL AUTO_INCREMENT,
@@ -56,6 +60,16 @@ CREATE TABLE crawl_runs (
 	PRIMARY KEY (id),
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out', 'bad_cookie'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE TABLE login_attempts (
+	username VARCHAR(64) NOT NULL,
+	ip VARCHAR(64) NOT NULL,
+	failures INTEGER NOT NULL COMMENT 'attempts since the last success (or since the window passed)' DEFAULT '0',
+	last_at DATETIME(6) NOT NULL COMMENT 'with microseconds: the login delay starts at 1 s',
+	PRIMARY KEY (username, ip)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_login_attempts_last ON login_attempts (last_at);
 
 CREATE TABLE pair_rollups (
 	scorer_a VARCHAR(128) NOT NULL COMMENT 'scorer_a < scorer_b',
@@ -202,6 +216,25 @@ CREATE INDEX ix_comments_first_scraped ON comments (first_scraped_at);
 CREATE INDEX ix_comments_mid ON comments (mid);
 
 CREATE INDEX ix_comments_queue ON comments (score_status, lease_until);
+
+CREATE TABLE console_sessions (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	token_hash VARCHAR(64) NOT NULL COMMENT 'sha256 of the token in the cookie',
+	user_id BIGINT NOT NULL,
+	created_at DATETIME NOT NULL,
+	last_seen_at DATETIME NOT NULL,
+	revoked_at DATETIME COMMENT 'NULL while the session is live',
+	revoked_why VARCHAR(32) COMMENT 'logout, password, role, disabled, admin:<name>',
+	ip VARCHAR(64) NOT NULL DEFAULT '',
+	user_agent VARCHAR(191) NOT NULL DEFAULT '',
+	PRIMARY KEY (id),
+	CONSTRAINT uq_sessions_token UNIQUE (token_hash),
+	CONSTRAINT fk_sessions_user FOREIGN KEY(user_id) REFERENCES console_users (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_sessions_live ON console_sessions (revoked_at, created_at);
+
+CREATE INDEX ix_sessions_user ON console_sessions (user_id, revoked_at);
 
 CREATE TABLE post_topics (
 	mid VARCHAR(32) NOT NULL,

@@ -219,9 +219,23 @@ SPEC: dict[str, dict[str, Key]] = {
                               "by WEIBO_MH_CONSOLE_KEY / WEIBO_MH_CONSOLE_KEY_FILE).", path=True),
         "session_minutes": _k(int, 480, "A login expires after this many minutes.", min=1, max=525_600),
         "secure_cookie": _k(bool, False, "Send the session cookie over HTTPS only (set it behind a TLS proxy)."),
-        "login_max_failures": _k(int, 5, "Failed logins for one user name (or four times as many from one "
-                                 "address) within login_window_minutes before logins are refused.", min=1, max=1_000_000),
-        "login_window_minutes": _k(int, 15, "Window of the failed-login limit.", min=1, max=525_600),
+        "login_max_failures": _k(int, 5, "Failed logins for one user name from one address before each "
+                                 "further try must wait (login_delay_seconds, doubling; never a lock).",
+                                 min=1, max=1_000_000),
+        "login_delay_seconds": _k(float, 1.0, "The wait after login_max_failures failures for one user name "
+                                  "and address; it doubles with each further failure, up to "
+                                  "login_window_minutes.", min=0.0, max=86_400.0),
+        "login_window_minutes": _k(int, 15, "Failed logins older than this are forgotten; also the longest "
+                                   "login delay.", min=1, max=525_600),
+        "trusted_proxies": _k(list, [], "Addresses or networks (CIDR) of reverse proxies whose "
+                              "X-Forwarded-For names the client; empty (the default): the header is ignored "
+                              "and the connecting address counts."),
+        "connection_limit": _k(int, 200, "Open connections waitress accepts at once; more wait in the "
+                               "listen backlog.", min=1, max=100_000),
+        "channel_timeout": _k(int, 30, "Seconds an idle or half-sent connection is kept before waitress "
+                              "closes it.", min=1, max=3600),
+        "cleanup_interval": _k(int, 10, "How often (seconds) waitress looks for timed-out connections.",
+                               min=1, max=3600),
         "queue_size": _k(int, 200, "Comments added to the annotation queue by one fill (the default).", min=1, max=1_000_000),
         "double_coding_share": _k(float, 0.2, "Share (0-1) of queued comments that two annotators label.", max=1.0),
         "alert_scorer": _k(str, "", "Scorer whose suicide-risk levels raise alerts (empty: the worker "

@@ -354,11 +354,46 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(191), nullable=False, server_default=""),
     sa.Column("detail", sa.Text),
     sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("hits", sa.Integer, nullable=False, server_default="1",
+              comment="requests this row stands for (refused anonymous requests: per address and minute)"),
+    sa.Column("bucket", sa.String(191), comment="action|address|minute of a counted row; NULL otherwise"),
     sa.Index("ix_audit_at", "at"),
     sa.Index("ix_audit_target", "target", "at"),
     sa.Index("ix_audit_ip", "ip", "at"),
     sa.Index("ix_audit_actor", "actor", "at"),
     sa.Index("ix_audit_action", "action"),
+    sa.Index("uq_audit_bucket", "bucket", unique=True),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+# Console hardening (migration 11): sessions the server can end, and the failed-login
+# count per (user name, address) pair that the exponential login delay reads.
+console_sessions = sa.Table(
+    "console_sessions", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("token_hash", HASH, nullable=False, comment="sha256 of the token in the cookie"),
+    sa.Column("user_id", BIGINT, sa.ForeignKey("console_users.id", name="fk_sessions_user"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, comment="NULL while the session is live"),
+    sa.Column("revoked_why", sa.String(32), comment="logout, password, role, disabled, admin:<name>"),
+    sa.Column("ip", sa.String(64), nullable=False, server_default=""),
+    sa.Column("user_agent", sa.String(191), nullable=False, server_default=""),
+    sa.UniqueConstraint("token_hash", name="uq_sessions_token"),
+    sa.Index("ix_sessions_user", "user_id", "revoked_at"),
+    sa.Index("ix_sessions_live", "revoked_at", "created_at"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+login_attempts = sa.Table(
+    "login_attempts", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("ip", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0",
+              comment="attempts since the last success (or since the window passed)"),
+    sa.Column("last_at", sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"), nullable=False,
+              comment="with microseconds: the login delay starts at 1 s"),
+    sa.Index("ix_login_attempts_last", "last_at"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
@@ -610,6 +645,8 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
         lambda c: sync_tables(c, CONSOLE_TABLES)),
     6: ("rollups by IP location (region_rollups)", _v6),
     7: ("high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim", _v7),
+    11: ("console: server-side sessions, login attempts per name and address, counted audit rows",
+         lambda c: sync_tables(c, [audit_log, console_sessions, login_attempts])),
     12: ("crawl_runs.status: bad_cookie (a cookie file that is missing, unreadable or malformed)", _v12),
 }
 

@@ -16,10 +16,12 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
 from analysis.common import Parser, UsageError, open_database
+from analysis.console.writes import write
 from weibo_mh.config import Config, ConfigError, console_key_from, load_or_exit, resolve_sqlite_url
 
 log = logging.getLogger("analysis.console")
@@ -140,11 +142,12 @@ def _fill_queue(a: argparse.Namespace, cfg: Config) -> int:
     n = a.n or (len(ids) if ids else cfg.console.queue_size)
     if n < 1:
         raise UsageError("--n must be at least 1")
+    actor = f"shell:{getpass.getuser()}"
     try:
-        with engine.begin() as conn:
+        with engine.connect() as conn:
             scorer = a.scorer or (_default_scorer(conn, cfg) if a.strategy == "stratified" else None)
-            out = fill(conn, a.strategy, n, actor=f"shell:{getpass.getuser()}", scorer=scorer, ids=ids,
-                       share=cfg.console.double_coding_share, seed=a.seed)
+        out = write(engine, lambda conn: fill(conn, a.strategy, n, actor=actor, scorer=scorer, ids=ids,
+                                              share=cfg.console.double_coding_share, seed=a.seed))
     except QueueError as e:
         raise UsageError(str(e)) from None
     print(f"queued {out.comments} comments ({out.double_coded} double-coded) of {out.asked} asked"
@@ -160,12 +163,16 @@ def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     if not 0 <= threshold <= 10:
         raise UsageError(f"--threshold must be a level 0-10, got {threshold}")
     engine = _engine(a, cfg)
-    with engine.begin() as conn:
+    actor = f"shell:{getpass.getuser()}"
+    with engine.connect() as conn:
         scorer = a.scorer or _default_scorer(conn, cfg)
+
+    def run(conn: sa.Connection) -> tuple[int, str]:
         n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days)
-        audit(conn, f"shell:{getpass.getuser()}", "fill_alerts", f"scorer:{scorer}"[:191],
-              {"threshold": threshold, "created": n})
-        hint = "" if n else missing_scorer_hint(conn, scorer)
+        audit(conn, actor, "fill_alerts", f"scorer:{scorer}"[:191], {"threshold": threshold, "created": n})
+        return n, ("" if n else missing_scorer_hint(conn, scorer))
+
+    n, hint = write(engine, run)
     print(f"{n} new alerts from {scorer} at suicide risk >= {threshold}")
     if hint:
         print(f"warning: {hint}", file=sys.stderr)
@@ -196,9 +203,25 @@ def _serve(a: argparse.Namespace, cfg: Config) -> int:
     if host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("event=bind_public host=%s note='the console serves plain HTTP; put a TLS proxy in "
                     "front and set console.secure_cookie = true'", host)
-    log.info("event=serve url=http://%s:%d", host, port)
-    waitress.serve(app, host=host, port=port, threads=a.threads, ident="weibo-mh-console")
+    opts = serve_options(cfg, a.threads)
+    log.info("event=serve url=http://%s:%d connection_limit=%d channel_timeout=%d trusted_proxies=%d",
+             host, port, opts["connection_limit"], opts["channel_timeout"], len(cfg.console.trusted_proxies))
+    waitress.serve(app, host=host, port=port, **opts)
     return 0
+
+
+def serve_options(cfg: Config, threads: int = 8) -> dict[str, Any]:
+    """waitress's settings from ``console.*``: how many connections, and how long an idle one lives.
+
+    waitress's own proxy handling (one ``trusted_proxy``) stays off: the app reads
+    X-Forwarded-For itself, from the addresses in ``console.trusted_proxies`` only. Without
+    any, waitress also drops the X-Forwarded-* headers before the app sees them (its
+    default); with some, it passes them on.
+    """
+    con = cfg.console
+    return {"threads": threads, "connection_limit": int(con.connection_limit),
+            "channel_timeout": int(con.channel_timeout), "cleanup_interval": int(con.cleanup_interval),
+            "clear_untrusted_proxy_headers": not con.trusted_proxies, "ident": "weibo-mh-console"}
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from analysis.console.auth import User, audit
+from analysis.console.auth import User, active_users, audit
 from weibo_mh import db
 from weibo_mh.sanitize import csv_cell
 
@@ -48,6 +48,8 @@ SORTS = {
 }
 FILTERS = {"open": OPEN, "all": db.ALERT_STATES, **{s: (s,) for s in db.ALERT_STATES}}
 NOTE_MAX = 2000
+#: Who may be given an alert (the roles that can open it).
+ASSIGNEE_ROLES = ("responder", "admin")
 
 
 class TriageError(ValueError):
@@ -157,12 +159,13 @@ def history(conn: Connection, alert_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str = "",
-        assignee: str | None = None, ip: str = "", seen: str | None = None) -> str:
+def act(conn: Connection, user: User, alert_id: int, action: str, *, seen: str, note: str = "",
+        assignee: str | None = None, ip: str = "") -> str:
     """Apply ``action`` to an alert; returns its new state. Raises TriageError if not allowed.
 
-    ``seen`` is the form's seen_token(): when given and the alert has changed since the page
-    was rendered, nothing is written (a stale form must not replace a newer note or assignee).
+    ``seen`` is the form's seen_token(): when the alert has changed since the page was
+    rendered, nothing is written (a stale form must not replace a newer note or assignee).
+    An assignee must be an active responder or admin.
     """
     if action not in ACTIONS:
         raise TriageError(f"unknown action {action!r}")
@@ -172,7 +175,7 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
     row = conn.execute(sa.select(A.c.state, A.c.assignee, A.c.notes).where(A.c.id == alert_id)).first()
     if row is None:
         raise TriageError(f"no alert {alert_id}")
-    if seen is not None and seen != seen_token(row.state, row.assignee, row.notes):
+    if seen != seen_token(row.state, row.assignee, row.notes):
         raise TriageError("someone else changed this alert after you opened it (see its notes and "
                           "history); nothing was saved: read it again and redo your decision")
     allowed, to = ACTIONS[action]
@@ -184,7 +187,9 @@ def act(conn: Connection, user: User, alert_id: int, action: str, *, note: str =
     if to is not None:
         values["state"] = to
     if assignee is not None:
-        assignee = assignee.strip()[:64] or None
+        assignee = assignee.strip() or None
+        if assignee is not None and assignee not in active_users(conn, ASSIGNEE_ROLES):
+            raise TriageError(f"{assignee!r} is not an active responder or admin; choose one from the list")
     if action == "acknowledge":
         values.update(acknowledged_at=t, acknowledged_by=user.username)
         if assignee is None:  # whoever acknowledges takes it, unless they name someone

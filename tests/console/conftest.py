@@ -69,4 +69,23 @@ def fast_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from analysis.console import auth
 
-    monkeypatch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(auth, "_hasher", cheap)
+    monkeypatch.setattr(auth, "_DUMMY", cheap.hash("not a password of anyone"))  # unknown names, as cheap
+
+
+@pytest.fixture
+def serve(seeded: sa.Engine) -> Iterator[Any]:
+    """Start the console on a real waitress server over the seeded database: ``serve(**console)``."""
+    from tests.console.live import Live
+
+    started: list[Live] = []
+
+    def start(**console: Any) -> Live:
+        live = Live(seeded, **console)
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()

@@ -8,7 +8,6 @@ other: anna labels, ada sees agreement change, rui triages.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from analysis.console import annotate, auth
-from analysis.console.app import create_app
-from tests.console.conftest import KEY, make_cfg
+from tests.console.live import Live
 from tests.console.seed import MACHINE, PASSWORD, SCRIPT, seed
 from weibo_mh import db
 from weibo_mh.alert_queue import fill_alerts
@@ -84,20 +82,14 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     with eng.begin() as conn:
         fill_alerts(conn, MACHINE, 7)
         annotate.fill(conn, "stratified", 8, actor="test", scorer=MACHINE, share=0.0, seed=3)
-    from werkzeug.serving import make_server
-
-    app = create_app(make_cfg(url), eng, KEY)
-    server_ = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server_.serve_forever, daemon=True)
-    thread.start()
+    server_ = Live(eng)  # waitress, as `python -m analysis.console` serves it
     pages: dict[str, Any] = {}
     try:
-        yield {"base": f"http://127.0.0.1:{server_.server_port}", "engine": eng, "browser": browser,
-               "pages": pages}
+        yield {"base": server_.base, "engine": eng, "browser": browser, "pages": pages}
     finally:
         for p in pages.values():
             p.context.close()
-        server_.shutdown()
+        server_.stop()
         eng.dispose()
         if cleanup:
             drop_mysql_database(*cleanup)
@@ -246,6 +238,22 @@ def test_logout_then_login_page(live: dict) -> None:
     del live["pages"]["rui"]
 
 
+def test_an_admin_ends_a_session_and_that_browser_is_out(live: dict) -> None:
+    bo = page_for(live, "bo")
+    bo.goto(live["base"] + "/annotate")
+    assert "/annotate" in bo.url
+    ada = page_for(live, "ada")
+    ada.goto(live["base"] + "/admin")
+    assert "bo" in ada.inner_text("#sessions")
+    with ada.expect_navigation():
+        ada.click("#logout-bo")
+    assert "bo: 1 session ended." in ada.content()
+    assert "bo" not in [c.strip() for c in ada.locator("#sessions td:nth-child(2)").all_inner_texts()]
+    bo.goto(live["base"] + "/annotate")
+    assert "/login" in bo.url and "Your session has ended" in bo.content()
+    del live["pages"]["bo"]
+
+
 def test_every_action_is_in_the_audit_log(live: dict) -> None:
     L = db.audit_log
     with live["engine"].connect() as conn:
@@ -255,6 +263,6 @@ def test_every_action_is_in_the_audit_log(live: dict) -> None:
     want = {("anna", "login"), ("ada", "login"), ("rui", "login"), ("-", "login_failed"), ("anna", "undo"),
             ("anna", "skip"),
             ("anna", "refused"), ("rui", "alert_acknowledge"), ("rui", "alert_escalate"),
-            ("rui", "csrf_refused"), ("rui", "logout")}
+            ("rui", "csrf_refused"), ("rui", "logout"), ("ada", "end_sessions")}
     assert want <= rows, want - rows
     assert labels == 6  # five comments, one of them labelled again after the undo

@@ -27,8 +27,9 @@ RUI = User(3, "rui", "responder")
 def test_a_version_1_database_upgrades(db_url: str) -> None:
     eng = db.make_engine(db_url)
     console = {t.name for t in db.CONSOLE_TABLES} - {"scores"}
-    with eng.begin() as conn:  # back to version 1: no console tables, no level index
-        for name in ("audit_log", "alerts", "annotation_tasks", "console_users"):
+    with eng.begin() as conn:  # back to version 1: no console tables (5, 11), no level index
+        for name in ("console_sessions", "login_attempts", "audit_log", "alerts", "annotation_tasks",
+                     "console_users"):
             conn.exec_driver_sql(f"DROP TABLE {name}")
         if db.is_sqlite(conn):
             conn.exec_driver_sql("DROP INDEX ix_scores_level")
@@ -156,6 +157,13 @@ def test_queue_random_and_ids(seeded: sa.Engine) -> None:
         assert annotate.queue_counts(conn) == {"open": 7}
 
 
+def _act(conn: sa.Connection, aid: int, action: str, **kw: str) -> str:
+    """A decision made on the alert as it is now (the form's seen token, as the page sends it)."""
+    a = triage.get(conn, aid)
+    assert a is not None
+    return triage.act(conn, RUI, aid, action, seen=a["seen"], **kw)
+
+
 def test_triage_states_and_csv(seeded: sa.Engine) -> None:
     with seeded.begin() as conn:
         fill_alerts(conn, MACHINE, 7)
@@ -167,13 +175,13 @@ def test_triage_states_and_csv(seeded: sa.Engine) -> None:
         assert recent[0]["comment_id"] == "c22"
         aid = by_level[0]["id"]
         with pytest.raises(triage.TriageError, match="cannot escalate an alert that is new"):
-            triage.act(conn, RUI, aid, "escalate")
-        assert triage.act(conn, RUI, aid, "acknowledge") == "acknowledged"
-        assert triage.act(conn, RUI, aid, "note", note="=HYPERLINK(\"http://x\")") == "acknowledged"
-        assert triage.act(conn, RUI, aid, "escalate", note="called the team lead") == "escalated"
-        assert triage.act(conn, RUI, aid, "resolve") == "resolved"
+            _act(conn, aid, "escalate")
+        assert _act(conn, aid, "acknowledge") == "acknowledged"
+        assert _act(conn, aid, "note", note="=HYPERLINK(\"http://x\")") == "acknowledged"
+        assert _act(conn, aid, "escalate", note="called the team lead") == "escalated"
+        assert _act(conn, aid, "resolve") == "resolved"
         with pytest.raises(triage.TriageError):
-            triage.act(conn, RUI, aid, "dismiss")
+            _act(conn, aid, "dismiss")
         a = triage.get(conn, aid)
         assert a is not None
         assert a["assignee"] == "rui" and a["acknowledged_by"] == "rui" and a["closed_at"] is not None
