@@ -57,6 +57,14 @@ CREATE TABLE crawl_runs (
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE forgotten_authors (
+	hash VARCHAR(64) NOT NULL COMMENT 'author_hash (HMAC of the user id), or the reply_to_hash of a nickname',
+	kind VARCHAR(16) NOT NULL DEFAULT 'author',
+	forgotten_at DATETIME NOT NULL,
+	PRIMARY KEY (hash),
+	CONSTRAINT ck_forgotten_kind CHECK (kind IN ('author', 'nickname'))
+)ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='never the raw id: only the salted hash (weibo_mh.protection.forget)' COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE pair_rollups (
 	scorer_a VARCHAR(128) NOT NULL COMMENT 'scorer_a < scorer_b',
 	scorer_b VARCHAR(128) NOT NULL,
@@ -310,4 +318,4 @@ CREATE INDEX ix_scores_alerts ON scores (scorer, dimension, value);
 
 CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (7, NOW(), 'high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim');
+INSERT INTO schema_version (version, applied_at, description) VALUES (10, NOW(), 'deletion requests: forgotten_authors');
