@@ -110,11 +110,21 @@ def _text_ids(plan: Plan, now: datetime) -> Any:
 # --------------------------------------------------------------------------- dry run
 
 
+def row_keys() -> list[str]:
+    """The tables --rows-older-than deletes from, in the order they are printed."""
+    return ["comments", "scores", "scores (human labels)", *(t.name for t, _ in rollups.ALERT_DEPENDENTS),
+            *(t.name for t, _ in rollups.COMMENT_DEPENDENTS), db.risk_scores.name, "posts",
+            *(t.name for t, _ in rollups.POST_DEPENDENTS)]
+
+
+TEXT_KEYS = ("comments.text", "comments (unscored, now failed)", "scores.rationale", "posts.text")
+
+
 def preview(engine: Engine, plan: Plan, now: datetime | None = None) -> tuple[dict[str, int], dict[str, int]]:
     """What a run would delete and empty, per table (nothing is changed)."""
     now = now or db.now()
-    deleted: dict[str, int] = {}
-    emptied: dict[str, int] = {}
+    deleted = dict.fromkeys(row_keys() if plan.rows_before is not None else [], 0)
+    emptied = dict.fromkeys(TEXT_KEYS if plan.texts_before is not None else (), 0)
     with engine.connect() as conn:
         if plan.rows_before is not None:
             until = rollups.state(conn, rollups.WATERMARK)
@@ -172,8 +182,8 @@ def _batches(engine: Engine, plan: Plan, step: Callable[[Connection], dict[str, 
 
 def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
     """Apply the plan in batches. Returns (deleted, emptied) rows per table; writes one audit row."""
-    deleted: dict[str, int] = {}
-    emptied: dict[str, int] = {}
+    deleted = dict.fromkeys(row_keys() if plan.rows_before is not None else [], 0)
+    emptied = dict.fromkeys(TEXT_KEYS if plan.texts_before is not None else (), 0)
     if plan.rows_before is not None:
         # fold recently collected comments into the rollups first, so their days keep them
         transaction(engine, lambda conn: rollups.refresh(conn), "refresh rollups")
@@ -198,7 +208,11 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
         def posts_step(conn: Connection) -> dict[str, int] | None:
             mids = list(conn.execute(sa.select(P.c.mid).where(
                 _older(P, before), ~sa.exists().where(C.c.mid == P.c.mid)).limit(plan.batch_size)).scalars())
-            return rollups.retire_posts(conn, mids) if mids else None
+            if not mids:
+                return None
+            out = rollups.retire_posts(conn, mids)
+            out.pop(rollups.L.name, None)   # the rollups' own record of the links
+            return out
 
         _batches(engine, plan, rows_step, "deleting old comments", deleted)
         _batches(engine, plan, posts_step, "deleting old posts", deleted)
@@ -226,6 +240,7 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
         _batches(engine, plan, texts_step, "emptying old comment texts", emptied)
         _batches(engine, plan, post_texts_step, "emptying old post texts", emptied)
     if plan.audit_before is not None:
+        deleted["audit_log"] = 0
         audit_before = plan.audit_before
         A = db.audit_log
 
