@@ -60,6 +60,8 @@ class Spec:
     precision: str = "hour"
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     stable: bool = False
+    #: Only comments one of ``scorers`` scored (--scorer given); else every comment in the window.
+    only_scored: bool = False
 
 
 def rekey(key: bytes, kind: str, value: str | None) -> str | None:
@@ -87,7 +89,7 @@ def columns_of(conn: Connection, scorers: Sequence[str]) -> dict[str, list[str]]
 def _ids(conn: Connection, spec: Spec) -> Iterator[list[str]]:
     """The window's comment ids in chunks (keyset paging by id)."""
     conds = window_conditions(spec.window)
-    if spec.scorers:
+    if spec.only_scored:
         conds.append(sa.exists().where(S.c.comment_id == C.c.id, S.c.scorer.in_(spec.scorers)))
     last = ""
     while True:
@@ -293,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"no scores from scorer {unknown[0]!r}; known: {', '.join(sorted(known))}")
         scorers = a.scorer or sorted(s for s in known if not s.startswith(HUMAN))
         spec = Spec(Window(a.since, a.until, (a.topic or "").strip() or None), scorers, a.format,
-                    a.with_text, a.time_precision, stable=a.stable_authors)
+                    a.with_text, a.time_precision, stable=a.stable_authors, only_scored=bool(a.scorer))
         if a.stable_authors:
             from weibo_mh.privacy import load_salt
 

@@ -50,7 +50,7 @@ def add_counts(total: dict[str, int], part: Mapping[str, int]) -> None:
 def lines(counts: Mapping[str, int], verb: str) -> list[str]:
     """One line per table: ``  comments            1234 deleted``."""
     width = max((len(k) for k in counts), default=0)
-    return [f"  {k:<{width}}  {v:>9} {verb}" for k, v in counts.items()]
+    return [f"  {k:<{width}}  {v:>9} {verb}".rstrip() for k, v in counts.items()]
 
 
 def count(conn: Connection, query: Any) -> int:
