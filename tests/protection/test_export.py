@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import export
-from tests.analysis.seed import A, AUTHOR, B, COMMENTS, REPLY
+from tests.analysis.seed import AUTHOR, COMMENTS, REPLY, A, B
 from tests.conftest import TEST_SALT
 from tests.protection.helpers import column, seeded
 
