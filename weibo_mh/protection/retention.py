@@ -218,11 +218,17 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
         _batches(engine, plan, posts_step, "deleting old posts", deleted)
     if plan.texts_before is not None:
         texts_before = plan.texts_before
+        # keyset paging by id: emptied rows stay, and must not be walked again by every batch
+        # (a batch whose transaction is retried after a lost connection leaves its rows to the
+        # next run)
+        last = {"comment": "", "post": ""}
 
         def texts_step(conn: Connection) -> dict[str, int] | None:
-            ids = list(conn.execute(_text_ids(plan, db.now()).limit(plan.batch_size)).scalars())
+            ids = list(conn.execute(_text_ids(plan, db.now()).where(C.c.id > last["comment"])
+                                    .order_by(C.c.id).limit(plan.batch_size)).scalars())
             if not ids:
                 return None
+            last["comment"] = ids[-1]
             failed = conn.execute(sa.update(C).where(C.c.id.in_(ids), C.c.score_status.in_(("pending", "claimed")))
                                   .values(score_status="failed", claimed_by=None, lease_until=None,
                                           last_error=TEXT_GONE)).rowcount
@@ -231,10 +237,12 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
                     "scores.rationale": rollups.clear_rationales(conn, ids)}
 
         def post_texts_step(conn: Connection) -> dict[str, int] | None:
-            mids = list(conn.execute(sa.select(P.c.mid).where(_older(P, texts_before), P.c.text != "")
-                                     .limit(plan.batch_size)).scalars())
+            mids = list(conn.execute(sa.select(P.c.mid).where(_older(P, texts_before), P.c.text != "",
+                                                              P.c.mid > last["post"])
+                                     .order_by(P.c.mid).limit(plan.batch_size)).scalars())
             if not mids:
                 return None
+            last["post"] = mids[-1]
             return {"posts.text": conn.execute(sa.update(P).where(P.c.mid.in_(mids)).values(text="")).rowcount}
 
         _batches(engine, plan, texts_step, "emptying old comment texts", emptied)
