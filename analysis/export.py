@@ -32,7 +32,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from analysis.common import UsageError, atomic_write, fail, open_database, parse_when, prepare_out
+from analysis.common import (
+    UsageError,
+    atomic_write,
+    fail,
+    open_database,
+    parse_when,
+    prepare_out,
+    run,
+)
 from analysis.queries import comment_time, window_conditions
 from analysis.window import Window
 from weibo_mh import db
@@ -258,6 +266,10 @@ def export(engine: Engine, out: Path, spec: Spec, cfg_hash: str = "") -> dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
     from weibo_mh.config import ConfigError, load_or_exit, resolve_sqlite_url
 
     doc = __doc__ or ""
@@ -286,32 +298,24 @@ def main(argv: list[str] | None = None) -> int:
     url = resolve_sqlite_url(a.db, Path.cwd()) if a.db else cfg.database.url
     if a.since and a.until and a.since >= a.until:
         fail("--since is not before --until")
-    try:
-        engine = open_database(url)
-        with engine.connect() as conn:
-            known = list(conn.execute(sa.select(S.c.scorer).distinct()).scalars())
-        unknown = [s for s in a.scorer if s not in known]
-        if unknown:
-            raise UsageError(f"no scores from scorer {unknown[0]!r}; known: {', '.join(sorted(known))}")
-        scorers = a.scorer or sorted(s for s in known if not s.startswith(HUMAN))
-        spec = Spec(Window(a.since, a.until, (a.topic or "").strip() or None), scorers, a.format,
-                    a.with_text, a.time_precision, stable=a.stable_authors, only_scored=bool(a.scorer))
-        if a.stable_authors:
-            from weibo_mh.privacy import load_salt
+    engine = open_database(url)
+    with engine.connect() as conn:
+        known = list(conn.execute(sa.select(S.c.scorer).distinct()).scalars())
+    unknown = [s for s in a.scorer if s not in known]
+    if unknown:
+        raise UsageError(f"no scores from scorer {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    scorers = a.scorer or sorted(s for s in known if not s.startswith(HUMAN))
+    spec = Spec(Window(a.since, a.until, (a.topic or "").strip() or None), scorers, a.format,
+                a.with_text, a.time_precision, stable=a.stable_authors, only_scored=bool(a.scorer))
+    if a.stable_authors:
+        from weibo_mh.privacy import load_salt
 
+        try:
             spec.key = stable_key(load_salt(cfg))
-        cfg_hash = hashlib.sha256(cfg.dump().split("\n", 1)[1].encode()).hexdigest()
-        m = export(engine, Path(a.out), spec, cfg_hash)
-    except UsageError as e:
-        fail(str(e))
-    except ConfigError as e:
-        fail(str(e))
-    except db.SchemaError as e:
-        fail(str(e))
-    except sa.exc.SQLAlchemyError as e:
-        fail(f"database error: {db.short_error(e)}")
-    except OSError as e:
-        fail(f"cannot write {e.filename or a.out}: {e.strerror or e}")
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
+    cfg_hash = hashlib.sha256(cfg.dump().split("\n", 1)[1].encode()).hexdigest()
+    m = export(engine, Path(a.out), spec, cfg_hash)
     for name, f in m["files"].items():
         print(f"wrote {Path(a.out) / name} (sha256 {f['sha256'][:12]}…)")
     print(f"wrote {Path(a.out) / 'manifest.json'}; {next(iter(m['row_counts'].values()))} rows, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -60,3 +61,16 @@ def count(conn: Connection, query: Any) -> int:
 def chunks(values: Sequence[T], n: int = 500) -> Iterator[Sequence[T]]:
     for i in range(0, len(values), n):
         yield values[i:i + n]
+
+
+def run_cli(body: Callable[[], int], what: str) -> int:
+    """A command's body with database trouble as one line and exit status 2. Work already
+    committed stays; both commands pick up where they stopped when run again."""
+    try:
+        return body()
+    except db.SchemaError as e:
+        print(f"error: {e}", file=sys.stderr)
+    except sa.exc.SQLAlchemyError as e:
+        print(f"error: {what} stopped ({db.short_error(e)}); what is done stays done, run it again "
+              f"to finish", file=sys.stderr)
+    return 2

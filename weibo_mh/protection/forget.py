@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from weibo_mh import db, rollups
-from weibo_mh.protection.common import add_counts, audit, chunks, count, lines, transaction
+from weibo_mh.protection.common import add_counts, audit, chunks, count, lines, run_cli, transaction
 
 C = db.comments
 P = db.posts
@@ -185,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         ap.error(str(e))
     url = a.db or cfg.database.url
-    try:
+
+    def body() -> int:
         engine = db.open_checked(url)
         if a.dry_run:
             counts = preview(engine, [author], nicknames, raw)
@@ -197,13 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(lines(counts, "")))
         print("the spider drops this author's comments and posts from now on (forgotten_authors)")
         return 0
-    except db.SchemaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except sa.exc.SQLAlchemyError as e:
-        print(f"error: forget stopped ({db.short_error(e)}); run it again to finish (it is "
-              f"idempotent)", file=sys.stderr)
-        return 2
+
+    return run_cli(body, "forget")
 
 
 if __name__ == "__main__":

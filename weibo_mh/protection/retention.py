@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from weibo_mh import alert_queue, db, rollups
-from weibo_mh.protection.common import add_counts, audit, count, lines, transaction
+from weibo_mh.protection.common import add_counts, audit, count, lines, run_cli, transaction
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         print("retention: nothing to do (no cut-off given and [retention] texts_days, rows_days and "
               "audit_log_days are 0)")
         return 0
-    try:
+
+    def body() -> int:
         engine = db.open_checked(url)
         if a.dry_run:
             deleted, emptied = preview(engine, plan)
@@ -325,13 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                 lines(emptied, "would be emptied" if a.dry_run else "emptied"):
             print(line)
         return 0
-    except db.SchemaError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except sa.exc.SQLAlchemyError as e:
-        print(f"error: retention stopped ({db.short_error(e)}); what is done stays done, run it "
-              f"again to finish", file=sys.stderr)
-        return 2
+
+    return run_cli(body, "retention")
 
 
 if __name__ == "__main__":
