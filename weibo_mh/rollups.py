@@ -11,9 +11,10 @@ collected (scored or not). The day is that of ``COALESCE(created_at, first_scrap
 How they stay exact:
 
 - **Scores** change only through ``write_scores`` (the worker's write-back, human
-  labels, the demo) and ``delete_scores`` / ``delete_comments``. Each applies the
-  difference to the rollups in the caller's transaction: a re-score subtracts the old
-  level and adds the new one.
+  labels, the demo) and ``delete_scores`` / ``delete_comments`` / ``purge_comments``
+  (``weibo-mh forget``). Each applies the difference to the rollups in the caller's
+  transaction: a re-score subtracts the old level and adds the new one. The one
+  exception is ``retire_comments`` (retention), which by design leaves the counts.
 - **Collected comments** come from the spider, which knows nothing of rollups.
   ``refresh`` folds in the comments stored up to ``now - lag`` past its watermark
   (``first_scraped_at``, indexed), idempotently; the report adds the newer ones from

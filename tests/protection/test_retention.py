@@ -161,3 +161,40 @@ def test_the_config_alone_drives_a_run_and_old_audit_rows_go(sqlite_url, tmp_pat
     with pytest.raises(SystemExit):   # a flag is checked like the key it overrides
         retention.main(["--db", sqlite_url, "--config", CONFIG, "--rows-older-than", "-3"])
     assert "must not be negative" in capsys.readouterr().err
+
+
+def test_retired_days_keep_their_counts_and_late_comments_still_add_up(sqlite_url):
+    """The rule for deleted days, in the rollups themselves: a retired day's counts are kept as
+    they were, a comment of that day collected later adds to them through the write path, and
+    a rebuild (and so verify) recomputes only the later days."""
+    from tests.analysis.seed import A, seed
+
+    seed(sqlite_url)
+    eng = db.make_engine(sqlite_url)
+    day = date(2026, 11, 1)
+    key = (A, "suicide_risk", day, 0)
+    with eng.begin() as conn:
+        kept = rollups.snapshot(conn)[key]
+        try:
+            rollups.retire_comments(conn, ["c4"], datetime(2026, 11, 2))   # c4 is of 11-02
+            raise AssertionError("a comment of a later day was retired")
+        except ValueError as e:
+            assert "c4" in str(e)
+        conn.execute(db.alerts.delete())
+        out = rollups.retire_comments(conn, ["c1", "c2", "c3"], datetime(2026, 11, 2))
+        assert out["comments"] == 3 and out["scores"] == 24
+        assert rollups.retired_before(conn) == datetime(2026, 11, 2)
+        assert rollups.snapshot(conn)[key] == kept
+        # a late comment of 11-01, collected and scored now
+        conn.execute(db.comments.insert().values(id="late", mid="P1", text="迟到的评论",
+                                                 created_at=datetime(2026, 11, 1, 20), first_scraped_at=db.now(),
+                                                 scraped_at=db.now()))
+        rollups.write_scores(conn, [{"comment_id": "late", "dimension": "suicide_risk", "scorer": A,
+                                     "value": 5, "rubric_version": "r", "scored_at": db.now()}])
+        got = rollups.snapshot(conn)[key]
+        assert got[0] == kept[0] + 1 and got[1] == kept[1] + 5
+    assert rollups.verify(eng) == []
+    with eng.begin() as conn:
+        rollups.rebuild(conn, lag=timedelta(0), now=rollups.state(conn, rollups.WATERMARK))
+        assert rollups.snapshot(conn)[key] == got     # kept, not recomputed from the one row left
+    eng.dispose()
