@@ -76,17 +76,16 @@ def test_rows_retention_keeps_the_days_counts_and_verify_agrees(db_url, tmp_path
     assert retention.main(["--db", db_url, "--config", CONFIG, "--rows-older-than", str(days),
                            "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    want = {"comments": 3, "scores": 2 * 4 * 3 + 1, "scores (human labels)": 1, "alerts": 1,
+    want = {"comments": 3, "scores": 2 * 4 * 3 + 1, "  of which human labels": 1, "alerts": 1,
             "annotation_tasks": 1, "risk_scores": 2, "posts": 0}
     for table, n in want.items():
-        assert f"  {table} " in dry and any(line.split()[-4:-3] == [str(n)] or
-                                            line.rstrip().endswith(f"{n} would be deleted")
-                                            for line in dry.splitlines() if line.strip().startswith(table)), (table, dry)
+        assert any(line.strip().startswith(table.strip()) and line.rstrip().endswith(f" {n} would be deleted")
+                   for line in dry.splitlines()), (table, dry)
     assert scalar(db_url, "SELECT COUNT(*) FROM comments") == 7   # a dry run changes nothing
     assert retention.main(["--db", db_url, "--config", CONFIG, "--rows-older-than", str(days)]) == 0
     real = capsys.readouterr().out
     for table, n in want.items():
-        assert any(line.strip().startswith(table) and line.rstrip().endswith(f" {n} deleted")
+        assert any(line.strip().startswith(table.strip()) and line.rstrip().endswith(f" {n} deleted")
                    for line in real.splitlines()), (table, real)
     assert column(db_url, "SELECT id FROM comments ORDER BY id") == ["c4", "c5", "c6", "c7"]
     assert column(db_url, "SELECT comment_id FROM alerts") == ["c4"]

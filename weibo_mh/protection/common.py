@@ -48,9 +48,13 @@ def add_counts(total: dict[str, int], part: Mapping[str, int]) -> None:
         total[k] = total.get(k, 0) + int(v)
 
 
-def lines(counts: Mapping[str, int], verb: str) -> list[str]:
+#: The line under ``scores`` that says how many of them were human labels.
+LABELS = "  of which human labels"
+
+
+def lines(counts: Mapping[str, int], verb: str, width: int = 0) -> list[str]:
     """One line per table: ``  comments            1234 deleted``."""
-    width = max((len(k) for k in counts), default=0)
+    width = max([width, *(len(k) for k in counts)])
     return [f"  {k:<{width}}  {v:>9} {verb}".rstrip() for k, v in counts.items()]
 
 

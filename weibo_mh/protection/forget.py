@@ -29,7 +29,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from weibo_mh import db, rollups
-from weibo_mh.protection.common import add_counts, audit, chunks, count, lines, run_cli, transaction
+from weibo_mh.protection.common import (
+    LABELS,
+    add_counts,
+    audit,
+    chunks,
+    count,
+    lines,
+    run_cli,
+    transaction,
+)
 
 C = db.comments
 P = db.posts
@@ -66,32 +75,41 @@ def _pointers(ids: Sequence[str]) -> list[Any]:
     return [C.c.reply_to_id.in_(ids), C.c.root_id.in_(ids)]
 
 
+REPLIES = "replies pointing at them"
+NICK_REPLIES = "replies naming their nickname"
+POSTS = "posts (text and author emptied)"
+
+
+def keys(nicknames: Sequence[str]) -> list[str]:
+    """What forget removes, in the order it is printed."""
+    return ["comments", "scores", LABELS, *(t.name for t, _ in rollups.ALERT_DEPENDENTS),
+            *(t.name for t, _ in rollups.COMMENT_DEPENDENTS), REPLIES, *([NICK_REPLIES] if nicknames else []),
+            POSTS]
+
+
 def preview(engine: Engine, authors: Sequence[str], nicknames: Sequence[str] = (),
             raw: str | None = None) -> dict[str, int]:
     """What ``forget`` would remove, per table."""
-    out: dict[str, int] = {}
+    out = dict.fromkeys(keys(nicknames), 0)
     with engine.connect() as conn:
         ids = _author_ids(conn, authors, raw)
         out["comments"] = len(ids)
-        for name in ("scores", "scores (human labels)", *(t.name for t, _ in rollups.ALERT_DEPENDENTS),
-                     *(t.name for t, _ in rollups.COMMENT_DEPENDENTS), "replies pointing at them"):
-            out[name] = 0
         for part in chunks(ids):
             S = db.scores
             out["scores"] += count(conn, sa.select(S.c.comment_id).where(S.c.comment_id.in_(part)))
-            out["scores (human labels)"] += count(conn, sa.select(S.c.comment_id).where(
+            out[LABELS] += count(conn, sa.select(S.c.comment_id).where(
                 S.c.comment_id.in_(part), S.c.scorer.like("human:%")))
             alert_ids = sa.select(db.alerts.c.id).where(db.alerts.c.comment_id.in_(part))
             for table, col in rollups.ALERT_DEPENDENTS:
                 out[table.name] += count(conn, sa.select(table.c[col]).where(table.c[col].in_(alert_ids)))
             for table, col in rollups.COMMENT_DEPENDENTS:
                 out[table.name] += count(conn, sa.select(table.c[col]).where(table.c[col].in_(part)))
-            out["replies pointing at them"] += count(conn, sa.select(C.c.id).where(
+            out[REPLIES] += count(conn, sa.select(C.c.id).where(
                 sa.or_(*_pointers(part)), C.c.id.not_in(ids)))
         if nicknames:
-            out["replies naming their nickname"] = count(conn, sa.select(C.c.id).where(
+            out[NICK_REPLIES] = count(conn, sa.select(C.c.id).where(
                 C.c.reply_to_hash.in_(list(nicknames))))
-        out["posts (text and author emptied)"] = count(conn, sa.select(P.c.mid).where(_post_cond(authors, raw)))
+        out[POSTS] = count(conn, sa.select(P.c.mid).where(_post_cond(authors, raw)))
     return out
 
 
@@ -113,7 +131,7 @@ def forget(engine: Engine, authors: Sequence[str], nicknames: Sequence[str] = ()
     transaction(engine, record, "record forgotten authors")
     with engine.connect() as conn:
         ids = _author_ids(conn, authors, raw)
-    out: dict[str, int] = {"comments": 0, "replies pointing at them": 0}
+    out = dict.fromkeys(keys(nicknames), 0)
     for part in chunks(ids, batch_size):
         def step(conn: Connection, part: Sequence[str] = part) -> dict[str, int]:
             n = conn.execute(sa.update(C).where(C.c.reply_to_id.in_(part))
@@ -121,24 +139,24 @@ def forget(engine: Engine, authors: Sequence[str], nicknames: Sequence[str] = ()
             conn.execute(sa.update(C).where(C.c.root_id.in_(part)).values(root_id=None))
             labels = count(conn, sa.select(db.scores.c.comment_id).where(
                 db.scores.c.comment_id.in_(part), db.scores.c.scorer.like("human:%")))
-            return {**rollups.purge_comments(conn, part), "scores (human labels)": labels,
-                    "replies pointing at them": n}
+            return {**rollups.purge_comments(conn, part), LABELS: labels,
+                    REPLIES: n}
 
         add_counts(out, transaction(engine, step, "forget comments"))
     # the pointers count only other people's replies (the author's own went with their comments)
     if nicknames:
         def nick_step(conn: Connection) -> dict[str, int]:
-            return {"replies naming their nickname": conn.execute(
+            return {NICK_REPLIES: conn.execute(
                 sa.update(C).where(C.c.reply_to_hash.in_(nicknames)).values(reply_to_hash=None)).rowcount}
 
         add_counts(out, transaction(engine, nick_step, "forget nickname"))
 
     def posts_step(conn: Connection) -> dict[str, int]:
-        return {"posts (text and author emptied)": conn.execute(
+        return {POSTS: conn.execute(
             sa.update(P).where(_post_cond(authors, raw)).values(text="", author_hash=None, author_raw=None)).rowcount}
 
     add_counts(out, transaction(engine, posts_step, "forget posts"))
-    detail = {"authors": authors, "nicknames": nicknames, "removed": out}
+    detail = {"authors": authors, "nicknames": nicknames, "removed": {k.strip(): v for k, v in out.items()}}
     transaction(engine, lambda conn: audit(conn, "forget", f"author:{authors[0]}" if authors else "", detail),
                 "audit row")
     return out

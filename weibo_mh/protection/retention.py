@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from weibo_mh import alert_queue, db, rollups
-from weibo_mh.protection.common import add_counts, audit, count, lines, run_cli, transaction
+from weibo_mh.protection.common import LABELS, add_counts, audit, count, lines, run_cli, transaction
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ C = db.comments
 P = db.posts
 S = db.scores
 TEXT_GONE = "text removed by retention before it was scored"
+UNSCORED = "comments.text (not yet scored: now failed)"
 HUMAN = "human:%"
 
 
@@ -112,12 +113,12 @@ def _text_ids(plan: Plan, now: datetime) -> Any:
 
 def row_keys() -> list[str]:
     """The tables --rows-older-than deletes from, in the order they are printed."""
-    return ["comments", "scores", "scores (human labels)", *(t.name for t, _ in rollups.ALERT_DEPENDENTS),
+    return ["comments", "scores", LABELS, *(t.name for t, _ in rollups.ALERT_DEPENDENTS),
             *(t.name for t, _ in rollups.COMMENT_DEPENDENTS), db.risk_scores.name, "posts",
             *(t.name for t, _ in rollups.POST_DEPENDENTS)]
 
 
-TEXT_KEYS = ("comments.text", "comments (unscored, now failed)", "scores.rationale", "posts.text")
+TEXT_KEYS = ("comments.text", UNSCORED, "scores.rationale", "posts.text")
 
 
 def preview(engine: Engine, plan: Plan, now: datetime | None = None) -> tuple[dict[str, int], dict[str, int]]:
@@ -132,7 +133,7 @@ def preview(engine: Engine, plan: Plan, now: datetime | None = None) -> tuple[di
             doomed = _doomed(plan, bound, now)
             deleted["comments"] = count(conn, doomed)
             deleted["scores"] = count(conn, sa.select(S.c.comment_id).where(S.c.comment_id.in_(doomed)))
-            deleted["scores (human labels)"] = count(conn, sa.select(S.c.comment_id).where(
+            deleted[LABELS] = count(conn, sa.select(S.c.comment_id).where(
                 S.c.comment_id.in_(doomed), S.c.scorer.like(HUMAN)))
             alert_ids = sa.select(db.alerts.c.id).where(db.alerts.c.comment_id.in_(doomed))
             for table, col in rollups.ALERT_DEPENDENTS:
@@ -148,13 +149,17 @@ def preview(engine: Engine, plan: Plan, now: datetime | None = None) -> tuple[di
                 deleted[table.name] = count(conn, sa.select(table.c[col]).where(table.c[col].in_(posts)))
         if plan.texts_before is not None:
             ids = _text_ids(plan, now)
+            if plan.rows_before is not None:   # what the rows pass deletes first is not emptied
+                ids = ids.where(C.c.id.not_in(doomed))
             emptied["comments.text"] = count(conn, ids)
-            emptied["comments (unscored, now failed)"] = count(conn, sa.select(C.c.id).where(
+            emptied[UNSCORED] = count(conn, sa.select(C.c.id).where(
                 C.c.id.in_(ids), C.c.score_status.in_(("pending", "claimed"))))
             emptied["scores.rationale"] = count(conn, sa.select(S.c.comment_id).where(
                 S.c.comment_id.in_(ids), S.c.rationale.is_not(None)))
-            emptied["posts.text"] = count(conn, sa.select(P.c.mid).where(
-                _older(P, plan.texts_before), P.c.text != ""))
+            post_texts = sa.select(P.c.mid).where(_older(P, plan.texts_before), P.c.text != "")
+            if plan.rows_before is not None:
+                post_texts = post_texts.where(P.c.mid.not_in(posts))
+            emptied["posts.text"] = count(conn, post_texts)
         if plan.audit_before is not None:
             deleted["audit_log"] = count(conn, sa.select(db.audit_log.c.id).where(
                 db.audit_log.c.at < plan.audit_before))
@@ -200,7 +205,7 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
             labels = count(conn, sa.select(S.c.comment_id).where(S.c.comment_id.in_(ids),
                                                                   S.c.scorer.like(HUMAN)))
             out = rollups.retire_comments(conn, ids, before)
-            out["scores (human labels)"] = labels
+            out[LABELS] = labels
             if authors:  # the alerts left of these authors count fewer repeats now
                 alert_queue.update_repeats(conn, authors, plan.repeat_days)
             return out
@@ -233,7 +238,7 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
                                   .values(score_status="failed", claimed_by=None, lease_until=None,
                                           last_error=TEXT_GONE)).rowcount
             n = conn.execute(sa.update(C).where(C.c.id.in_(ids)).values(text="", last_output=None)).rowcount
-            return {"comments.text": n, "comments (unscored, now failed)": failed,
+            return {"comments.text": n, UNSCORED: failed,
                     "scores.rationale": rollups.clear_rationales(conn, ids)}
 
         def post_texts_step(conn: Connection) -> dict[str, int] | None:
@@ -261,7 +266,8 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
 
         _batches(engine, plan, audit_step, "deleting old audit_log rows", deleted)
     detail = {"texts_before": plan.texts_before, "rows_before": plan.rows_before,
-              "audit_before": plan.audit_before, "deleted": deleted, "emptied": emptied}
+              "audit_before": plan.audit_before, "deleted": {k.strip(): v for k, v in deleted.items()},
+              "emptied": emptied}
     transaction(engine, lambda conn: audit(conn, "retention", "", detail), "audit row")
     return deleted, emptied
 
@@ -322,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             deleted, emptied = run(engine, plan)
             print(f"retention ({plan.describe()}):")
-        for line in lines(deleted, "would be deleted" if a.dry_run else "deleted") + \
-                lines(emptied, "would be emptied" if a.dry_run else "emptied"):
+        width = max(map(len, [*deleted, *emptied]), default=0)
+        for line in lines(deleted, "would be deleted" if a.dry_run else "deleted", width) + \
+                lines(emptied, "would be emptied" if a.dry_run else "emptied", width):
             print(line)
         return 0
 
