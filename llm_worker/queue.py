@@ -366,12 +366,17 @@ def queue_counts(engine: Engine) -> dict[str, int]:
     return {s: int(got.get(s, 0)) for s in db.SCORE_STATUSES}
 
 
+#: Comments whose text retention emptied (weibo_mh.protection.retention) are never requeued:
+#: a scorer would score nothing and overwrite the levels they had.
+_HAS_TEXT = c.text != ""
+
+
 def requeue_failed(engine: Engine) -> int:
     """Failed comments back to pending with a fresh attempt count (last_error is kept until
     the next attempt overwrites it). Returns how many."""
     def tx() -> int:
         with engine.begin() as conn:
-            return conn.execute(sa.update(db.comments).where(c.score_status == "failed").values(
+            return conn.execute(sa.update(db.comments).where(c.score_status == "failed", _HAS_TEXT).values(
                 score_status="pending", claimed_by=None, lease_until=None, attempts=0)).rowcount
     return int(db.retry_on_disconnect(tx, attempts=DB_RETRIES, what="requeue failed"))
 
@@ -381,7 +386,7 @@ def requeue_done(engine: Engine, missing_scorer: str | None = None) -> int:
     a re-score by the same scorer replaces its rows). With ``missing_scorer``, only comments
     that scorer has not scored yet."""
     def tx() -> int:
-        cond = [c.score_status == "done"]
+        cond = [c.score_status == "done", _HAS_TEXT]
         if missing_scorer:
             s = db.scores.c
             cond.append(~sa.exists().where(s.comment_id == c.id, s.scorer == missing_scorer))

@@ -61,6 +61,14 @@ CREATE TABLE crawl_runs (
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out', 'bad_cookie'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE forgotten_authors (
+	hash VARCHAR(64) NOT NULL COMMENT 'author_hash (HMAC of the user id), or the reply_to_hash of a nickname',
+	kind VARCHAR(16) NOT NULL DEFAULT 'author',
+	forgotten_at DATETIME NOT NULL,
+	PRIMARY KEY (hash),
+	CONSTRAINT ck_forgotten_kind CHECK (kind IN ('author', 'nickname'))
+)ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='never the raw id: only the salted hash (weibo_mh.protection.forget)' COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE login_attempts (
 	username VARCHAR(64) NOT NULL,
 	ip VARCHAR(64) NOT NULL,

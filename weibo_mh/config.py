@@ -246,6 +246,19 @@ SPEC: dict[str, dict[str, Key]] = {
         "repeat_days": _k(int, 7, "Window for counting repeated alerts from the same author_hash.", min=1, max=3650),
         "page_size": _k(int, 50, "Alerts per page.", min=1, max=10_000),
     },
+    "retention": {
+        "texts_days": _k(int, 0, "weibo-mh retention: empty the texts of comments and posts older "
+                         "than this many days; rows, scores and rollups stay (0: keep texts).",
+                         max=36_500),
+        "rows_days": _k(int, 0, "weibo-mh retention: delete comments older than this many days with "
+                        "their scores, alerts, annotation tasks and labels, and posts left without "
+                        "comments; the rollups keep those days' counts (0: keep rows).", max=36_500),
+        "audit_log_days": _k(int, 0, "weibo-mh retention: delete review-console audit_log rows older "
+                             "than this many days (0: keep them).", max=36_500),
+        "batch_size": _k(int, 500, "Comments deleted or emptied per transaction, so the worker and "
+                         "the console keep working during a retention run.", min=1, max=100_000),
+        "pause_seconds": _k(float, 0.05, "Pause between two batches of a retention run.", max=60),
+    },
 }
 
 #: Environment variables that carry secrets; never printed.

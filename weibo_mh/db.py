@@ -397,6 +397,21 @@ login_attempts = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
+# Deletion requests (migration 10): the hashes whose rows ``weibo-mh forget`` removed; the
+# spider drops new rows of these authors (weibo.store), so a re-crawl never brings them back.
+FORGOTTEN_KINDS = ("author", "nickname")
+
+forgotten_authors = sa.Table(
+    "forgotten_authors", metadata,
+    sa.Column("hash", HASH, primary_key=True,
+              comment="author_hash (HMAC of the user id), or the reply_to_hash of a nickname"),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="author"),
+    sa.Column("forgotten_at", sa.DateTime, nullable=False),
+    _enum_check("kind", FORGOTTEN_KINDS, "ck_forgotten_kind"),
+    comment="never the raw id: only the salted hash (weibo_mh.protection.forget)",
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
 #: Stratified sampling picks comments by one scorer's level of one dimension, and agreement
 #: reads the human scorers' levels: comment_id makes both index-only on SQLite too (InnoDB
 #: secondary indexes carry the primary key anyway).
@@ -645,6 +660,7 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
         lambda c: sync_tables(c, CONSOLE_TABLES)),
     6: ("rollups by IP location (region_rollups)", _v6),
     7: ("high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim", _v7),
+    10: ("deletion requests: forgotten_authors", lambda c: sync_tables(c, [forgotten_authors])),
     11: ("console: server-side sessions, login attempts per name and address, counted audit rows",
          lambda c: sync_tables(c, [audit_log, console_sessions, login_attempts])),
     12: ("crawl_runs.status: bad_cookie (a cookie file that is missing, unreadable or malformed)", _v12),

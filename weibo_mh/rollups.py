@@ -11,9 +11,10 @@ collected (scored or not). The day is that of ``COALESCE(created_at, first_scrap
 How they stay exact:
 
 - **Scores** change only through ``write_scores`` (the worker's write-back, human
-  labels, the demo) and ``delete_scores`` / ``delete_comments``. Each applies the
-  difference to the rollups in the caller's transaction: a re-score subtracts the old
-  level and adds the new one.
+  labels, the demo) and ``delete_scores`` / ``delete_comments`` / ``purge_comments``
+  (``weibo-mh forget``). Each applies the difference to the rollups in the caller's
+  transaction: a re-score subtracts the old level and adds the new one. The one
+  exception is ``retire_comments`` (retention), which by design leaves the counts.
 - **Collected comments** come from the spider, which knows nothing of rollups.
   ``refresh`` folds in the comments stored up to ``now - lag`` past its watermark
   (``first_scraped_at``, indexed), idempotently; the report adds the newer ones from
@@ -28,6 +29,14 @@ How they stay exact:
 - **Topic links** (a post seen under a new topic) are attributed once, in
   ``rollup_links``: ``write_scores`` and ``refresh`` first add every existing score
   (and collected comment) of the post to the new topic, under the rollup lock.
+
+**Deleted days** (``weibo-mh retention --rows-older-than``): the rollups keep the counts of
+the days whose comments retention deleted, as anonymous aggregates the charts still draw.
+``retire_comments`` deletes those rows without moving a rollup and records the first day
+still held in ``rollup_state`` (``retired_before``). The rule for a rebuild is the same:
+the days before it are kept as they are and only later days are recomputed from the raw
+rows, so ``verify`` compares those days and says which ones it took as given. (A deletion
+request, ``forget``, is different: ``purge_comments`` takes its rows out of every rollup.)
 
 All writers take one lock row (``rollup_state`` ``lock``, ``SELECT … FOR UPDATE``; on
 SQLite the write transaction itself), so concurrent workers never lose an increment
@@ -84,6 +93,7 @@ LAG = timedelta(minutes=5)
 CHUNK = 500
 
 WATERMARK = "collected_until"
+RETIRED = "retired_before"   # midnight of the first day whose rows retention has not deleted
 LINKS_CHECKED = "links_checked"
 LOCK = "lock"
 
@@ -472,12 +482,42 @@ def delete_scores(conn: Connection, comment_ids: Sequence[str], scorer: str | No
     return n
 
 
-def delete_comments(conn: Connection, comment_ids: Sequence[str]) -> int:
-    """Delete comments with their scores, keeping the rollups right. Returns comments deleted."""
+#: Tables whose rows point at comments: (table, column holding comments.id). They are deleted
+#: before the comments they name. Human labels are score rows and go with the scores.
+COMMENT_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = (
+    (db.annotation_tasks, "comment_id"),
+    (db.alerts, "comment_id"),
+)
+#: Tables whose rows point at alerts: (table, column holding alerts.id), deleted before the
+#: alerts. The one place to list a new one (an outbox of alert notifications, say).
+ALERT_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = ()
+#: Tables whose rows point at posts (besides comments): (table, column holding posts.mid).
+POST_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = ((db.post_topics, "mid"),)
+
+
+def delete_dependents(conn: Connection, comment_ids: Sequence[str]) -> dict[str, int]:
+    """Delete every row that points at these comments (``COMMENT_DEPENDENTS`` and, through
+    their alerts, ``ALERT_DEPENDENTS``), children first. Returns rows deleted per table."""
+    out = {t.name: 0 for t, _ in (*ALERT_DEPENDENTS, *COMMENT_DEPENDENTS)}
+    for part in _chunks(sorted(set(comment_ids))):
+        alert_ids = sa.select(db.alerts.c.id).where(db.alerts.c.comment_id.in_(part))
+        for table, col in ALERT_DEPENDENTS:
+            out[table.name] += conn.execute(sa.delete(table).where(table.c[col].in_(alert_ids))).rowcount
+        for table, col in COMMENT_DEPENDENTS:
+            out[table.name] += conn.execute(sa.delete(table).where(table.c[col].in_(part))).rowcount
+    return out
+
+
+def purge_comments(conn: Connection, comment_ids: Sequence[str]) -> dict[str, int]:
+    """Delete comments with their scores and every row pointing at them, taking them out of
+    every rollup (a deletion request). Returns rows deleted per table."""
     ids = sorted(set(comment_ids))
+    out = {t.name: 0 for t, _ in (*ALERT_DEPENDENTS, *COMMENT_DEPENDENTS)} | {"scores": 0, "comments": 0}
     if not ids:
-        return 0
-    delete_scores(conn, ids)
+        return out
+    lock(conn)
+    out.update(delete_dependents(conn, ids))
+    out["scores"] = delete_scores(conn, ids)
     until = state(conn, WATERMARK)
     rows: list[Any] = []
     for part in _chunks(ids):
@@ -491,9 +531,80 @@ def delete_comments(conn: Connection, comment_ids: Sequence[str]) -> int:
             for t in [ALL, *links.get(r.mid, ())]:
                 _add(delta, (COLLECTED, ANY, day, t), None, -1)
     apply(conn, delta)
-    n = 0
     for part in _chunks(ids):
-        n += conn.execute(sa.delete(C).where(C.c.id.in_(part))).rowcount
+        out["comments"] += conn.execute(sa.delete(C).where(C.c.id.in_(part))).rowcount
+    return out
+
+
+def delete_comments(conn: Connection, comment_ids: Sequence[str]) -> int:
+    """Delete comments with their scores, keeping the rollups right. Returns comments deleted."""
+    return purge_comments(conn, comment_ids)["comments"]
+
+
+def retired_before(conn: Connection) -> datetime | None:
+    """Midnight of the first day whose rows retention kept (None: no day was retired)."""
+    return state(conn, RETIRED)
+
+
+def retire_comments(conn: Connection, comment_ids: Sequence[str], before: datetime) -> dict[str, int]:
+    """Delete comments of the days before ``before`` (a midnight), keeping their counts in the
+    rollups (retention's rule, see the module docstring). Their scores, human labels, alerts,
+    annotation tasks and ``risk_scores`` rows go. Each comment must be older than ``before``
+    and already folded into the collected counts (``first_scraped_at`` at or before the
+    watermark): anything else raises ValueError and nothing is deleted.
+    """
+    if before != datetime.combine(before.date(), datetime.min.time()):
+        raise ValueError(f"retire_comments: {before} is not a midnight")
+    ids = sorted(set(comment_ids))
+    out = {t.name: 0 for t, _ in (*ALERT_DEPENDENTS, *COMMENT_DEPENDENTS)} | \
+        {"scores": 0, K.name: 0, "comments": 0}
+    if not ids:
+        return out
+    lock(conn)
+    until = state(conn, WATERMARK)
+    for part in _chunks(ids):
+        for cid, created, first in conn.execute(
+                sa.select(C.c.id, C.c.created_at, C.c.first_scraped_at).where(C.c.id.in_(part))):
+            when = created if created is not None else first
+            if when >= before or until is None or first > until:
+                raise ValueError(f"comment {cid} ({when}, stored {first}) is not of a day before "
+                                 f"{before:%Y-%m-%d} already counted by the rollups")
+    have = retired_before(conn)
+    if have is None or before > have:
+        _set_state(conn, RETIRED, before)
+    out.update(delete_dependents(conn, ids))
+    for part in _chunks(ids):
+        out[K.name] += conn.execute(sa.delete(K).where(K.c.comment_id.in_(part))).rowcount
+        out["scores"] += conn.execute(sa.delete(S).where(S.c.comment_id.in_(part))).rowcount
+        out["comments"] += conn.execute(sa.delete(C).where(C.c.id.in_(part))).rowcount
+    return out
+
+
+def retire_posts(conn: Connection, mids: Sequence[str]) -> dict[str, int]:
+    """Delete posts that no comment points at any more, with their topic links (and the
+    rollups' record of those links: nothing is counted under them). Returns rows per table."""
+    out = {t.name: 0 for t, _ in POST_DEPENDENTS} | {L.name: 0, "posts": 0}
+    lock(conn)
+    for part in _chunks(sorted(set(mids))):
+        gone = [m for (m,) in conn.execute(
+            sa.select(db.posts.c.mid).where(db.posts.c.mid.in_(part),
+                                            ~sa.exists().where(C.c.mid == db.posts.c.mid)))]
+        if not gone:
+            continue
+        for table, col in POST_DEPENDENTS:
+            out[table.name] += conn.execute(sa.delete(table).where(table.c[col].in_(gone))).rowcount
+        out[L.name] += conn.execute(sa.delete(L).where(L.c.mid.in_(gone))).rowcount
+        out["posts"] += conn.execute(sa.delete(db.posts).where(db.posts.c.mid.in_(gone))).rowcount
+    return out
+
+
+def clear_rationales(conn: Connection, comment_ids: Sequence[str]) -> int:
+    """Empty the rationales (model text that may quote the comment) of these comments' scores.
+    Levels, and so the rollups, stay as they are."""
+    n = 0
+    for part in _chunks(sorted(set(comment_ids))):
+        n += conn.execute(sa.update(S).where(S.c.comment_id.in_(part), S.c.rationale.is_not(None))
+                          .values(rationale=None)).rowcount
     return n
 
 
@@ -533,11 +644,13 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
     """Recompute every rollup from the raw rows (after a bulk load, or to repair).
 
     The aggregation runs in SQL (GROUP BY day, topic, scorer, dimension, level); only
-    aggregated rows reach Python.
+    aggregated rows reach Python. Days that retention retired (``retired_before``) keep
+    their rollup rows as they are; only later days are recomputed.
     """
     lock(conn)
-    conn.execute(sa.delete(R))
-    conn.execute(sa.delete(P))
+    live = _live(conn)
+    conn.execute(sa.delete(R).where(*_live_days(conn, R)))
+    conn.execute(sa.delete(P).where(*_live_days(conn, P)))
     conn.execute(sa.delete(L))
     conn.execute(L.insert().from_select(["mid", "topic_id"], sa.select(PT.c.mid, PT.c.topic_id)))
     t = (now or db.now()) - lag
@@ -546,26 +659,28 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
     joined = S.join(C, C.c.id == S.c.comment_id)
     for d, scorer, dim, value, n in conn.execute(
             sa.select(day, S.c.scorer, S.c.dimension, S.c.value, sa.func.count()).select_from(joined)
-            .group_by(day, S.c.scorer, S.c.dimension, S.c.value)):
+            .where(*live).group_by(day, S.c.scorer, S.c.dimension, S.c.value)):
         _add(delta, (scorer, dim, as_day(d), ALL), int(value), 1, int(n))
     for d, topic, scorer, dim, value, n in conn.execute(
             sa.select(day, L.c.topic_id, S.c.scorer, S.c.dimension, S.c.value, sa.func.count())
-            .select_from(joined.join(L, L.c.mid == C.c.mid))
+            .select_from(joined.join(L, L.c.mid == C.c.mid)).where(*live)
             .group_by(day, L.c.topic_id, S.c.scorer, S.c.dimension, S.c.value)):
         _add(delta, (scorer, dim, as_day(d), int(topic)), int(value), 1, int(n))
     for d, scorer, n in conn.execute(
             sa.select(day, S.c.scorer, sa.func.count(sa.distinct(S.c.comment_id))).select_from(joined)
-            .group_by(day, S.c.scorer)):
+            .where(*live).group_by(day, S.c.scorer)):
         _add(delta, (scorer, ANY, as_day(d), ALL), None, 1, int(n))
     for d, topic, scorer, n in conn.execute(
             sa.select(day, L.c.topic_id, S.c.scorer, sa.func.count(sa.distinct(S.c.comment_id)))
-            .select_from(joined.join(L, L.c.mid == C.c.mid)).group_by(day, L.c.topic_id, S.c.scorer)):
+            .select_from(joined.join(L, L.c.mid == C.c.mid)).where(*live)
+            .group_by(day, L.c.topic_id, S.c.scorer)):
         _add(delta, (scorer, ANY, as_day(d), int(topic)), None, 1, int(n))
-    for d, n in conn.execute(sa.select(day, sa.func.count()).where(C.c.first_scraped_at <= t).group_by(day)):
+    for d, n in conn.execute(sa.select(day, sa.func.count()).where(C.c.first_scraped_at <= t, *live)
+                             .group_by(day)):
         _add(delta, (COLLECTED, ANY, as_day(d), ALL), None, 1, int(n))
     for d, topic, n in conn.execute(
             sa.select(day, L.c.topic_id, sa.func.count()).select_from(C.join(L, L.c.mid == C.c.mid))
-            .where(C.c.first_scraped_at <= t).group_by(day, L.c.topic_id)):
+            .where(C.c.first_scraped_at <= t, *live).group_by(day, L.c.topic_id)):
         _add(delta, (COLLECTED, ANY, as_day(d), int(topic)), None, 1, int(n))
     apply(conn, delta)
     # agreement pairs, driven from each scorer in turn (smallest first is the planner's job)
@@ -576,6 +691,7 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
                                                  sb_.c.dimension == sa_.c.dimension,
                                                  sb_.c.scorer > sa_.c.scorer))
                            .join(C, C.c.id == sa_.c.comment_id))
+              .where(*live)
               .group_by(sa_.c.scorer, sb_.c.scorer, sa_.c.dimension, day, sa_.c.value, sb_.c.value))
     pairs: PairDelta = {}
     for a, b, dim, d, av, bv, n in conn.execute(pair_q):
@@ -590,14 +706,26 @@ def rebuild(conn: Connection, lag: timedelta = LAG, now: datetime | None = None)
     return {"rows": len(delta), "pair_rows": len(pairs), "region_rows": region_rows}
 
 
+def _live(conn: Connection) -> list[Any]:
+    """WHERE conditions on comments for the days a rebuild recomputes (not retired ones)."""
+    before = retired_before(conn)
+    return [] if before is None else [sa.func.coalesce(C.c.created_at, C.c.first_scraped_at) >= before]
+
+
+def _live_days(conn: Connection, table: sa.Table) -> list[Any]:
+    """WHERE conditions on a rollup table's rows for the days a rebuild recomputes."""
+    before = retired_before(conn)
+    return [] if before is None else [table.c.day >= before.date()]
+
+
 def _rebuild_regions(conn: Connection) -> int:
-    conn.execute(sa.delete(G))
+    conn.execute(sa.delete(G).where(*_live_days(conn, G)))
     day = day_sql(conn.dialect.name).label("day")
     loc = sa.func.coalesce(C.c.ip_location, NO_LOCATION).label("location")
     delta: Delta = {}
     for d, location, scorer, dim, value, n in conn.execute(
             sa.select(day, loc, S.c.scorer, S.c.dimension, S.c.value, sa.func.count())
-            .select_from(S.join(C, C.c.id == S.c.comment_id))
+            .select_from(S.join(C, C.c.id == S.c.comment_id)).where(*_live(conn))
             .group_by(day, loc, S.c.scorer, S.c.dimension, S.c.value)):
         _add(delta, (scorer, dim, as_day(d), location), int(value), 1, int(n))
     apply(conn, delta, G)
@@ -694,6 +822,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(d)
             print(f"{len(diffs)} rollup rows differ from the raw rows" if diffs else
                   "rollups equal the raw rows")
+            with engine.connect() as conn:
+                before = retired_before(conn)
+            if before is not None:
+                print(f"days before {before:%Y-%m-%d} were retired by retention (their rows "
+                      "deleted): their counts are kept as they are, not compared, and a rebuild "
+                      "keeps them too")
             return 1 if diffs else 0
         lag = timedelta(seconds=max(0, a.lag_seconds))
         with engine.connect() as conn:

@@ -17,6 +17,10 @@ connections, locks held too long, a missing table: ``db.server_state_error``),
 every row is kept for the next flush and ``DatabaseUnavailable`` says why and
 what to do. Rows still unwritten at the end are ``lost``, and their posts are
 listed for the next crawl to fetch again (``recrawl_plan``).
+
+Deletion requests hold across crawls: rows of an author in ``forgotten_authors``
+(``weibo-mh forget``) are dropped inside the write transaction, counted as
+``forgotten_author`` among the run's dropped rows.
 """
 
 from __future__ import annotations
@@ -253,7 +257,7 @@ class Store:
     def _write_one_by_one(self, topics: list[dict[str, Any]], posts: list[dict[str, Any]],
                           comments: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
         """Each row in its own transaction: only the rows rejected again are dropped (counted)."""
-        merged: dict[str, Any] = {"post_new": {}, "comment_new": {}, "snapshots": set()}
+        merged: dict[str, Any] = {"post_new": {}, "comment_new": {}, "snapshots": set(), "forgotten": 0}
         Rows = list[dict[str, Any]]
         singles: list[tuple[str, tuple[Rows, Rows, Rows]]] = [("topic", ([t], [], [])) for t in topics] + \
                   [("post", ([], [p], [])) for p in posts] + \
@@ -278,6 +282,7 @@ class Store:
             merged["post_new"].update(r["post_new"])
             merged["comment_new"].update(r["comment_new"])
             merged["snapshots"] |= r["snapshots"]
+            merged["forgotten"] += r["forgotten"]
         return merged, written
 
     def _write_part(self, part: tuple[list[dict[str, Any]], ...], conn: Connection) -> dict[str, Any]:
@@ -289,6 +294,8 @@ class Store:
         for cid, new in result["comment_new"].items():
             self.comment_new.setdefault(cid, new)
         self.snapshot_words |= result["snapshots"]
+        if result.get("forgotten"):
+            self.dropped["forgotten_author"] += result["forgotten"]
 
     # ----------------------------------------------------------------- the transaction
 
@@ -308,6 +315,7 @@ class Store:
         db.upsert(conn, db.topic_snapshots, snaps, update=["rank", "heat", "category", "label", "seen_at"],
                   keys=["crawl_run_id", "topic_id"])
 
+        posts, comments, forgotten = self._drop_forgotten(conn, posts, comments)
         post_new = self._classify(conn, db.posts.c.mid, [p["mid"] for p in posts], self._checked["posts"])
         cols = [c.name for c in db.posts.columns]
         excerpts = [{k: p[k] for k in cols if k in p} for p in posts if not p.get("full_text", True)]
@@ -322,7 +330,26 @@ class Store:
                                      self._checked["comments"])
         db.upsert(conn, db.comments, comments, update=COMMENT_UPDATE)
         return {"post_new": post_new, "comment_new": comment_new,
-                "snapshots": {t["word"] for t in topics}}
+                "snapshots": {t["word"] for t in topics}, "forgotten": forgotten}
+
+    @staticmethod
+    def _drop_forgotten(conn: Connection, posts: list[dict[str, Any]], comments: list[dict[str, Any]]
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        """Honour deletion requests (``weibo-mh forget``, table forgotten_authors): comments of a
+        forgotten author are dropped (counted), their posts are stored without text or author
+        (other comments hang on them), and replies lose a forgotten reply target."""
+        hashes = {r[k] for r in (*posts, *comments) for k in ("author_hash", "reply_to_hash") if r.get(k)}
+        if not hashes:
+            return posts, comments, 0
+        f = db.forgotten_authors.c.hash
+        gone = set(conn.execute(sa.select(f).where(f.in_(sorted(hashes)))).scalars())
+        if not gone:
+            return posts, comments, 0
+        kept = [c if c.get("reply_to_hash") not in gone else dict(c, reply_to_hash=None)
+                for c in comments if c.get("author_hash") not in gone]
+        posts = [p if p.get("author_hash") not in gone else
+                 dict(p, text="", author_hash=None, author_raw=None, full_text=True) for p in posts]
+        return posts, kept, len(comments) - len(kept)
 
     @staticmethod
     def _classify(conn: Connection, col: sa.Column, keys: list[str], known: dict[str, bool]) -> dict[str, bool]:

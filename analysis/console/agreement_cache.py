@@ -22,7 +22,8 @@ from analysis import agreement
 from weibo_mh import db
 
 log = logging.getLogger(__name__)
-LABEL_ACTIONS = ("label", "skip", "undo")
+#: Audit actions after which the human labels may differ (retention and forget delete labels).
+LABEL_ACTIONS = ("label", "skip", "undo", "retention", "forget")
 
 
 class AgreementCache:
