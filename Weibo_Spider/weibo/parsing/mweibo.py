@@ -74,7 +74,7 @@ def parse_hotflow_comment(c: dict[str, Any], mid: str, root: str | None = None) 
     is_reply = bool(root_id and root_id != cid)
     reply_id = _id(c.get("reply_id")) or root_id
     place = normalise_text(_IP.sub("", str(c.get("source") or ""))) or None
-    nested = c.get("comments") if isinstance(c.get("comments"), list) else []
+    nested: list[Any] = c["comments"] if isinstance(c.get("comments"), list) else []
     return Comment(id=cid, mid=mid, author_key=f"u:{uid}" if uid else None, text=text or None,
                    reply_to_nick=nick, likes=_int(c.get("like_count") or c.get("like_counts")),
                    created_at=parse_created(c.get("created_at")),
