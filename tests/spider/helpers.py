@@ -32,6 +32,7 @@ def write_config(path: Path, site: LocalSite, extra_spider: str = "", extra: str
     spider = {
         "hotsearch_url": f'"{site.hotsearch_url}"', "weibo_cn_base": f'"{site.url}"',
         "s_weibo_base": f'"{site.s_weibo_base}"', "weibo_com_base": f'"{site.weibo_com_base}"',
+        "m_weibo_base": f'"{site.m_weibo_base}"',
         "download_delay": "0.0", "autothrottle": "false", "concurrent_per_domain": "4",
         "ban_backoff_seconds": "0.01", "ban_backoff_max_seconds": "0.05", "flush_seconds": "1.0",
     }

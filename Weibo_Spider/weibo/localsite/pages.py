@@ -414,3 +414,56 @@ def build_replies_json(post: dict[str, Any], comment_id: str, max_id: int, count
 
 def login_json() -> str:
     return json.dumps({"ok": -100, "url": "https://passport.weibo.com/sso/signin?entry=miniblog"})
+
+
+# --------------------------------------------------------------------------- m.weibo.cn JSON
+
+#: hotflow's cursor here: ``max_id`` = HOTFLOW_CURSOR + index of the next thread, with
+#: ``max_id_type`` 1; a request that does not send both back is refused, as a check.
+HOTFLOW_CURSOR = 138_000_000_000_000
+
+
+def hotflow_comment(c: dict[str, Any], n: int, root: dict[str, Any] | None = None,
+                    replies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One comment as m.weibo.cn's hotflow sends it: HTML text, like_count, source = place."""
+    uid = c["uid"].split(":", 1)[1] if c["uid"].startswith("custom:") else c["uid"]
+    text = "" if c.get("image_only") else rich_text(c["text"])
+    if c.get("reply_to"):
+        text = f'回复<a href="/n/{quote(c["reply_to"])}">@{html.escape(c["reply_to"])}</a>:{text}'
+    if c.get("image_only"):
+        text += f'<a href="/mblog/pic/{c["id"]}" data-url="pic">评论配图</a>'
+    out: dict[str, Any] = {
+        "created_at": weibo_com_time(n), "id": c["id"], "rootid": root["id"] if root else c["id"],
+        "floor_number": n + 1, "text": text, "disable_reply": 0,
+        "user": {"id": int(uid) if uid.isdigit() else 7_000_000_000 + n,
+                 "screen_name": nick_of(c["uid"]), "profile_image_url": "/img/u.png"},
+        "mid": c["id"], "like_count": c["likes"], "source": f"来自{c['ip']}" if c.get("ip") else "",
+        "comments": [hotflow_comment(r, n, root=c) for r in replies] if replies else False,
+        "total_number": len(replies or []),
+    }
+    if root:
+        out["reply_id"] = root["id"]
+    if c.get("image_only"):
+        out["pic"] = {"pid": f"p{c['id']}", "url": "/img/p1.jpg"}
+    return out
+
+
+def hotflow_json(post: dict[str, Any], max_id: int, max_id_type: int, count: int = 20) -> str:
+    """A page of hotflow: ``count`` threads, each first-level comment with its replies inline;
+    ``max_id`` 0 on the last page. No comments: an empty list, as for a post nobody answered."""
+    th = threads(post)
+    if max_id and (max_id < HOTFLOW_CURSOR or max_id_type != 1):
+        return json.dumps({"ok": 0, "msg": "参数错误"}, ensure_ascii=False)
+    start = max_id - HOTFLOW_CURSOR if max_id else 0
+    chunk = th[start:start + count]
+    more = start + count < len(th)
+    data = [hotflow_comment(c, start + i, replies=r) for i, (c, r) in enumerate(chunk)]
+    return json.dumps({"ok": 1, "data": {"data": data, "total_number": len(post["comments_list"]),
+                                         "max_id": HOTFLOW_CURSOR + start + count if more else 0,
+                                         "max_id_type": 1 if more else 0}}, ensure_ascii=False)
+
+
+def hotflow_login_json() -> str:
+    """hotflow without a login: ``ok`` 0 (MediaCrawler treats any ok 0 as an error answer)."""
+    return json.dumps({"ok": 0, "msg": "请先登录", "url": "https://passport.weibo.cn/signin/login"},
+                      ensure_ascii=False)
