@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from scrapy.exceptions import CannotResolveHostError, DownloadConnectionRefusedError, DownloadTimeoutError
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadTimeoutError,
+)
 from twisted.python.failure import Failure
 from weibo.localsite import LocalSite, small_corpus
 from weibo.sources import classify_failure, next_source
