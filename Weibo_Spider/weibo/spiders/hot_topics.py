@@ -315,8 +315,11 @@ class HotTopicsSpider(scrapy.Spider):
                      "next": self.sources[nxt] if nxt is not None else None}
             self.source_fallbacks.append(dict(entry, cause=cause) if cause else entry)
         if nxt is not None and not self._stopping():
-            log.info("%s gave %s for topic %s; trying %s", name, cause or reason.replace("_", " "),
-                     word, self.sources[nxt])
+            if cause:
+                log.info("%s failed for topic %s (%s); trying %s", name, word, cause, self.sources[nxt])
+            else:
+                log.info("%s gave %s for topic %s; trying %s", name, reason.replace("_", " "), word,
+                         self.sources[nxt])
             yield self.search_request(word, search_word, nxt, 1)
             return
         if reason == "login_wall" and self._next_source(-1) is None:
@@ -355,7 +358,7 @@ class HotTopicsSpider(scrapy.Spider):
             "private_use_removed": self.private_use,
         }
         note = ""
-        if failed and failed < len(self.topics_started):
+        if failed:
             note = (f"; {failed} of {len(self.topics_started)} topics could not be searched "
                     f"({self._causes()})")
         return stats, note
@@ -608,8 +611,8 @@ class HotTopicsSpider(scrapy.Spider):
         reason = failure.getErrorMessage() or (failure.type.__name__ if failure.type else "error")
         if failure.check(IgnoreRequest) and "redirect" in reason.lower():
             reason = f"redirect loop ({reason})"
-        log.error("request failed after retries: %s (%s)", request.url, reason)
         moved = classify_failure(failure, request.url)
+        log.error("request failed: %s (%s)", request.url, moved[1] if moved else reason)
         if hotsearch:
             self.failure = f"hot search {request.url} failed: {reason}"
         elif kind == "search" and moved:
