@@ -108,6 +108,16 @@ def counts(url: str) -> dict[str, int]:
         eng.dispose()
 
 
+def fetch(url: str, query: str) -> list[tuple]:
+    """The rows of a read-only SQL query."""
+    eng = db.make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
+    finally:
+        eng.dispose()
+
+
 def runs(url: str) -> list[dict]:
     """crawl_runs rows, oldest first, with stats decoded."""
     eng = db.make_engine(url)

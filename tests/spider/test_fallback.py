@@ -9,7 +9,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadConnectionRefusedError,
@@ -19,8 +18,7 @@ from twisted.python.failure import Failure
 from weibo.localsite import LocalSite, small_corpus
 from weibo.sources import classify_failure, next_source
 
-from tests.spider.helpers import counts, run_crawl, runs, write_config
-from weibo_mh import db
+from tests.spider.helpers import counts, fetch, run_crawl, runs, write_config
 
 FAST = "retry_times = 1"
 
@@ -30,15 +28,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def fetch(url: str, query: str) -> list[tuple]:
-    eng = db.make_engine(url)
-    try:
-        with eng.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query))]
-    finally:
-        eng.dispose()
 
 
 @pytest.mark.parametrize("exc, url, expected", [
@@ -71,9 +60,8 @@ def test_a_failing_search_source_hands_every_topic_to_the_next(case: str, reason
                                                                 tmp_path: Path) -> None:
     scenario = case if case.startswith("sweibo_") else "ok"
     with LocalSite(small_corpus(), scenario=scenario) as site:
-        host, port = site.httpd.server_address[:2]
         base = {"dns": "http://s-weibo.invalid/sweibo", "refused": f"http://127.0.0.1:{closed_port()}/sweibo",
-                "tls": f"https://{host}:{port}/sweibo", "404": f"{site.url}/gone"}.get(case)
+                "tls": site.s_weibo_base.replace("http://", "https://"), "404": f"{site.url}/gone"}.get(case)
         extra = f'{FAST}\ns_weibo_base = "{base}"' if base else FAST
         crawl = run_crawl(write_config(tmp_path / "c.toml", site, extra), sqlite_url, "DNS_TIMEOUT=5")
     assert crawl.ok, crawl.output

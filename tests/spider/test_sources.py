@@ -6,24 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from weibo.localsite import LocalSite, small_corpus
 from weibo.localsite.corpus import post_mid
 from weibo.localsite.server import bid_of
 
-from tests.spider.helpers import counts, run_crawl, runs, write_config
-from weibo_mh import db
+from tests.spider.helpers import counts, fetch, run_crawl, runs, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def fetch(url: str, query: str) -> list[tuple]:
-    eng = db.make_engine(url)
-    try:
-        with eng.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query))]
-    finally:
-        eng.dispose()
 
 
 def shapes_corpus() -> dict:

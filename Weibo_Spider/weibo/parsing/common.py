@@ -12,8 +12,10 @@ hashed later; ``@mentions`` inside texts become ``@用户``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
@@ -166,6 +168,24 @@ def strip_private_use(text: str | None) -> tuple[str | None, int]:
         return text, 0
     cleaned, n = PRIVATE_USE.subn("", text)
     return (normalise_text(cleaned) or None, n) if n else (text, 0)
+
+
+def comment_threads(rows: list[Any],
+                    read: Callable[[dict[str, Any], str | None], Comment]) -> list[Comment]:
+    """The comments of a JSON page: each first-level comment, then the replies inline under it
+    (``comments``), each id once. ``read(comment, parent id or None)`` parses one."""
+    out: dict[str, Comment] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        first = read(row, None)
+        nested = row.get("comments")
+        inline = [read(r, first.id) for r in (nested if isinstance(nested, list) else [])
+                  if isinstance(r, dict)]
+        for c in [first, *inline]:
+            if c.id and c.id not in out:
+                out[c.id] = c
+    return list(out.values())
 
 
 def mask_mentions(text: str) -> str:

@@ -21,18 +21,20 @@ import json
 import re
 from typing import Any
 
-from weibo.parsing.common import MENTION, Comment, CommentPage, normalise_text, selector, text_of
-from weibo.parsing.weibocom import parse_created
+from weibo.parsing.common import (
+    MENTION,
+    Comment,
+    CommentPage,
+    comment_threads,
+    normalise_text,
+    selector,
+    text_of,
+)
+from weibo.parsing.weibocom import IP_PREFIX, json_id, parse_created
 
 _REPLY = re.compile(r"^回复\s*@[^:：\s]*\s*[:：]\s*")
-_IP = re.compile(r"^(?:来自|IP属地[:：]?)\s*")
 #: What an ``ok: 0`` answer says when the post simply has no comments (not a login wall).
 _NO_COMMENTS = ("还没有人评论", "快来发表你的评论", "暂无评论", "还没有评论")
-
-
-def _id(value: Any) -> str | None:
-    s = str(value).strip() if value not in (None, "", 0, False) else ""
-    return s if s.isdigit() else None
 
 
 def _int(value: Any) -> int:
@@ -65,15 +67,15 @@ def html_text(markup: str) -> tuple[str, str | None, bool]:
 
 def parse_hotflow_comment(c: dict[str, Any], mid: str, root: str | None = None) -> Comment:
     """One comment; ``root``: the first-level comment it was nested under."""
-    cid = _id(c.get("id") or c.get("idstr"))
+    cid = json_id(c.get("id") or c.get("idstr"))
     text, nick, pictured = html_text(str(c.get("text") or ""))
     pictured = pictured or bool(c.get("pic"))
     user: dict[str, Any] = c["user"] if isinstance(c.get("user"), dict) else {}
-    uid = _id(user.get("id") or user.get("idstr"))
-    root_id = root or _id(c.get("rootid"))
+    uid = json_id(user.get("id") or user.get("idstr"))
+    root_id = root or json_id(c.get("rootid"))
     is_reply = bool(root_id and root_id != cid)
-    reply_id = _id(c.get("reply_id")) or root_id
-    place = normalise_text(_IP.sub("", str(c.get("source") or ""))) or None
+    reply_id = json_id(c.get("reply_id")) or root_id
+    place = normalise_text(IP_PREFIX.sub("", str(c.get("source") or ""))) or None
     nested: list[Any] = c["comments"] if isinstance(c.get("comments"), list) else []
     return Comment(id=cid, mid=mid, author_key=f"u:{uid}" if uid else None, text=text or None,
                    reply_to_nick=nick, likes=_int(c.get("like_count") or c.get("like_counts")),
@@ -113,18 +115,9 @@ def parse_hotflow(text: str, mid: str) -> CommentPage:
         return CommentPage(kind="ok", mid=mid, notice=True)
     if not isinstance(rows, list):
         return CommentPage(kind="malformed", mid=mid)
-    out: dict[str, Comment] = {}
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        first = parse_hotflow_comment(row, mid)
-        found = [first] + [parse_hotflow_comment(r, mid, root=first.id)
-                           for r in (row.get("comments") or []) if isinstance(r, dict) and first.id]
-        for c in found:
-            if c.id and c.id not in out:
-                out[c.id] = c
+    comments = comment_threads(rows, lambda c, parent: parse_hotflow_comment(c, mid, root=parent))
     max_id, max_id_type = hotflow_cursor(body)
-    return CommentPage(kind="ok", mid=mid, comments=list(out.values()), max_id=max_id,
+    return CommentPage(kind="ok", mid=mid, comments=comments, max_id=max_id,
                        max_id_type=max_id_type, total=_int(body.get("total_number")), notice=not rows)
 
 
