@@ -308,6 +308,8 @@ class HotTopicsSpider(scrapy.Spider):
         name = self.sources[source]
         nxt = self._next_source(source)
         self.crawler.stats.inc_value(f"weibo/source_fallbacks/{name}/{reason}")
+        if reason == "login_wall":
+            cause = f"login wall at {name}"
         if cause:
             self.search_causes[cause] += 1
         if len(self.source_fallbacks) < 200:
@@ -324,8 +326,8 @@ class HotTopicsSpider(scrapy.Spider):
             return
         if reason == "login_wall" and self._next_source(-1) is None:
             self._login_required()   # every search source refused its cookie
-        if reason != "no_posts":
-            self._topic_failed(word, cause or f"login wall at {name}")
+        if cause:
+            self._topic_failed(word, cause)
 
     def _topic_answered(self, word: str) -> None:
         self.topics_answered.add(word)
@@ -338,7 +340,8 @@ class HotTopicsSpider(scrapy.Spider):
             return
         self.topics_failed.add(word)
         log.error("topic %s could not be searched on any source (last: %s)", word, cause)
-        if not self.topics_answered and self.topics_failed >= self.topics_started:
+        # (with a shared Redis queue, topics another crawler listed can fail here: not ours to judge)
+        if self.topics_started and not self.topics_answered and self.topics_started <= self.topics_failed:
             self.failure = (f"0 of {len(self.topics_started)} topics could be searched: "
                             f"{self._causes()}")
             log.error("%s", self.failure)
