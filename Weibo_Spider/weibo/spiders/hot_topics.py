@@ -53,8 +53,6 @@ from weibo_mh.db import SHANGHAI
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COOKIE_VARS", "SOURCE_COOKIE", "HotTopicsSpider"]
-
 
 class HotTopicsSpider(scrapy.Spider):
     name = "hot_topics"
@@ -82,7 +80,7 @@ class HotTopicsSpider(scrapy.Spider):
     topics_started: set[str]    # topics whose search was asked for
     topics_answered: set[str]   # topics some search source answered (posts, none, or a bad page)
     topics_failed: set[str]     # topics every search source failed for
-    search_causes: Counter[str]  # why search requests failed: "DNS lookup failed for x" -> n
+    search_causes: list[tuple[str, str]]  # (topic, why its search failed on one source)
     private_use: int            # icon-font characters removed from texts
 
     @classmethod
@@ -120,7 +118,7 @@ class HotTopicsSpider(scrapy.Spider):
         spider.comment_fallbacks = []  # {mid, source, reason, next[, cause]}
         spider.refetch_mids = set()    # posts whose comment pages failed: the next crawl asks again
         spider.topics_started, spider.topics_answered, spider.topics_failed = set(), set(), set()
-        spider.search_causes = Counter()
+        spider.search_causes = []
         spider.private_use = 0
         return spider
 
@@ -311,7 +309,7 @@ class HotTopicsSpider(scrapy.Spider):
         if reason == "login_wall":
             cause = f"login wall at {name}"
         if cause:
-            self.search_causes[cause] += 1
+            self.search_causes.append((word, cause))
         if len(self.source_fallbacks) < 200:
             entry = {"topic": word, "source": name, "reason": reason,
                      "next": self.sources[nxt] if nxt is not None else None}
@@ -343,11 +341,15 @@ class HotTopicsSpider(scrapy.Spider):
         # (with a shared Redis queue, topics another crawler listed can fail here: not ours to judge)
         if self.topics_started and not self.topics_answered and self.topics_started <= self.topics_failed:
             self.failure = (f"0 of {len(self.topics_started)} topics could be searched: "
-                            f"{self._causes()}")
+                            f"{self._causes(self.topics_failed)}")
             log.error("%s", self.failure)
 
-    def _causes(self) -> str:
-        return ", ".join(f"{cause} ({n})" for cause, n in self.search_causes.most_common())
+    def _causes(self, topics: set[str] | None = None) -> str:
+        """"DNS lookup failed for s.weibo.com (3), …": the failures of ``topics`` (default all)."""
+        return ", ".join(f"{cause} ({n})" for cause, n in self._cause_counts(topics).most_common())
+
+    def _cause_counts(self, topics: set[str] | None = None) -> Counter[str]:
+        return Counter(c for w, c in self.search_causes if topics is None or w in topics)
 
     def run_summary(self) -> tuple[dict[str, Any], str]:
         """What the run's stats and closing line add: search failures, comment fallbacks and
@@ -356,14 +358,14 @@ class HotTopicsSpider(scrapy.Spider):
         stats: dict[str, Any] = {
             "search_failures": {"topics": len(self.topics_started), "failed": failed,
                                 "failed_topics": sorted(self.topics_failed)[:100],
-                                "causes": dict(self.search_causes.most_common())},
+                                "causes": dict(self._cause_counts().most_common())},
             "comment_fallbacks": self.comment_fallbacks[:200],
             "private_use_removed": self.private_use,
         }
         note = ""
         if failed:
             note = (f"; {failed} of {len(self.topics_started)} topics could not be searched "
-                    f"({self._causes()})")
+                    f"({self._causes(self.topics_failed)})")
         return stats, note
 
     def parse_search(self, response: Response, word: str, search_word: str, source: int,
