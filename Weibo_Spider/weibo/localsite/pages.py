@@ -129,6 +129,8 @@ def post_block(post: dict[str, Any], on_comment_page: bool = False, bid: str | N
     excerpt = not on_comment_page and len(text) > EXCERPT
     shown = text[:EXCERPT] if excerpt else text
     more = f'&nbsp;<a href="/comment/{bid}?ckAll=1">全文</a>' if excerpt else ""
+    if post.get("pictures"):   # weibo.cn 2020: the pictures link in brackets after the text
+        more += f'&nbsp;[<a href="/mblog/picAll/{bid}?rl=1">组图共{post["pictures"]}张</a>]'
     if post.get("retweet"):
         first = f"<div>{nk}&nbsp;{_retweet_head(post)}</div>"
         reason = f'<span class="cmt">转发理由:</span>{rich_text(shown)}{more}&nbsp;&nbsp;'
@@ -273,15 +275,16 @@ def sweibo_card(post: dict[str, Any], bid: str) -> str:
     uid = post["uid"].split(":", 1)[1] if post["uid"].startswith("custom:") else post["uid"]
     nick = html.escape(nick_of(post["uid"]))
     text = post["text"]
+    icon = '<i class="wbicon">\ue627</i>' if post.get("icon") else ""   # an icon-font glyph
     if len(text) > EXCERPT:
         paras = (f'<p class="txt" node-type="feed_list_content" nick-name="{nick}">'
-                 f'{rich_text(text[:EXCERPT])}…<a href="javascript:void(0);" action-type="fl_unfold">展开'
+                 f'{icon}{rich_text(text[:EXCERPT])}…<a href="javascript:void(0);" action-type="fl_unfold">展开'
                  f'<i class="wbicon">c</i></a></p>'
                  f'<p class="txt" node-type="feed_list_content_full" nick-name="{nick}" '
-                 f'style="display: none">{rich_text(text)}<a href="javascript:void(0);" '
+                 f'style="display: none">{icon}{rich_text(text)}<a href="javascript:void(0);" '
                  f'action-type="fl_fold">收起<i class="wbicon">d</i></a></p>')
     else:
-        paras = f'<p class="txt" node-type="feed_list_content" nick-name="{nick}">{rich_text(text)}</p>'
+        paras = f'<p class="txt" node-type="feed_list_content" nick-name="{nick}">{icon}{rich_text(text)}</p>'
     original = ""
     if post.get("retweet"):
         o = post["retweet"]
@@ -294,15 +297,16 @@ def sweibo_card(post: dict[str, Any], bid: str) -> str:
                     f'{o.get("bid", "Orig1")}">11月01日 10:00</a></div></div></div>')
     client = post.get("source") or ""
     when = html.escape(post["created"])
+    frm = "p" if post.get("layout") == "2018" else "div"   # the 2018 card keeps these in p.from
     return (f'<div class="card-wrap" action-type="feed_list_item" mid="{post["mid"]}">'
             f'<div class="card"><div class="card-feed"><div class="avator">'
             f'<a href="//weibo.com/{uid}?refer_flag=1001030103_"><img src="/img/a.png" /></a></div>'
             f'<div class="content" node-type="like"><div class="info"><div></div><div>'
             f'<a href="//weibo.com/{uid}?refer_flag=1001030103_" class="name" target="_blank" '
             f'nick-name="{nick}">{nick}</a></div></div>{paras}{original}'
-            f'<div class="from"><a href="//weibo.com/{uid}/{bid}?refer_flag=1001030103_" '
+            f'<{frm} class="from"><a href="//weibo.com/{uid}/{bid}?refer_flag=1001030103_" '
             f'target="_blank">\n   {when}  </a>&nbsp;来自 <a href="//app.weibo.com/t/feed/x" '
-            f'rel="nofollow">{html.escape(client)}</a></div></div></div>'
+            f'rel="nofollow">{html.escape(client)}</a></{frm}></div></div>'
             f'<div class="card-act"><ul><li><a href="javascript:void(0);" action-type="feed_list_forward">'
             f'<i class="woo-font">f</i> {_sw_count(post["reposts"], "转发")}</a></li>'
             f'<li><a href="javascript:void(0);" action-type="feed_list_comment"><i class="woo-font">c</i> '
