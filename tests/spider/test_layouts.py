@@ -93,6 +93,10 @@ def test_hotflow_no_comments_is_not_a_login_wall(name: str) -> None:
     assert (result.kind, result.comments, result.notice, result.max_id) == ("ok", [], True, 0)
 
 
+def test_hotflow_for_a_post_that_is_gone_is_not_a_login_wall() -> None:
+    assert parsing.parse_hotflow('{"ok": 0, "msg": "该微博不存在"}', MID).kind == "gone"
+
+
 @pytest.mark.parametrize("body", [page("hotflow_login.json"), '{"ok": 0}', '{"ok": 0, "msg": "请先登录"}',
                                   '{"ok": -100, "url": "https://passport.weibo.cn/signin/login"}'])
 def test_hotflow_login_wall(body: str) -> None:

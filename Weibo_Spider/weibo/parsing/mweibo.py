@@ -12,7 +12,8 @@ NanmiCoder/MediaCrawler (``media_platform/weibo/client.py``, commit 0024ce6) rea
   has replies, ``comments`` (a few of them inline, or ``false``) and ``total_number``;
 - ``ok`` 0 is an error answer (MediaCrawler raises on it): without a login it is the login
   wall; a post without comments answers with an empty ``data`` list, or (*unconfirmed*) with
-  ``ok`` 0 and a message inviting the first comment, so both are read as "no comments".
+  ``ok`` 0 and a message inviting the first comment, so both are read as "no comments"; an
+  ``ok`` 0 whose message says the post is gone (*unconfirmed*) is "gone", not a wall.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from weibo.parsing.weibocom import IP_PREFIX, json_id, parse_created
 _REPLY = re.compile(r"^回复\s*@[^:：\s]*\s*[:：]\s*")
 #: What an ``ok: 0`` answer says when the post simply has no comments (not a login wall).
 _NO_COMMENTS = ("还没有人评论", "快来发表你的评论", "暂无评论", "还没有评论")
+#: ... and when the post is gone (deleted or hidden): skipped, not a login wall.
+_GONE = ("不存在", "已被删除", "已删除", "暂时无法查看", "无权查看")
 
 
 def _int(value: Any) -> int:
@@ -91,7 +94,7 @@ def is_hotflow_login(data: Any) -> bool:
     if not isinstance(data, dict) or data.get("ok") not in (0, -100, "0", "-100"):
         return False
     msg = str(data.get("msg") or "")
-    return not any(s in msg for s in _NO_COMMENTS) or "登录" in msg
+    return "登录" in msg or not any(s in msg for s in _NO_COMMENTS + _GONE)
 
 
 def parse_hotflow(text: str, mid: str) -> CommentPage:
@@ -105,8 +108,9 @@ def parse_hotflow(text: str, mid: str) -> CommentPage:
         return CommentPage(kind="login_wall", mid=mid)
     if not isinstance(data, dict):
         return CommentPage(kind="malformed", mid=mid)
-    if data.get("ok") in (0, "0"):   # the "no comments" answer
-        return CommentPage(kind="ok", mid=mid, notice=True)
+    if data.get("ok") in (0, "0"):   # the "no comments" or "post gone" answer
+        gone = any(s in str(data.get("msg") or "") for s in _GONE)
+        return CommentPage(kind="gone", mid=mid) if gone else CommentPage(kind="ok", mid=mid, notice=True)
     body = data.get("data")
     if body is None or body == [] or body == {}:
         return CommentPage(kind="ok", mid=mid, notice=True)

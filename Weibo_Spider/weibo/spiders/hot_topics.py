@@ -361,6 +361,7 @@ class HotTopicsSpider(scrapy.Spider):
                                 "causes": dict(self._cause_counts().most_common())},
             "comment_fallbacks": self.comment_fallbacks[:200],
             "private_use_removed": self.private_use,
+            "posts_gone": self.crawler.stats.get_value("weibo/posts_gone", 0),
         }
         note = ""
         if failed:
@@ -536,6 +537,10 @@ class HotTopicsSpider(scrapy.Spider):
             return False
         if result.kind == "malformed":
             self._malformed(response, "comment JSON without data")
+            return False
+        if result.kind == "gone":
+            self.crawler.stats.inc_value("weibo/posts_gone")
+            log.info("post %s is gone (deleted or hidden): %s", cb["mid"], response.url)
             return False
         if cb.get("post"):
             yield PostItem(scraped_at=self.now(), **cb["post"])
