@@ -52,6 +52,7 @@ hotsearch_url = "{site.hotsearch_url}"
 weibo_cn_base = "{site.url}"
 s_weibo_base = "{site.s_weibo_base}"
 weibo_com_base = "{site.weibo_com_base}"
+m_weibo_base = "{site.m_weibo_base}"
 {extra}
 download_delay = 0.0
 autothrottle = false
@@ -92,6 +93,8 @@ COMBOS = [
     ("weibo.cn search + weibo.cn comments", 'search_sources = ["weibo.cn"]\ncomments_source = "weibo.cn"'),
     ("s.weibo.com search + weibo.com comment JSON", 'search_sources = ["s.weibo.com"]\n'
      'comments_source = "weibo.com"'),
+    ("s.weibo.com search + m.weibo.cn hotflow JSON", 'search_sources = ["s.weibo.com"]\n'
+     'comments_source = "m.weibo.cn"'),
 ]
 
 
@@ -119,6 +122,8 @@ def parser_rates(corpus: dict, site: LocalSite, seconds: float = 2.0) -> list[tu
          lambda t: parsing.parse_comment_page(t, f"{site.url}/comment/{bid_of(mid)}?page=1", now, mid=mid)),
         ("weibo.com buildComments JSON", get(f"/wcom/ajax/statuses/buildComments?id={mid}&count=20"),
          lambda t: parsing.parse_build_comments(t, mid)),
+        ("m.weibo.cn hotflow JSON", get(f"/mweibo/comments/hotflow?id={mid}&mid={mid}&max_id_type=0"),
+         lambda t: parsing.parse_hotflow(t, mid)),
     ]
     out = []
     for name, text, parse in samples:

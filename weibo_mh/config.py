@@ -80,13 +80,17 @@ SPEC: dict[str, dict[str, Key]] = {
         "weibo_cn_base": _k(str, "https://weibo.cn", "Base URL of the weibo.cn mobile site."),
         "s_weibo_base": _k(str, "https://s.weibo.com", "Base URL of s.weibo.com topic search."),
         "weibo_com_base": _k(str, "https://weibo.com", "Base URL of weibo.com (the comment JSON)."),
+        "m_weibo_base": _k(str, "https://m.weibo.cn", "Base URL of m.weibo.cn (the hotflow comment "
+                           "JSON; it takes the weibo.cn cookie)."),
         "search_sources": _k(list, ["s.weibo.com", "weibo.cn"], "Topic search sources, tried in "
                              "order: the next one is used for a topic when a source answers with a "
-                             "login wall or no posts (recorded in crawl_runs.stats). "
-                             "Entries: s.weibo.com, weibo.cn."),
-        "comments_source": _k(str, "weibo.cn", "Where comments come from: weibo.cn pages (flat "
-                              "replies) or the weibo.com buildComments JSON (second-level replies, "
-                              "root_id/reply_to_id).", choices=("weibo.cn", "weibo.com")),
+                             "login wall or no posts, or fails (network error, 5xx after retries, "
+                             "403/404), recorded in crawl_runs.stats. Entries: s.weibo.com, weibo.cn."),
+        "comments_source": _k((str, list), "weibo.cn", "Where comments come from: weibo.cn pages "
+                              "(flat replies), the weibo.com buildComments JSON (second-level replies, "
+                              "root_id/reply_to_id) or the m.weibo.cn hotflow JSON (replies inline). "
+                              "One source, or a list tried in order per post when a source fails or "
+                              "refuses its cookie. Entries: weibo.cn, weibo.com, m.weibo.cn."),
         "max_reply_pages": _k(int, 3, "weibo.com comments source: reply pages (100 each) to follow "
                               "per first-level comment that has replies; 0: none."),
         "cookie_file": _k(str, "", "File holding the weibo.cn Cookie header "
@@ -268,6 +272,7 @@ SECRET_ENV = ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_COM_COOKIE", "WEIBO_CO
 
 #: Search and comment sources the spider knows.
 SEARCH_SOURCES = ("s.weibo.com", "weibo.cn")
+COMMENT_SOURCES = ("weibo.cn", "weibo.com", "m.weibo.cn")
 #: Which cookie each site uses: (variable, file variable, [spider] key). weibo.cn and weibo.com
 #: are separate logins; s.weibo.com uses the weibo.com one.
 COOKIES = {
@@ -431,8 +436,15 @@ def _check_type(value: Any, key: Key) -> bool:
     return isinstance(value, key.type)
 
 
+def comment_sources(value: str | list[Any]) -> list[str]:
+    """spider.comments_source as a list, in order: "m.weibo.cn" -> ["m.weibo.cn"]."""
+    return [value] if isinstance(value, str) else list(value)
+
+
 def _type_name(t: type | tuple[type, ...]) -> str:
     names = {str: "string", int: "integer", float: "number", bool: "boolean", list: "list"}
+    if isinstance(t, tuple):
+        return " or ".join(_type_name(x) for x in t)
     if isinstance(t, type) and t in names:
         return names[t]
     return getattr(t, "__name__", str(t))
@@ -529,6 +541,10 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     if not sp.search_sources or any(x not in SEARCH_SOURCES for x in sp.search_sources):
         raise ConfigError(f"{src}: spider.search_sources must list one or more of "
                           f"{', '.join(SEARCH_SOURCES)}, got {sp.search_sources!r}")
+    given = comment_sources(sp.comments_source)
+    if not given or any(x not in COMMENT_SOURCES for x in given) or len(set(given)) < len(given):
+        raise ConfigError(f"{src}: spider.comments_source must be one of {', '.join(COMMENT_SOURCES)} "
+                          f"or a list of them without repeats, got {sp.comments_source!r}")
     if any(not isinstance(c, int) or isinstance(c, bool) or not 100 <= c <= 599
            for c in sp.ban_http_codes):
         raise ConfigError(f"{src}: spider.ban_http_codes must be HTTP status numbers, "

@@ -10,7 +10,10 @@
   (try the next search source, or stop as ``login_required``).
 - BanMiddleware backs off exponentially on block answers (BAN_HTTP_CODES: 418, 403, 429,
   432) and on redirects to captcha or verification pages, pausing the whole crawl, and
-  stops it as ``rate_limited`` after BAN_LIMIT such answers in a row.
+  stops it as ``rate_limited`` after BAN_LIMIT such answers in a row. A request may name
+  statuses that are not blocks for it (``meta["move_on_statuses"]``: 403/404 on a search
+  URL, or on a comment URL with a next comment source): those reach the spider, which
+  moves to the next source (weibo.sources).
 """
 
 from __future__ import annotations
@@ -61,13 +64,15 @@ def _under(url: str, base: str) -> bool:
 
 
 def cookie_site(settings: object, url: str) -> str | None:
-    """Which login a URL needs: 'weibo.cn' or 'weibo.com' (s.weibo.com, weibo.com, hot search).
+    """Which login a URL needs: 'weibo.cn' (weibo.cn, m.weibo.cn) or 'weibo.com' (s.weibo.com,
+    weibo.com, hot search).
 
     The longest configured base that the URL is under wins, so that sites sharing a host
     (the local test site) still get their own cookie.
     """
     get = settings.get  # type: ignore[attr-defined]
-    bases = [(get("WEIBO_CN_BASE"), "weibo.cn"), (get("S_WEIBO_BASE"), "weibo.com"),
+    bases = [(get("WEIBO_CN_BASE"), "weibo.cn"), (get("M_WEIBO_BASE"), "weibo.cn"),
+             (get("S_WEIBO_BASE"), "weibo.com"),
              (get("WEIBO_COM_BASE"), "weibo.com"), (get("HOTSEARCH_URL"), "weibo.com")]
     hits = [(len(b), site) for b, site in bases if b and _under(url, b)]
     return max(hits)[1] if hits else None
@@ -177,6 +182,8 @@ class BanMiddleware:
         return None
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status in request.meta.get("move_on_statuses", ()):
+            return response   # not a block for this request: its source hands over (weibo.sources)
         what = self._blocked(request, response)
         if what is None:
             if request.meta.get("ban_epoch", self.epoch) == self.epoch:

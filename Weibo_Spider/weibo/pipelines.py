@@ -309,6 +309,8 @@ class DatabasePipeline:
                               if k.startswith("weibo/comment_stops/")},
             "logins_refused": sorted(getattr(spider, "walled", ())),
         }
+        summary, note = spider.run_summary() if hasattr(spider, "run_summary") else ({}, "")
+        detail.update(summary)   # search failures, comment fallbacks, icon glyphs removed
         error = failure
         if status == "failed" and not error:
             error = f"crawl stopped early ({reason})"
@@ -319,9 +321,9 @@ class DatabasePipeline:
             status = "failed"
         stats.set_value("weibo/status", status)
         log.info("crawl run %d %s: %d topics, posts %d new / %d updated, comments %d new / %d updated, "
-                 "%d pages, %d dropped, %d errors", self.store.run_id, status, counts["topics"],
+                 "%d pages, %d dropped, %d errors%s", self.store.run_id, status, counts["topics"],
                  counts["posts_new"], counts["posts_updated"], counts["comments_new"],
-                 counts["comments_updated"], counts["pages"], counts["dropped"], counts["errors"])
+                 counts["comments_updated"], counts["pages"], counts["dropped"], counts["errors"], note)
         self.store.close()
 
 

@@ -10,7 +10,7 @@ shows them (DATABASE_URL and REDIS_URL are not Scrapy settings it prints).
 
 import os
 
-from weibo_mh.config import load_or_exit
+from weibo_mh.config import comment_sources, load_or_exit
 
 _cfg = load_or_exit(os.environ.get("WEIBO_MH_CONFIG"))
 _sp = _cfg.spider
@@ -30,8 +30,10 @@ HOTSEARCH_URL = _sp.hotsearch_url
 WEIBO_CN_BASE = _sp.weibo_cn_base.rstrip("/")
 S_WEIBO_BASE = _sp.s_weibo_base.rstrip("/")
 WEIBO_COM_BASE = _sp.weibo_com_base.rstrip("/")
+M_WEIBO_BASE = _sp.m_weibo_base.rstrip("/")
 SEARCH_SOURCES = list(_sp.search_sources)
-COMMENTS_SOURCE = _sp.comments_source
+#: In order; the next is asked for a post's comments when one fails or refuses its cookie.
+COMMENTS_SOURCE = comment_sources(_sp.comments_source)
 MAX_REPLY_PAGES = _sp.max_reply_pages
 BROWSER_USER_AGENT = _sp.browser_user_agent
 TOPIC_LIMIT = _sp.topic_limit
@@ -62,7 +64,8 @@ DOWNLOAD_MAXSIZE = _sp.download_maxsize
 DOWNLOAD_WARNSIZE = _sp.download_warnsize
 COOKIES_ENABLED = False  # the Cookie header comes from WEIBO_COOKIE(_FILE) only
 
-# 5xx and network errors are retried; block answers (418/403/429/432) go to BanMiddleware.
+# 5xx and network errors are retried; block answers (418/403/429/432) go to BanMiddleware,
+# except 403/404 on a search or comment URL of a source with a next one: that source moves on.
 RETRY_ENABLED = True
 RETRY_TIMES = _sp.retry_times
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]

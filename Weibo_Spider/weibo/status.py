@@ -21,8 +21,9 @@ CLOSE_REASONS = {"login_required", "rate_limited"}
 
 EXIT_HELP = """exit status:
   0  ok: the crawl finished
-  1  failed: the crawl could not do its work (hot search failed or unusable, nothing
-     storable, rows lost to database errors: the run's error says which; a crash)
+  1  failed: the crawl could not do its work (hot search failed or unusable, no topic
+     could be searched on any source, nothing storable, rows lost to database errors:
+     the run's error says which; a crash)
   2  configuration error: bad config, no salt, unreadable secret file, database URL
      or schema missing, old or misread; with the scheduler, a cookie file that is
      missing, unreadable or holds a line break is recorded as the run status bad_cookie

@@ -32,6 +32,7 @@ def write_config(path: Path, site: LocalSite, extra_spider: str = "", extra: str
     spider = {
         "hotsearch_url": f'"{site.hotsearch_url}"', "weibo_cn_base": f'"{site.url}"',
         "s_weibo_base": f'"{site.s_weibo_base}"', "weibo_com_base": f'"{site.weibo_com_base}"',
+        "m_weibo_base": f'"{site.m_weibo_base}"',
         "download_delay": "0.0", "autothrottle": "false", "concurrent_per_domain": "4",
         "ban_backoff_seconds": "0.01", "ban_backoff_max_seconds": "0.05", "flush_seconds": "1.0",
     }
@@ -103,6 +104,16 @@ def counts(url: str) -> dict[str, int]:
         with eng.connect() as conn:
             return {t: int(conn.execute(sa.select(sa.func.count()).select_from(db.metadata.tables[t])).scalar() or 0)
                     for t in ("topics", "topic_snapshots", "posts", "post_topics", "comments", "crawl_runs")}
+    finally:
+        eng.dispose()
+
+
+def fetch(url: str, query: str) -> list[tuple]:
+    """The rows of a read-only SQL query."""
+    eng = db.make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(query))]
     finally:
         eng.dispose()
 

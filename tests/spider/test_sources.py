@@ -6,24 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from weibo.localsite import LocalSite, small_corpus
 from weibo.localsite.corpus import post_mid
 from weibo.localsite.server import bid_of
 
-from tests.spider.helpers import counts, run_crawl, runs, write_config
-from weibo_mh import db
+from tests.spider.helpers import counts, fetch, run_crawl, runs, write_config
 
 pytestmark = pytest.mark.slow
-
-
-def fetch(url: str, query: str) -> list[tuple]:
-    eng = db.make_engine(url)
-    try:
-        with eng.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text(query))]
-    finally:
-        eng.dispose()
 
 
 def shapes_corpus() -> dict:
@@ -149,3 +138,29 @@ def test_ok_minus_100_from_the_comment_json_ends_as_login_required(sqlite_url: s
     (run,) = runs(sqlite_url)
     assert run["status"] == "login_required" and run["stats"]["logins_refused"] == ["weibo.com"]
     assert counts(sqlite_url)["posts"] > 0
+
+
+def test_old_layouts_icon_glyphs_and_picture_links_over_http(sqlite_url: str, tmp_path: Path) -> None:
+    """s.weibo.com cards in the 2018 layout (p.from) with an icon glyph, and weibo.cn post
+    blocks with "[组图共N张]" links: stored whole, with nothing left behind."""
+    c = small_corpus()
+    posts = {p["mid"]: p for t in c["topics"] for p in t["posts"]}
+    for no in (1, 4, 6, 13):
+        posts[post_mid(no)].update(layout="2018", icon=True)
+    for no in (2, 4, 15):
+        posts[post_mid(no)]["pictures"] = 3
+    with LocalSite(c) as site:
+        crawl = run_crawl(write_config(tmp_path / "c.toml", site), sqlite_url)
+    assert crawl.ok, crawl.output
+    (run,) = runs(sqlite_url)
+    # post 1 is listed under two topics: its card, glyph and all, is read twice
+    assert run["stats"]["private_use_removed"] == 5
+    stored = dict(fetch(sqlite_url, "SELECT mid, text FROM posts"))
+    assert all("[]" not in t and not any("\ue000" <= ch <= "\uf8ff" for ch in t) for t in stored.values())
+    for no in (1, 2, 4, 6, 13, 15):
+        assert stored[post_mid(no)] == " ".join(posts[post_mid(no)]["text"].split()).replace(
+            "@小林同学", "@用户")
+    # the 2018 cards lost nothing: time and client are there
+    rows = fetch(sqlite_url, "SELECT mid, created_at, source FROM posts WHERE mid IN "
+                             f"('{post_mid(4)}', '{post_mid(6)}')")
+    assert len(rows) == 2 and all(r[1] is not None and r[2] for r in rows)

@@ -24,12 +24,26 @@ def test_defaults_search_s_weibo_com_first_and_read_comments_from_weibo_cn(tmp_p
 @pytest.mark.parametrize("line, word", [
     ('search_sources = ["m.weibo.cn"]', "search_sources"),
     ("search_sources = []", "search_sources"),
-    ('comments_source = "m.weibo.cn"', "comments_source"),
+    ('comments_source = "m.weibo.com"', "comments_source"),
+    ('comments_source = ["m.weibo.cn", "m.weibo.cn"]', "comments_source"),
+    ("comments_source = []", "comments_source"),
+    ("comments_source = 3", "comments_source"),
     ('ban_http_codes = [418, "x"]', "ban_http_codes"),
 ])
 def test_bad_spider_keys_are_refused_by_name(tmp_path: Path, line: str, word: str) -> None:
     with pytest.raises(ConfigError, match=word):
         cfg(tmp_path, line)
+
+
+@pytest.mark.parametrize("line, sources", [
+    ('comments_source = "m.weibo.cn"', ["m.weibo.cn"]),
+    ('comments_source = ["m.weibo.cn", "weibo.cn", "weibo.com"]', ["m.weibo.cn", "weibo.cn", "weibo.com"]),
+])
+def test_comments_source_is_one_source_or_an_ordered_list(tmp_path: Path, line: str,
+                                                          sources: list[str]) -> None:
+    from weibo_mh.config import comment_sources
+
+    assert comment_sources(cfg(tmp_path, line).spider.comments_source) == sources
 
 
 def test_each_site_has_its_own_cookie(tmp_path: Path) -> None:

@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m weibo.localsite",
         description="Serve Weibo-shaped pages from a built-in corpus on a local port: the hot-search "
                     "JSON at /ajax/side/hotSearch, weibo.cn (/search/mblog, /comment/BID), "
-                    "s.weibo.com under /sweibo (/sweibo/weibo?q=…) and the weibo.com comment JSON "
-                    "under /wcom (/wcom/ajax/statuses/buildComments). Point the spider at it with "
-                    "spider.hotsearch_url, spider.weibo_cn_base, spider.s_weibo_base and "
-                    "spider.weibo_com_base.")
+                    "s.weibo.com under /sweibo (/sweibo/weibo?q=…), the weibo.com comment JSON "
+                    "under /wcom (/wcom/ajax/statuses/buildComments) and the m.weibo.cn comment "
+                    "JSON under /mweibo (/mweibo/comments/hotflow). Point the spider at it with "
+                    "spider.hotsearch_url, spider.weibo_cn_base, spider.s_weibo_base, "
+                    "spider.weibo_com_base and spider.m_weibo_base.")
     ap.add_argument("--corpus", choices=["demo", "test"], default="demo",
                     help="demo: the demo corpus; test: the small test corpus (default: demo)")
     ap.add_argument("--scenario", choices=SCENARIOS, default="ok", help="failure scenario (default: ok)")

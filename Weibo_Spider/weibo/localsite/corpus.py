@@ -32,8 +32,11 @@ A corpus is a plain dict; the site renders weibo.cn-shaped pages from it::
              "retweet": {"uid", "text", "reposts", "comments", "likes"} | None,
                                       # optional: the post retweets this original; "text"
                                       # above is then the retweeter's own words (转发理由)
-             "pages_shown": int}]}]}  # optional: the page count the comment pages claim
+             "pages_shown": int,      # optional: the page count the comment pages claim
                                       # (e.g. 100000; pages past the real ones repeat)
+             "pictures": int,         # optional: weibo.cn shows "[组图共N张]" after the text
+             "icon": bool,            # optional: s.weibo.com puts an icon-font glyph first
+             "layout": str}]}]}       # optional: "2018" for s.weibo.com's card with p.from
     # optional: "hotgov": {"word": str, "posts": [...]}   the pinned government entry
     # optional per topic: "label" (badge 热/新/沸/爆), "word_scheme" (default "#word#")
 

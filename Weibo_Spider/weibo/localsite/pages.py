@@ -129,6 +129,8 @@ def post_block(post: dict[str, Any], on_comment_page: bool = False, bid: str | N
     excerpt = not on_comment_page and len(text) > EXCERPT
     shown = text[:EXCERPT] if excerpt else text
     more = f'&nbsp;<a href="/comment/{bid}?ckAll=1">全文</a>' if excerpt else ""
+    if post.get("pictures"):   # weibo.cn 2020: the pictures link in brackets after the text
+        more += f'&nbsp;[<a href="/mblog/picAll/{bid}?rl=1">组图共{post["pictures"]}张</a>]'
     if post.get("retweet"):
         first = f"<div>{nk}&nbsp;{_retweet_head(post)}</div>"
         reason = f'<span class="cmt">转发理由:</span>{rich_text(shown)}{more}&nbsp;&nbsp;'
@@ -273,15 +275,16 @@ def sweibo_card(post: dict[str, Any], bid: str) -> str:
     uid = post["uid"].split(":", 1)[1] if post["uid"].startswith("custom:") else post["uid"]
     nick = html.escape(nick_of(post["uid"]))
     text = post["text"]
+    icon = '<i class="wbicon">\ue627</i>' if post.get("icon") else ""   # an icon-font glyph
     if len(text) > EXCERPT:
         paras = (f'<p class="txt" node-type="feed_list_content" nick-name="{nick}">'
-                 f'{rich_text(text[:EXCERPT])}…<a href="javascript:void(0);" action-type="fl_unfold">展开'
+                 f'{icon}{rich_text(text[:EXCERPT])}…<a href="javascript:void(0);" action-type="fl_unfold">展开'
                  f'<i class="wbicon">c</i></a></p>'
                  f'<p class="txt" node-type="feed_list_content_full" nick-name="{nick}" '
-                 f'style="display: none">{rich_text(text)}<a href="javascript:void(0);" '
+                 f'style="display: none">{icon}{rich_text(text)}<a href="javascript:void(0);" '
                  f'action-type="fl_fold">收起<i class="wbicon">d</i></a></p>')
     else:
-        paras = f'<p class="txt" node-type="feed_list_content" nick-name="{nick}">{rich_text(text)}</p>'
+        paras = f'<p class="txt" node-type="feed_list_content" nick-name="{nick}">{icon}{rich_text(text)}</p>'
     original = ""
     if post.get("retweet"):
         o = post["retweet"]
@@ -294,15 +297,16 @@ def sweibo_card(post: dict[str, Any], bid: str) -> str:
                     f'{o.get("bid", "Orig1")}">11月01日 10:00</a></div></div></div>')
     client = post.get("source") or ""
     when = html.escape(post["created"])
+    frm = "p" if post.get("layout") == "2018" else "div"   # the 2018 card keeps these in p.from
     return (f'<div class="card-wrap" action-type="feed_list_item" mid="{post["mid"]}">'
             f'<div class="card"><div class="card-feed"><div class="avator">'
             f'<a href="//weibo.com/{uid}?refer_flag=1001030103_"><img src="/img/a.png" /></a></div>'
             f'<div class="content" node-type="like"><div class="info"><div></div><div>'
             f'<a href="//weibo.com/{uid}?refer_flag=1001030103_" class="name" target="_blank" '
             f'nick-name="{nick}">{nick}</a></div></div>{paras}{original}'
-            f'<div class="from"><a href="//weibo.com/{uid}/{bid}?refer_flag=1001030103_" '
+            f'<{frm} class="from"><a href="//weibo.com/{uid}/{bid}?refer_flag=1001030103_" '
             f'target="_blank">\n   {when}  </a>&nbsp;来自 <a href="//app.weibo.com/t/feed/x" '
-            f'rel="nofollow">{html.escape(client)}</a></div></div></div>'
+            f'rel="nofollow">{html.escape(client)}</a></{frm}></div></div>'
             f'<div class="card-act"><ul><li><a href="javascript:void(0);" action-type="feed_list_forward">'
             f'<i class="woo-font">f</i> {_sw_count(post["reposts"], "转发")}</a></li>'
             f'<li><a href="javascript:void(0);" action-type="feed_list_comment"><i class="woo-font">c</i> '
@@ -414,3 +418,56 @@ def build_replies_json(post: dict[str, Any], comment_id: str, max_id: int, count
 
 def login_json() -> str:
     return json.dumps({"ok": -100, "url": "https://passport.weibo.com/sso/signin?entry=miniblog"})
+
+
+# --------------------------------------------------------------------------- m.weibo.cn JSON
+
+#: hotflow's cursor here: ``max_id`` = HOTFLOW_CURSOR + index of the next thread, with
+#: ``max_id_type`` 1; a request that does not send both back is refused, as a check.
+HOTFLOW_CURSOR = 138_000_000_000_000
+
+
+def hotflow_comment(c: dict[str, Any], n: int, root: dict[str, Any] | None = None,
+                    replies: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One comment as m.weibo.cn's hotflow sends it: HTML text, like_count, source = place."""
+    uid = c["uid"].split(":", 1)[1] if c["uid"].startswith("custom:") else c["uid"]
+    text = "" if c.get("image_only") else rich_text(c["text"])
+    if c.get("reply_to"):
+        text = f'回复<a href="/n/{quote(c["reply_to"])}">@{html.escape(c["reply_to"])}</a>:{text}'
+    if c.get("image_only"):
+        text += f'<a href="/mblog/pic/{c["id"]}" data-url="pic">评论配图</a>'
+    out: dict[str, Any] = {
+        "created_at": weibo_com_time(n), "id": c["id"], "rootid": root["id"] if root else c["id"],
+        "floor_number": n + 1, "text": text, "disable_reply": 0,
+        "user": {"id": int(uid) if uid.isdigit() else 7_000_000_000 + n,
+                 "screen_name": nick_of(c["uid"]), "profile_image_url": "/img/u.png"},
+        "mid": c["id"], "like_count": c["likes"], "source": f"来自{c['ip']}" if c.get("ip") else "",
+        "comments": [hotflow_comment(r, n, root=c) for r in replies] if replies else False,
+        "total_number": len(replies or []),
+    }
+    if root:
+        out["reply_id"] = root["id"]
+    if c.get("image_only"):
+        out["pic"] = {"pid": f"p{c['id']}", "url": "/img/p1.jpg"}
+    return out
+
+
+def hotflow_json(post: dict[str, Any], max_id: int, max_id_type: int, count: int = 20) -> str:
+    """A page of hotflow: ``count`` threads, each first-level comment with its replies inline;
+    ``max_id`` 0 on the last page. No comments: an empty list, as for a post nobody answered."""
+    th = threads(post)
+    if max_id and (max_id < HOTFLOW_CURSOR or max_id_type != 1):
+        return json.dumps({"ok": 0, "msg": "参数错误"}, ensure_ascii=False)
+    start = max_id - HOTFLOW_CURSOR if max_id else 0
+    chunk = th[start:start + count]
+    more = start + count < len(th)
+    data = [hotflow_comment(c, start + i, replies=r) for i, (c, r) in enumerate(chunk)]
+    return json.dumps({"ok": 1, "data": {"data": data, "total_number": len(post["comments_list"]),
+                                         "max_id": HOTFLOW_CURSOR + start + count if more else 0,
+                                         "max_id_type": 1 if more else 0}}, ensure_ascii=False)
+
+
+def hotflow_login_json() -> str:
+    """hotflow without a login: ``ok`` 0 (MediaCrawler treats any ok 0 as an error answer)."""
+    return json.dumps({"ok": 0, "msg": "请先登录", "url": "https://passport.weibo.cn/signin/login"},
+                      ensure_ascii=False)

@@ -15,10 +15,18 @@ Scenarios reproduce the failures the spider must survive:
 - ``ok100``: after ``after`` requests, the weibo.com JSON answers ``{"ok": -100}`` (logged out);
 - ``sweibo_login``: s.weibo.com redirects to its login page (a dead weibo.com cookie);
   weibo.cn works;
-- ``sweibo_empty``: s.weibo.com finds nothing for any topic; weibo.cn works.
+- ``sweibo_empty``: s.weibo.com finds nothing for any topic; weibo.cn works;
+- ``sweibo_503``: s.weibo.com answers every request with HTTP 503 (a storm); weibo.cn works;
+- ``sweibo_403``: s.weibo.com answers every request with HTTP 403; weibo.cn works;
+- ``search_503``: both search sites answer 503 to every search; nothing can be searched;
+- ``topic_503``: the second topic's searches answer 503 on both sites; the rest works;
+- ``mweibo_login``: after ``after`` requests, m.weibo.cn's hotflow answers ``{"ok": 0}``;
+- ``mweibo_passport``: after ``after`` requests, hotflow redirects to passport.weibo.cn;
+- ``mweibo_503``: hotflow answers every request with HTTP 503.
 
-Three sites share the port: weibo.cn at ``/``, s.weibo.com under ``/sweibo`` and
-weibo.com's JSON under ``/wcom`` (plus the hot-search list at ``/ajax/side/hotSearch``).
+Four sites share the port: weibo.cn at ``/``, s.weibo.com under ``/sweibo``, weibo.com's
+JSON under ``/wcom`` and m.weibo.cn's hotflow under ``/mweibo`` (plus the hot-search list
+at ``/ajax/side/hotSearch``).
 Posts are found by mid or bid, as on Weibo.
 
 ``delay`` (seconds) slows every answer down, for time-budget tests and two-process crawls.
@@ -39,9 +47,12 @@ from weibo.localsite.corpus import Corpus
 from weibo.parsing.ids import mid_to_bid
 
 SCENARIOS = ("ok", "login_redirect", "login_page", "ban418", "flaky", "malformed", "ban432", "captcha",
-             "ok100", "sweibo_login", "sweibo_empty")
+             "ok100", "sweibo_login", "sweibo_empty", "sweibo_503", "sweibo_403", "search_503",
+             "topic_503", "mweibo_login", "mweibo_passport", "mweibo_503")
 SWEIBO = "/sweibo"
 WCOM = "/wcom"
+MWEIBO = "/mweibo"
+_BUSY = (503, {"Content-Type": "text/plain"}, b"service busy")
 
 
 def bid_of(mid: str) -> str:
@@ -105,6 +116,10 @@ class LocalSite:
         return f"{self.url}{WCOM}"
 
     @property
+    def m_weibo_base(self) -> str:
+        return f"{self.url}{MWEIBO}"
+
+    @property
     def hotsearch_url(self) -> str:
         return f"{self.url}/ajax/side/hotSearch"
 
@@ -162,8 +177,12 @@ class LocalSite:
             return self._sweibo(path, query, page)
         if path.startswith(WCOM + "/"):
             return self._weibo_com(path, query, late)
+        if path.startswith(MWEIBO + "/"):
+            return self._m_weibo(path, query, late)
         if path == "/search/mblog":
             word = query.get("keyword", [""])[0].strip("#")
+            if self.scenario == "search_503" or (self.scenario == "topic_503" and word == self.second_topic):
+                return _BUSY
             posts = self.topic_posts(word)
             extra = ""
             if self.scenario == "malformed":
@@ -196,9 +215,15 @@ class LocalSite:
     def _sweibo(self, path: str, query: dict[str, list[str]], page: int) -> tuple[int, dict[str, str], bytes]:
         if self.scenario == "sweibo_login":
             return 302, {"Location": "/login.php?entry=sso"}, b""
+        if self.scenario in ("sweibo_503", "search_503"):
+            return _BUSY
+        if self.scenario == "sweibo_403":
+            return 403, {"Content-Type": "text/plain"}, b"forbidden"
         if path != SWEIBO + "/weibo":
             return 404, {"Content-Type": "text/plain"}, b"not found"
         word = query.get("q", [""])[0].strip("#")
+        if self.scenario == "topic_503" and word == self.second_topic:
+            return _BUSY
         posts = self.topic_posts(word) if self.scenario != "sweibo_empty" else []
         extra = ""
         if self.scenario == "malformed" and page == 1:
@@ -229,6 +254,24 @@ class LocalSite:
         return 200, _json(), pages.build_comments_json(post, max_id, count).encode("utf-8", "surrogatepass")
 
 
+    def _m_weibo(self, path: str, query: dict[str, list[str]], late: bool) -> tuple[int, dict[str, str], bytes]:
+        if self.scenario == "mweibo_503":
+            return _BUSY
+        if self.scenario == "mweibo_login" and late:
+            return 200, _json(), pages.hotflow_login_json().encode()
+        if self.scenario == "mweibo_passport" and late:
+            return 302, {"Location": "https://passport.weibo.cn/signin/login?entry=mweibo"}, b""
+        if path != MWEIBO + "/comments/hotflow":
+            return 404, {"Content-Type": "text/plain"}, b"not found"
+        post = self.posts.get(query.get("mid", query.get("id", [""]))[0])
+        if post is None:
+            return 200, _json(), b'{"ok": 1, "data": {"data": [], "total_number": 0, "max_id": 0}}'
+        max_id = _int(query.get("max_id", ["0"])[0] or "0", low=0)
+        max_type = _int(query.get("max_id_type", ["0"])[0] or "0", low=0)
+        return 200, _json(), pages.hotflow_json(post, max_id, max_type, self.per_page).encode(
+            "utf-8", "surrogatepass")
+
+
 def _json() -> dict[str, str]:
     return {"Content-Type": "application/json; charset=utf-8"}
 
@@ -255,6 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
             site.cookies[self.headers.get("Cookie", "")] += 1
             path = urlsplit(self.path).path
             which = ("s.weibo.com" if path.startswith(SWEIBO) else "weibo.com" if path.startswith(WCOM)
+                     else "m.weibo.cn" if path.startswith(MWEIBO)
                      else "hotsearch" if path == "/ajax/side/hotSearch" else "weibo.cn")
             site.site_cookies[(which, self.headers.get("Cookie", ""))] += 1
             site.site_headers[which] = (self.headers.get("Referer", ""), self.headers.get("User-Agent", ""))

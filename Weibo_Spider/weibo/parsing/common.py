@@ -12,8 +12,10 @@ hashed later; ``@mentions`` inside texts become ``@用户``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
@@ -30,6 +32,14 @@ RESERVED_PATHS = {"comment", "search", "attitude", "repost", "n", "u", "sinaurl"
                   "mblog", "pages", "k", "login", "signin", "msg", "at", "account", "", "home"}
 
 _WS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
+#: Private-use characters (U+E000–U+F8FF): icon-font glyphs (a location pin, a video mark)
+#: that s.weibo.com puts before texts. They carry no words and are removed (counted).
+PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+#: Where a picture link was dropped from a text: "[组图共3张]" leaves "[" and "]" around it.
+_PICTURE = "\ufdd0"
+_PICTURE_LEFTOVER = re.compile(r"\[\s*\ufdd0+\s*\]|\ufdd0")
+#: Labels of links that stand for pictures, not words.
+_PICTURE_LABEL = re.compile(r"^(组图共\s*\d+\s*张|图片|原图|评论配图|图片评论|查看图片|查看组图)$")
 # weibo.cn pages open with an XML declaration; libxml2's HTML parser then drops
 # entities such as &amp; and &lt;, so the declaration is removed before parsing.
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
@@ -70,6 +80,11 @@ class Post:
     #: A retweet: text and counts are the retweeter's own, not the original's.
     is_retweet: bool = False
     bid: str | None = None
+    #: Private-use characters removed from the text (counted in the run's stats).
+    private_use: int = 0
+
+    def __post_init__(self) -> None:
+        self.text, self.private_use = strip_private_use(self.text)
 
 
 @dataclass
@@ -92,6 +107,11 @@ class Comment:
     image_only: bool = False
     #: weibo.com source: how many replies the comment has (0: none).
     replies: int = 0
+    #: Private-use characters removed from the text (counted in the run's stats).
+    private_use: int = 0
+
+    def __post_init__(self) -> None:
+        self.text, self.private_use = strip_private_use(self.text)
 
 
 @dataclass
@@ -109,7 +129,7 @@ class CommentPage:
     """kind: ok, gone (post deleted), login_wall or malformed. ``post`` is set on page 1.
 
     ``notice``: the page says there are no comments (also what weibo.cn shows past page 50).
-    ``max_id``: the weibo.com JSON's paging cursor (0: the last page).
+    ``max_id``: the weibo.com and m.weibo.cn JSON's paging cursor (0: the last page).
     """
 
     kind: str
@@ -119,6 +139,8 @@ class CommentPage:
     page_count: int = 1
     notice: bool = False
     max_id: int = 0
+    #: m.weibo.cn hotflow: sent back with the next page's ``max_id``.
+    max_id_type: int = 0
     total: int = 0
 
 
@@ -130,8 +152,40 @@ def selector(html: str) -> Selector:
 
 
 def normalise_text(text: str | None) -> str:
-    """Collapse all whitespace (nbsp, ideographic space, zero-width) to one space; keep emoji."""
-    return _WS.sub(" ", text or "").strip()
+    """Collapse all whitespace (nbsp, ideographic space, zero-width) to one space; keep emoji.
+
+    A dropped picture link leaves nothing behind, not even the "[]" around "[组图共N张]".
+    """
+    text = text or ""
+    if _PICTURE in text:
+        text = _PICTURE_LEFTOVER.sub("", text)
+    return _WS.sub(" ", text).strip()
+
+
+def strip_private_use(text: str | None) -> tuple[str | None, int]:
+    """(text without U+E000–U+F8FF, how many were removed); None stays None."""
+    if not text:
+        return text, 0
+    cleaned, n = PRIVATE_USE.subn("", text)
+    return (normalise_text(cleaned) or None, n) if n else (text, 0)
+
+
+def comment_threads(rows: list[Any],
+                    read: Callable[[dict[str, Any], str | None], Comment]) -> list[Comment]:
+    """The comments of a JSON page: each first-level comment, then the replies inline under it
+    (``comments``), each id once. ``read(comment, parent id or None)`` parses one."""
+    out: dict[str, Comment] = {}
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        first = read(row, None)
+        nested = row.get("comments")
+        inline = [read(r, first.id) for r in (nested if isinstance(nested, list) else [])
+                  if isinstance(r, dict)]
+        for c in [first, *inline]:
+            if c.id and c.id not in out:
+                out[c.id] = c
+    return list(out.values())
 
 
 def mask_mentions(text: str) -> str:
@@ -184,14 +238,16 @@ def author_key_from_href(href: str | None) -> str | None:
 
 def is_picture_link(e: etree._Element) -> bool:
     href = (e.get("href") or "").lower()
-    label = normalise_text("".join(e.itertext()))
-    return "/mblog/pic" in href or "sinaimg" in href or label in ("评论配图", "图片评论", "查看图片")
+    label = normalise_text("".join(e.itertext())).strip("[]")
+    return ("/mblog/pic" in href or "/mblog/oripic" in href or "sinaimg" in href
+            or bool(_PICTURE_LABEL.match(label)))
 
 
 def text_of(el: etree._Element, pictures: list[bool] | None = None) -> str:
     """Visible text of an element: emoticon images by their alt, @mentions masked.
 
-    Links to pictures add nothing; ``pictures`` (if given) gets True appended for each.
+    Links to pictures add nothing (nor the brackets around them); ``pictures`` (if given)
+    gets True appended for each.
     """
     return normalise_text("".join(_parts(el, pictures)))
 
@@ -209,6 +265,7 @@ def _parts(el: etree._Element, pictures: list[bool] | None) -> list[str]:
         if tag == "img":
             parts.append(e.get("alt") or "")
         elif tag == "a" and is_picture_link(e):
+            parts.append(_PICTURE)   # normalise_text removes it and the "[]" around it
             if pictures is not None:
                 pictures.append(True)
         elif tag == "a" and normalise_text("".join(e.itertext())).startswith("@"):

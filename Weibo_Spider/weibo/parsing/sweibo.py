@@ -8,6 +8,11 @@ Shapes as dataabc/weibo-search ``weibo/spiders/search.py`` reads them (2025): a 
 original sits in ``div.card-comment``; the counts are the ``feed_list_forward`` /
 ``feed_list_comment`` / ``feed_list_like`` links, whose text is a word (转发) when the
 count is 0. No results: ``div.card-no-result``. Paging: ``ul.s-scroll > li``, ``a.next``.
+
+The card as served in 2018 (still found in archives and mirrors) keeps the post link,
+time and client in ``p.from`` instead of ``div.from``; dataabc/weibo-search switched its
+selectors around 2022. Both are read. Its texts can begin with an icon-font glyph (a
+private-use character such as U+E627), which ``Post`` removes and counts.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from weibo.timeparse import parse_weibo_time
 
 _DIGITS = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?")
 _OUTSIDE_ORIGINAL = '[not(ancestor::div[contains(concat(" ", @class, " "), " card-comment ")])]'
+#: ``div.from`` (2020s) or ``p.from`` (2018).
+_FROM = '*[self::div or self::p][contains(concat(" ", normalize-space(@class), " "), " from ")]'
 
 
 def _count(card: Selector, action: str) -> int:
@@ -53,8 +60,8 @@ def parse_card(card: Selector, crawl_time: datetime) -> Post:
         text = text_of(p[0].root)
         text = re.sub(r"\s*(收起全文d?|收起d?|展开c?|展开全文c?)\s*$", "", text).strip()
     cut = bool(short) and not full and bool(short.xpath('.//a[@action-type="fl_unfold"]'))
-    frm = scope.xpath(f'./div[@class="from"]{_OUTSIDE_ORIGINAL}') or \
-        scope.xpath(f'.//div[@class="from"]{_OUTSIDE_ORIGINAL}')
+    frm = scope.xpath(f'./{_FROM}{_OUTSIDE_ORIGINAL}') or \
+        scope.xpath(f'.//{_FROM}{_OUTSIDE_ORIGINAL}')
     created = None
     raw = ""
     client = None

@@ -16,11 +16,17 @@ import re
 from datetime import datetime
 from typing import Any
 
-from weibo.parsing.common import Comment, CommentPage, mask_mentions, normalise_text
+from weibo.parsing.common import (
+    Comment,
+    CommentPage,
+    comment_threads,
+    mask_mentions,
+    normalise_text,
+)
 from weibo_mh.db import SHANGHAI
 
 _REPLY = re.compile(r"^回复\s*@([^:：\s]+)\s*[:：]\s*")
-_IP = re.compile(r"^(?:来自|IP属地[:：]?)\s*")
+IP_PREFIX = re.compile(r"^(?:来自|IP属地[:：]?)\s*")
 
 
 def is_login_json(text: str) -> bool:
@@ -41,13 +47,14 @@ def parse_created(value: Any) -> datetime | None:
         return None
 
 
-def _id(value: Any) -> str | None:
+def json_id(value: Any) -> str | None:
+    """A numeric id from JSON (a number or a string of digits); None for anything else."""
     s = str(value).strip() if value not in (None, "", 0) else ""
     return s if s.isdigit() else None
 
 
 def parse_json_comment(c: dict[str, Any], mid: str) -> Comment:
-    cid = _id(c.get("id") or c.get("idstr"))
+    cid = json_id(c.get("id") or c.get("idstr"))
     text = normalise_text(str(c.get("text_raw") or ""))
     nick = None
     m = _REPLY.match(text)
@@ -56,12 +63,12 @@ def parse_json_comment(c: dict[str, Any], mid: str) -> Comment:
     pictures = bool(c.get("pic_infos") or c.get("url_struct") or c.get("pic"))
     text = mask_mentions(text).strip()
     user: dict[str, Any] = c["user"] if isinstance(c.get("user"), dict) else {}
-    uid = _id(user.get("id") or user.get("idstr"))
-    root = _id(c.get("rootid") or c.get("rootidstr"))
+    uid = json_id(user.get("id") or user.get("idstr"))
+    root = json_id(c.get("rootid") or c.get("rootidstr"))
     reply: dict[str, Any] = c["reply_comment"] if isinstance(c.get("reply_comment"), dict) else {}
-    reply_id = _id(reply.get("id") or reply.get("idstr"))
+    reply_id = json_id(reply.get("id") or reply.get("idstr"))
     is_reply = bool(root and root != cid)
-    place = normalise_text(_IP.sub("", str(c.get("source") or ""))) or None
+    place = normalise_text(IP_PREFIX.sub("", str(c.get("source") or ""))) or None
     try:
         likes = int(c.get("like_counts") or c.get("like_count") or 0)
     except (TypeError, ValueError):
@@ -91,18 +98,11 @@ def parse_build_comments(text: str, mid: str) -> CommentPage:
         return CommentPage(kind="malformed", mid=mid)
     if not isinstance(rows, list):
         return CommentPage(kind="malformed", mid=mid)
-    out: dict[str, Comment] = {}
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        for c in [row] + [r for r in (row.get("comments") or []) if isinstance(r, dict)]:
-            parsed = parse_json_comment(c, mid)
-            if parsed.id and parsed.id not in out:
-                out[parsed.id] = parsed
+    comments = comment_threads(rows, lambda c, _parent: parse_json_comment(c, mid))
     try:
         max_id = int(data.get("max_id") or 0)
         total = int(data.get("total_number") or 0)
     except (TypeError, ValueError):
         max_id, total = 0, 0
-    return CommentPage(kind="ok", mid=mid, comments=list(out.values()), max_id=max_id, total=total,
+    return CommentPage(kind="ok", mid=mid, comments=comments, max_id=max_id, total=total,
                        notice=not rows)
