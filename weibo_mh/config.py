@@ -146,7 +146,7 @@ SPEC: dict[str, dict[str, Key]] = {
                              "ends with a status in notify_on, with WEIBO_MH_RUN_ID, "
                              "WEIBO_MH_RUN_STATUS and WEIBO_MH_RUN_ERROR in its environment. "
                              "Empty: none."),
-        "notify_on": _k(list, ["login_required", "bad_cookie", "rate_limited"], "Run statuses that trigger "
+        "notify_on": _k(list, ["failed", "login_required", "bad_cookie", "rate_limited"], "Run statuses that trigger "
                         "notify_command."),
     },
     "worker": {
