@@ -36,7 +36,7 @@ def values(result) -> dict[str, int]:
 
 def test_a_good_answer_is_scored_with_confidences_from_logprobs(fake_openai):
     b = backend(fake_openai)
-    assert b.name == "openai:fake-glm"
+    assert b.name == "openai:fake-glm:json"
     r = b.score_batch([ITEM])[0]
     assert r.ok and values(r) == expected(ITEM)
     for s in r.scores.values():
