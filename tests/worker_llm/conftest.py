@@ -83,3 +83,35 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     srv.base_url = srv.start()
     yield srv
     srv.stop()
+
+
+def _llama_cpp_or_skip() -> None:
+    """llama-cpp-python (requirements-dev.txt) must be installed; skip without it, fail under CI=true."""
+    try:
+        import llama_cpp  # noqa: F401
+        import llama_cpp.server  # noqa: F401
+    except ImportError as e:
+        why = (f"llama-cpp-python's server is not installed ({e}): "
+               "pip install -r requirements-dev.txt (it builds from source, about 12 minutes)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen2-architecture GGUF (tests/worker_llm/tiny_gguf.py), written once per session."""
+    from tests.worker_llm.tiny_gguf import build_tiny_gguf
+
+    _llama_cpp_or_skip()
+    return build_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-qwen2.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
+    """llama-cpp-python's server on 127.0.0.1 serving the tiny GGUF, shared by the session."""
+    from tests.worker_llm.llama_server import LlamaServer
+
+    srv = LlamaServer(tiny_gguf, tmp_path_factory.mktemp("llama") / "server.log").start()
+    yield srv
+    srv.stop()
