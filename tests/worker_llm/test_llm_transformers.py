@@ -163,6 +163,18 @@ def test_multi_token_values_are_scored_as_sequences(tiny_glm_split_ten):
         assert math.isclose(sum(dist), 1.0, abs_tol=1e-5)
     for mass in b.answer_masses(ITEMS[:1])[0].values():
         assert 0 < mass <= 1
+    # the question runs once per dimension, the values on top of its cache: the same
+    # distributions as running the question again with every value, in fewer tokens
+    t0 = b.tokens_in
+    shared = b.probabilities(ITEMS[:2])
+    t1 = b.tokens_in
+    b.share_suffix = False
+    rerun = b.probabilities(ITEMS[:2])
+    b.share_suffix = True
+    assert (b.tokens_in - t1) > 2 * (t1 - t0)
+    for one, other in zip(shared, rerun, strict=True):
+        for d in dims:
+            assert all(math.isclose(x, y, abs_tol=1e-5) for x, y in zip(one[d], other[d], strict=True))
 
 
 def test_from_config_honours_the_config_and_the_overrides(tiny_glm4):
