@@ -27,7 +27,8 @@ request (then ``mode`` for every later request). Actions:
   refuse_text   a refusal sentence instead of JSON
   sensitive     HTTP 200 with finish_reason "sensitive" (Zhipu's filter cut the answer)
 
-Flags: ``reject_schema`` (400 when response_format is sent), ``reject_guided_json``
+Flags: ``field_errors`` ({field: (status, message)}: any request carrying the field gets that
+error), ``reject_schema`` (400 when response_format is sent), ``reject_guided_json``
 (400 when vLLM's old guided_json is sent), ``offer_logprobs``,
 ``barrier`` (a threading.Barrier every request waits on: proves concurrency without timing).
 
@@ -94,6 +95,8 @@ class FakeOpenAI:
         self.tokenize = False
         self.token_ids = False
         self.continue_final = True
+        #: field -> (status, message): a request carrying the field gets this error (a body naming it).
+        self.field_errors: dict[str, tuple[int, str]] = {}
         self.default_dimensions = list(dimensions)
         self.port = 0
         self.requests: list[dict[str, Any]] = []
@@ -162,6 +165,9 @@ class FakeOpenAI:
                 self.barrier.wait(timeout=10)
             except threading.BrokenBarrierError:
                 return self._send(h, 500, {"error": {"message": "barrier broken"}})
+        for field, (status, message) in self.field_errors.items():
+            if field in body:
+                return self._send(h, status, {"error": {"message": message}})
         if self.reject_schema and "response_format" in body:
             return self._send(h, 400, {"error": {"message": "response_format is not supported"}})
         if self.reject_guided_json and "guided_json" in body:

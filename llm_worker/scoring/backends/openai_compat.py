@@ -702,7 +702,9 @@ class OpenAIBackend:
                                                             self.guides[0] if self.guides else None), retries=0)
             except TransientError as e:
                 # A 5xx that names nothing: if the server answers the same probe unguided, the
-                # guide is what breaks it.
+                # guide is what breaks it. (A timeout or a refused connection says nothing.)
+                if not str(e).startswith("HTTP 5"):
+                    raise
                 try:
                     self._call(self.url, lambda: (self._probe_body(None), None), retries=0)
                 except TransientError:
