@@ -165,9 +165,9 @@ class FakeOpenAI:
                 self.barrier.wait(timeout=10)
             except threading.BrokenBarrierError:
                 return self._send(h, 500, {"error": {"message": "barrier broken"}})
-        for field, (status, message) in self.field_errors.items():
+        for field, (status, error) in self.field_errors.items():
             if field in body:
-                return self._send(h, status, {"error": {"message": message}})
+                return self._send(h, status, {"error": {"message": error}})
         if self.reject_schema and "response_format" in body:
             return self._send(h, 400, {"error": {"message": "response_format is not supported"}})
         if self.reject_guided_json and "guided_json" in body:

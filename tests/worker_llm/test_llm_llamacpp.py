@@ -13,7 +13,8 @@ import logging
 import pytest
 
 from llm_worker.scoring.backends.base import PermanentBackendError, ScoreInput
-from llm_worker.scoring.backends.openai_compat import OpenAIBackend, level_from_top_logprobs
+from llm_worker.scoring.backends.openai_answers import level_from_top_logprobs
+from llm_worker.scoring.backends.openai_compat import OpenAIBackend
 from tests.worker_llm.llama_server import ALIAS
 from weibo_mh.rubric import CORE_DIMENSIONS
 

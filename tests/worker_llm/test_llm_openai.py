@@ -241,7 +241,7 @@ def test_likelihood_method_retries_transient_errors(fake_openai):
 
 
 def test_level_from_top_logprobs_adds_token_variants_and_ignores_non_levels():
-    from llm_worker.scoring.backends.openai_compat import InvalidAnswer, level_from_top_logprobs
+    from llm_worker.scoring.backends.openai_answers import InvalidAnswer, level_from_top_logprobs
 
     def lp(*pairs):
         return [{"token": pairs[0][0], "logprob": math.log(pairs[0][1]),
