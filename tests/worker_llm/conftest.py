@@ -1,4 +1,5 @@
-"""Fixtures for the LLM backends: tiny GLM checkpoints built offline, a fake OpenAI server."""
+"""Fixtures for the LLM backends: tiny GLM checkpoints built offline, a fake OpenAI server for fault
+injection, and llama.cpp's real server on a tiny GGUF written here."""
 
 from __future__ import annotations
 

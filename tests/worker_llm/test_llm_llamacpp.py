@@ -9,6 +9,7 @@ tokenizers spell in two tokens; a scorer reading one token says 1.
 from __future__ import annotations
 
 import logging
+import math
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_likelihood_scores_a_two_token_level_as_a_token_sequence(llama_server):
     # reading only the first answer token, as before, would have said 1
     root, _ = b._next_tokens(ITEMS[0], "substance_use", "")
     first_only = level_from_top_logprobs("", [{"top_logprobs": [
-        {"token": t, "logprob": __import__("math").log(p)} for t, p in root]}])
+        {"token": t, "logprob": math.log(p)} for t, p in root]}])
     assert first_only.value == 1
 
 
