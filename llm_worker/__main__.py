@@ -239,9 +239,9 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     worker.alert_threshold = _alert_threshold(cfg, backend.name)
     old_name = cfg.console.alert_scorer
     if old_name and backend.name.startswith(old_name + ":"):
-        log.warning("event=config_hint console.alert_scorer=%r names this scorer's name before issue 25; its "
-                    "scores are now stored as %r, so this worker fills no alerts until console.alert_scorer "
-                    "is set to that", old_name, backend.name)
+        log.warning("event=config_hint console.alert_scorer=%r is this scorer's old name (without the method); "
+                    "its scores are now stored as %r, so this worker fills no alerts until "
+                    "console.alert_scorer is set to that", old_name, backend.name)
     port = w.metrics_port if a.metrics_port is None else a.metrics_port
     log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
              "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,
