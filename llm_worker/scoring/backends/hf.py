@@ -18,9 +18,9 @@ data block and suffix must encode to the same ids apart as together (checked at 
 
 Values: when "0".."10" are all single tokens (true for GLM-4's tokenizers, whose
 pre-tokeniser groups up to three digits), one forward pass per dimension suffices.
-Otherwise each value is scored as a token sequence followed by the end-of-turn
-token (so "1" and "10" are told apart): the question runs once, and each value adds
-only its own one or two tokens on top of the question's cache.
+Otherwise each value is scored as its token sequence, and a value whose spelling begins
+another's (1 of 10) counts only when no digit follows it, as the openai backend does: the
+question runs once, and one short pass over "1" on top of its cache reads what follows.
 
 Batching never changes a score: the data blocks are left-padded (the pads sit
 between the head and the block), pads are masked, and position ids count real
@@ -156,8 +156,10 @@ class TransformersBackend:
         self.single_token_values = (all(len(ids) == 1 for ids in self._value_ids)
                                     and len({ids[0] for ids in self._value_ids}) == len(VALUES))
         #: Run each dimension's question once and put the values on top of its cache (False:
-        #: the question again with every value, as before; kept to measure the difference).
+        #: the question again with every value followed by the end of turn, as before issue 25;
+        #: kept to measure the difference in bench/bench_llm.py).
         self.share_suffix = True
+        self._digits = None
         self._check_template()
 
     def _render(self, messages: list[dict[str, str]]) -> str:
@@ -243,9 +245,12 @@ class TransformersBackend:
         """Log-probabilities [batch, 11] of the values after ``suffix``; the cache is restored.
 
         The suffix (the question, the assistant header and "分数：") runs once; its last logits
-        give every value's first token. Values spelt in several tokens then run only their
-        own tokens on top of the suffix's cache ("1","0" for 10, "7" for 7 before the
-        end-of-turn token), which is cropped back after each.
+        give every value's first token. A value spelt in several tokens ("1","0" for 10 on
+        Qwen-style tokenizers) then runs only its leading tokens on top of the suffix's cache
+        (one short pass, cropped back after), and a value whose spelling begins another's
+        counts only when no digit follows it: P(10) = P("1")·P("0"|"1"),
+        P(1) = P("1")·(1 − P(digit|"1")). The openai backend scores the same way
+        (``openai_answers.level_scores``), so both give the same levels on the same model.
         """
         import torch
 
@@ -260,25 +265,45 @@ class TransformersBackend:
         if self.single_token_values:
             cache.crop(-length)
             return first.index_select(-1, torch.tensor([v[0] for v in self._value_ids], device=self.device))
-        scores = []
-        for cand in (ids + [self._end_id] for ids in self._value_ids):
-            lp = first[:, cand[0]]
-            feed = cand[:-1]  # the tokens whose next-token logits score cand[1:]
+        # After each proper prefix of a value's spelling: the next-token log-probabilities.
+        after: dict[tuple[int, ...], Any] = {}
+        for feed in sorted({tuple(ids[:-1]) for ids in self._value_ids if len(ids) > 1}, key=len, reverse=True):
+            if feed in after:
+                continue  # already read as part of a longer feed
             seq = torch.tensor(feed, dtype=torch.long, device=self.device).expand(n, -1)
             mask_c = torch.cat([mask, torch.ones((n, len(feed)), dtype=mask.dtype, device=self.device)], dim=1)
             pos_c = prefix_len[:, None] + length + torch.arange(len(feed), device=self.device)[None, :]
             logits_c, cache = self._forward(seq, mask_c, pos_c, cache=cache, keep=len(feed))
             cache.crop(-len(feed))
             logp = torch.log_softmax(logits_c.float(), dim=-1)
-            target = torch.tensor(cand[1:], device=self.device)
-            lp = lp + logp.gather(-1, target.expand(n, -1)[..., None])[..., 0].sum(-1)
+            for i in range(1, len(feed) + 1):
+                after.setdefault(feed[:i], logp[:, i - 1, :])
+        digits = self._digit_token_mask()
+        scores = []
+        for ids in self._value_ids:
+            lp = first[:, ids[0]]
+            for i in range(1, len(ids)):
+                lp = lp + after[tuple(ids[:i])][:, ids[i]]
+            if tuple(ids) in after:  # "1" also begins "10": closed by anything but a digit
+                no_digit = 1.0 - after[tuple(ids)].exp()[:, digits].sum(-1)
+                lp = lp + torch.log(no_digit.clamp(min=1e-30))
             scores.append(lp)
         cache.crop(-length)  # back to the shared prefix for the next dimension
         return torch.stack(scores, dim=-1)
 
+    def _digit_token_mask(self):
+        """Bool mask over the vocabulary: tokens whose text starts with a digit (computed once)."""
+        import torch
+
+        if self._digits is None:
+            size = self.model.get_output_embeddings().weight.shape[0]
+            texts = [self.tokenizer.decode([i]) if i < len(self.tokenizer) else "" for i in range(size)]
+            self._digits = torch.tensor([t.strip()[:1].isdigit() for t in texts], device=self.device)
+        return self._digits
+
     def _suffix_logprobs_rerun(self, cache, prefix_mask, prefix_len, suffix: list[int]):
-        """The former way, kept for ``bench/bench_llm.py``'s side-by-side ratio and the tests: the
-        suffix is run again with every value (eleven passes over it for multi-token values)."""
+        """The way before issue 25, kept for ``bench/bench_llm.py``'s side-by-side ratio: the suffix
+        runs again with every value followed by the end-of-turn token (eleven passes over it)."""
         import torch
 
         n = prefix_mask.shape[0]
