@@ -95,3 +95,24 @@ def test_a_chat_template_that_is_not_the_servers_is_refused(llama_server, tmp_pa
     b = backend(llama_server, method="likelihood", chat_template=str(other))
     with pytest.raises(PermanentBackendError, match="does not render the prompt the server renders"):
         b.prepare()
+
+
+def test_llama_cpp_and_the_transformers_backend_agree_on_the_same_model(llama_server, tmp_path):
+    """The issue's first finding, inverted: the same weights through the transformers backend and
+    through llama.cpp's server give the same levels, confidences and answer masses."""
+    from llm_worker.scoring.backends.hf import TransformersBackend
+    from tests.worker_llm.tiny_gguf import to_transformers
+
+    hf = TransformersBackend(str(to_transformers(llama_server.model, tmp_path / "hf")), device="cpu",
+                             local_files_only=True)
+    assert not hf.single_token_values  # "10" is two tokens here too
+    ll = backend(llama_server, method="likelihood", chat_template=str(llama_server.model))
+    ll.prepare()
+    for a, b in zip(hf.score_batch(ITEMS), ll.score_batch(ITEMS), strict=True):
+        assert a.ok and b.ok, (a.error, b.error)
+        for d in CORE_DIMENSIONS:
+            x, y = a.scores[d], b.scores[d]
+            assert x.value == y.value == 10
+            assert math.isclose(x.confidence, y.confidence, abs_tol=1e-3)
+            assert math.isclose(x.answer_mass, y.answer_mass, abs_tol=1e-3)
+    hf.close()

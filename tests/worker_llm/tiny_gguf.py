@@ -145,3 +145,20 @@ def build_tiny_gguf(path: Path, seed: int = 0) -> Path:
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def to_transformers(gguf_path: Path, out: Path) -> Path:
+    """The same model as a transformers checkpoint directory (transformers reads GGUF itself),
+    so that the transformers backend and llama.cpp can be compared on identical weights."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    cfg = loaded.config
+    if hasattr(cfg, "quantization_config"):  # a GGUF-loaded model refuses save_pretrained; a plain copy does not
+        del cfg.quantization_config
+    model = AutoModelForCausalLM.from_config(cfg)
+    model.load_state_dict(loaded.state_dict())
+    tok.save_pretrained(out)
+    model.save_pretrained(out)
+    return out
