@@ -19,6 +19,13 @@ instead prints the distribution of the answer mass (the probability the model pu
 on "0".."10" together after "分数：") of the tiny models in both GLM-4 prompt
 formats, and the share below worker.answer_mass_floor: it shows the stored field
 working, and says nothing about quality (the weights are random). No timings.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_llm.py --split-values [--comments 64] [--rounds 3]
+
+instead measures, on the tiny model whose tokenizer spells "10" in two tokens (as Qwen's
+does), each dimension's question run once with one short pass over "1" on its cache
+against the question run again with each of the eleven values and the end-of-turn token
+(the transformers backend before issue 25), side by side in one run.
 """
 
 from __future__ import annotations
@@ -147,6 +154,48 @@ def answer_mass_report(n: int) -> None:
             b.close()
 
 
+def split_values_report(n: int, rounds: int) -> None:
+    """Question once + values on its cache vs the question again per value (two-token "10")."""
+    from llm_worker.scoring.backends.hf import TransformersBackend
+    from llm_worker.scoring.tiny_model import build_tiny_glm
+
+    items = comments(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        b = TransformersBackend(str(build_tiny_glm(Path(tmp) / "split", arch="glm", split_ten=True)),
+                                device="cpu", local_files_only=True)
+        assert not b.single_token_values
+        cases = {"question once, then one short pass over \"1\"": True,
+                 "question again with every value (before)": False}
+        run_likelihood(b, items[:16], 16)  # warm-up
+        best: dict[str, float] = {}
+        passes: dict[str, int] = {}
+        tokens: dict[str, int] = {}
+        for r in range(rounds):
+            for name, share in cases.items():  # interleaved, so machine load hits both alike
+                b.share_suffix = share
+                b.forward_passes = b.tokens_in = 0
+                t = timed(lambda: run_likelihood(b, items, 16))
+                passes[name], tokens[name] = b.forward_passes, b.tokens_in
+                best[name] = min(best.get(name, t), t)
+            print(f"round {r + 1}/{rounds} done", file=sys.stderr)
+        import torch
+
+        print(f"# bench_llm --split-values: tiny random GlmForCausalLM, character-level tokenizer (\"10\" is "
+              f"two tokens), {n} comments, {len(b.dimensions)} dimensions, batch 16, best of {rounds} rounds")
+        print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads, {os.cpu_count()} cores")
+        print("| method | forward passes / batch | token positions run / comment | ms / comment |")
+        print("|---|---|---|---|")
+        for name in cases:
+            print(f"| {name} | {passes[name] / (n / 16):.1f} | {tokens[name] / n:.0f} | "
+                  f"{1000 * best[name] / n:.2f} |")
+        once, again = best[list(cases)[0]], best[list(cases)[1]]
+        print()
+        print(f"before / now (token positions): {tokens[list(cases)[1]] / tokens[list(cases)[0]]:.2f}x")
+        print(f"before / now (time): {again / once:.2f}x")
+        b.close()
+
+
 def prompt_sizes() -> dict[str, int]:
     from llm_worker.scoring import prompt
     from weibo_mh.rubric import CORE_DIMENSIONS
@@ -168,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="torch CPU threads (default 1: stable ratios on a shared machine)")
     ap.add_argument("--answer-mass", action="store_true",
                     help="only print the answer-mass distribution of the tiny models (no timings)")
+    ap.add_argument("--split-values", action="store_true",
+                    help="only compare the question run once against once per value, on a tokenizer "
+                         "that spells 10 in two tokens")
     a = ap.parse_args(argv)
     if a.comments < 16 or a.rounds < 1:
         print("error: --comments must be >= 16 and --rounds >= 1", file=sys.stderr)
@@ -178,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.answer_mass:
         torch.set_num_threads(max(1, a.threads))
         answer_mass_report(a.comments)
+        return 0
+    if a.split_values:
+        torch.set_num_threads(max(1, a.threads))
+        split_values_report(a.comments, a.rounds)
         return 0
 
     from llm_worker.scoring.backends.hf import TransformersBackend

@@ -6,8 +6,9 @@
 
 Exit status: 0 after a normal stop (including SIGTERM / Ctrl-C), 2 for a bad
 configuration, an unusable database, an older schema or a backend that refuses the
-configuration (a permanent HTTP 4xx from the LLM server), 1 when a --once run gave up
-on a database that stayed away, or for anything unexpected.
+configuration (a permanent HTTP 4xx from the LLM server, or a server that cannot score as
+configured), 1 when a --once run gave up on a database or a model server that stayed away
+(at once when the model server never answered), or for anything unexpected.
 """
 
 from __future__ import annotations
@@ -200,6 +201,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from llm_worker.metrics import Metrics
     from llm_worker.queue import Queue
     from llm_worker.scoring.backends import make_backend
+    from llm_worker.scoring.backends.base import PermanentBackendError
     from llm_worker.worker import Worker, default_worker_id
     from weibo_mh.progress import Progress
     from weibo_mh.rubric import dimensions_for
@@ -214,11 +216,6 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                                dimensions=dimensions_for(rubric))
     except (OSError, ValueError, ImportError) as e:  # a missing model file, a bad checkpoint
         raise ConfigError(f"cannot load backend {name!r}: {e}") from None
-    limit = db.scores.c.scorer.type.length  # type: ignore[attr-defined]
-    if len(backend.name) > limit:
-        backend.close()
-        raise ConfigError(f"scorer name {backend.name[:60]!r}… is {len(backend.name)} characters; the "
-                          f"scores table allows {limit}: use a shorter model path (a symlink, say)")
     worker_id = a.worker_id or default_worker_id()
     try:
         queue = Queue(engine, worker_id, lease_seconds=a.lease_seconds or w.lease_seconds,
@@ -226,15 +223,42 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     except ValueError as e:
         backend.close()
         raise ConfigError(f"--worker-id: {e}") from None
-    metrics = Metrics(backend.name)
-    port = w.metrics_port if a.metrics_port is None else a.metrics_port
     worker = Worker(queue, backend, batch_size=a.batch_size or w.batch_size, max_chars=w.max_chars,
                     max_items=a.max_items or 0, once=a.once, idle_max=w.idle_sleep_max_seconds,
-                    max_batch_seconds=w.max_batch_seconds, metrics=metrics, progress=Progress(),
-                    alert_threshold=_alert_threshold(cfg, backend.name),
+                    max_batch_seconds=w.max_batch_seconds, progress=Progress(),
                     alert_repeat_days=cfg.console.repeat_days)
     worker.install_signal_handlers()
-    _warn_about_the_alert_scorer(cfg, backend.name, engine)
+    # The backend's start-up checks (the openai backend asks its server what it really does,
+    # and learns the model name the scores are stored under); a server that is away is waited for.
+    try:
+        ready = worker.prepare_backend()
+    except PermanentBackendError as e:
+        backend.close()
+        queue.close()
+        print(f"backend error (no comment was claimed): {e}", file=sys.stderr)
+        return 2
+    if not ready:
+        backend.close()
+        queue.close()
+        if worker.gave_up:
+            print(f"gave up: {worker.gave_up}", file=sys.stderr)
+        return 1 if worker.gave_up else 0
+    limit = db.scores.c.scorer.type.length  # type: ignore[attr-defined]
+    if len(backend.name) > limit:
+        backend.close()
+        raise ConfigError(f"scorer name {backend.name[:60]!r}… is {len(backend.name)} characters; the "
+                          f"scores table allows {limit}: use a shorter model path (a symlink, say) or "
+                          "the server's --model_alias / --served-model-name")
+    metrics = worker.metrics = Metrics(backend.name)
+    worker.alert_threshold = _alert_threshold(cfg, backend.name)
+    old_name = cfg.console.alert_scorer
+    if old_name and backend.name.startswith(old_name + ":"):
+        log.warning("event=config_hint console.alert_scorer=%r is this scorer's old name (without the method); "
+                    "its scores are now stored as %r, so this worker fills no alerts until "
+                    "console.alert_scorer is set to that", old_name, backend.name)
+    else:
+        _warn_about_the_alert_scorer(cfg, backend.name, engine)
+    port = w.metrics_port if a.metrics_port is None else a.metrics_port
     log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
              "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,
              len(backend.dimensions), mask_url(engine.url.render_as_string(hide_password=False)),

@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from llm_worker.metrics import Metrics
 from llm_worker.queue import Claimed, Queue
 from llm_worker.scoring.backends.base import (
     Backend,
+    BackendUnavailable,
     PermanentBackendError,
     ScoreInput,
     ScoreResult,
@@ -45,6 +47,22 @@ BACKLOG_EVERY = 10.0
 #: With --once, stop (exit 1) after this many database outages in a row, each already
 #: retried for about a minute.
 ONCE_DB_FAILURES = 3
+#: Longest wait between tries while the model server is away, and how often that is logged.
+OUTAGE_WAIT_MAX = 30.0
+OUTAGE_LOG_EVERY = 60.0
+#: With --once, stop (exit 1) after the model server has been away this long (at once when it
+#: has not answered once in this run).
+ONCE_OUTAGE_SECONDS = 120.0
+
+
+@dataclass
+class Outage:
+    """The model server has been away since ``since`` (monotonic seconds)."""
+
+    since: float
+    why: str
+    wait: float = 0.0
+    logged: float = 0.0
 
 
 class Interrupted(BaseException):
@@ -87,6 +105,9 @@ class Worker:
         self.gave_up: str | None = None
         #: Set when the backend reported a configuration mistake (exit status 2).
         self.fatal: str | None = None
+        #: The model server answered at least once in this run (prepare or a scored comment).
+        self.server_answered = False
+        self._outage: Outage | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -139,6 +160,8 @@ class Worker:
                     self._error_pause(f"database unavailable: {db.short_error(e)}")
                     continue
                 db_failures = 0
+                if self._outage is not None and self._outage_wait():
+                    break
                 if n:
                     idle = IDLE_FIRST_WAIT
                     continue
@@ -202,6 +225,22 @@ class Worker:
             self.metrics.lease_renewal_failures.inc(heartbeat.failures)
         elapsed = time.monotonic() - t0
         self.metrics.observe_batch(elapsed, len(items))
+        away = [r.error or "" for r in results if isinstance(r, ScoreResult) and r.unavailable]
+        if away:
+            # The model server is away: not these comments' fault. Those it did not score go
+            # back without counting the attempt; the rest are written back; run() then waits.
+            back = [i for i, r in zip(items, results, strict=True) if isinstance(r, ScoreResult) and r.unavailable]
+            out = self.queue.release(back)
+            self.stats.released += out.retry
+            self._server_away(away[0], len(back))
+            kept = [(i, r, c) for i, r, c in zip(items, results, cut, strict=True)
+                    if not (isinstance(r, ScoreResult) and r.unavailable)]
+            if not kept:
+                self.progress.update(self.stats)
+                return len(items)
+            items, results, cut = [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept]
+        else:
+            self._server_back()
         results = [self._check(r, was_cut) for r, was_cut in zip(results, cut, strict=True)]
         try:
             out = self.queue.complete(items, results, self.backend.name, self.rubric_version,
@@ -237,8 +276,70 @@ class Worker:
                             res.error[:200])
         log.debug("event=batch comments=%d done=%d failed=%d retried=%d lost=%d seconds=%.3f",
                   len(items), out.done, out.failed, out.retry, out.lost, elapsed)
+        if self.stats.pending >= 0:  # counted after this write-back, not before the claim
+            self.stats.pending = max(0, self.stats.pending - out.done - out.failed)
         self.progress.update(self.stats)
         return len(items)
+
+    # ------------------------------------------------------------------ model-server outages
+
+    def prepare_backend(self) -> bool:
+        """Run the backend's start-up checks (``prepare``), waiting while its server is away.
+
+        False when the run should end: stopped, or a --once run whose server never answered.
+        PermanentBackendError (a configuration the server cannot serve) is left to the caller.
+        """
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is None:
+            self.server_answered = True
+            return True
+        while not self._stop.is_set():
+            try:
+                prepare()
+            except BackendUnavailable as e:
+                self._server_away(str(e), 0)
+                if self._outage_wait():
+                    return False
+                continue
+            self._server_back()
+            return True
+        return False
+
+    def _server_away(self, why: str, released: int) -> None:
+        now = time.monotonic()
+        if self._outage is None:
+            self._outage = Outage(since=now, why=why)
+            self.progress.clear()
+            log.warning("event=model_server_unavailable backend=%s comments_released=%d error=%r "
+                        "note='attempts are not counted; waiting for the server'",
+                        self.backend.name, released, truncate(why, 200)[0])
+            self._outage.logged = now
+        self._outage.why = why
+
+    def _server_back(self) -> None:
+        self.server_answered = True
+        if self._outage is not None:
+            log.info("event=model_server_back after_seconds=%.0f", time.monotonic() - self._outage.since)
+            self._outage = None
+
+    def _outage_wait(self) -> bool:
+        """Wait before the next try (doubling, capped at OUTAGE_WAIT_MAX; logged once a minute).
+        True when a --once run gives up instead."""
+        o = self._outage
+        assert o is not None
+        now = time.monotonic()
+        if self.once and (not self.server_answered or now - o.since >= ONCE_OUTAGE_SECONDS):
+            self.gave_up = (f"model server unavailable{'' if self.server_answered else ' (it never answered)'}: "
+                            f"{truncate(o.why, 200)[0]}")
+            log.error("event=give_up reason=%r", self.gave_up)
+            return True
+        if now - o.logged >= OUTAGE_LOG_EVERY:
+            o.logged = now
+            log.warning("event=model_server_unavailable still_waiting_seconds=%.0f error=%r",
+                        now - o.since, truncate(o.why, 200)[0])
+        o.wait = min(max(IDLE_FIRST_WAIT, o.wait * 2), OUTAGE_WAIT_MAX)
+        self._stop.wait(o.wait)
+        return False
 
     # ------------------------------------------------------------------ helpers
 

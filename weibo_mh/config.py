@@ -183,21 +183,28 @@ SPEC: dict[str, dict[str, Key]] = {
     },
     "openai": {
         "base_url": _k(str, "http://127.0.0.1:8000/v1", "OpenAI-compatible server (vLLM, SGLang, Ollama…)."),
-        "model": _k(str, "THUDM/glm-4-9b-chat-hf", "Model name the server knows."),
+        "model": _k(str, "THUDM/glm-4-9b-chat-hf", "Model name the server lists at GET /v1/models (checked at "
+                    "start-up; empty: the server's only model). The scorer name is openai:<model>:<method>."),
         "api_key_env": _k(str, "OPENAI_API_KEY", "Environment variable holding the API key (may be unset)."),
         "concurrency": _k(int, 8, "Requests in flight per worker.", min=1, max=4096),
         "timeout_seconds": _k(float, 60.0, "Per-request timeout.", min=0.001, max=86_400),
         "max_retries": _k(int, 3, "Retries per request on timeouts, 5xx and 429, with back-off.", max=1000),
         "backoff_seconds": _k(float, 1.0, "First back-off before a retry; doubles each time (capped at 60 s).", max=3600),
         "guided_json": _k(bool, True, "Ask for JSON-schema-guided output: structured_outputs (vLLM >= "
-                          "0.12), then response_format json_schema, then guided_json (vLLM < 0.12)."),
+                          "0.12), response_format json_schema, response_format json_object with a schema "
+                          "(llama.cpp), guided_json (vLLM < 0.12); each verified on a probe at start-up."),
         "logprobs": _k(bool, True, "Ask for logprobs to derive confidences when offered."),
         "method": _k(str, "json", "json: all dimensions in one schema-guided JSON answer (any server); "
                      "likelihood: one request per dimension, the level read from the top logprobs of the "
-                     "answer token, as the transformers backend does (needs a server with top_logprobs "
-                     "and continue_final_message, e.g. vLLM or SGLang).", choices=("json", "likelihood")),
+                     "answer token(s), as the transformers backend does (needs a tokenizer endpoint, "
+                     "top_logprobs and either continue_final_message, e.g. vLLM, or openai.chat_template, "
+                     "e.g. llama.cpp).", choices=("json", "likelihood")),
         "top_logprobs": _k(int, 20, "Likelihood method: top logprobs asked for (lowered to the "
                            "server's --max-logprobs when it says so).", min=1, max=100_000),
+        "chat_template": _k(str, "", "Likelihood method: the served model's .gguf file (or a Jinja chat "
+                            "template) to render the prompt here and score through /v1/completions, for "
+                            "servers that ignore continue_final_message (llama.cpp); checked at start-up.",
+                            path=True),
         "special_tokens": _k(list, [], "Special-token strings broken inside comments so that a comment "
                              "cannot fake a chat turn (empty: the built-in GLM-4, Qwen and Llama list)."),
     },

@@ -16,6 +16,13 @@ from typing import TextIO
 log = logging.getLogger("llm_worker")
 
 
+def rate_text(per_second: float) -> str:
+    """A rate with two significant figures (0.012, 0.5, 3.4, 57, 1234): slow rates are not 0.0."""
+    if per_second >= 10:
+        return f"{per_second:.0f}"
+    return f"{per_second:.2g}" if per_second > 0 else "0"
+
+
 @dataclass
 class Stats:
     claimed: int = 0
@@ -44,7 +51,7 @@ class Stats:
         return (f"claimed={self.claimed} scored={self.scored} failed={self.failed} "
                 f"retried={self.retried} lost={self.lost} released={self.released} "
                 f"batches={self.batches} batch_errors={self.batch_errors} "
-                f"pending={self.pending} elapsed={self.elapsed:.1f}s rate={self.rate:.1f}/s")
+                f"pending={self.pending} elapsed={self.elapsed:.1f}s rate={rate_text(self.rate)}/s")
 
 
 class Progress:
@@ -63,7 +70,7 @@ class Progress:
         self._last = t
         if self.tty:
             line = (f"claimed {stats.claimed}  scored {stats.scored}  failed {stats.failed}  "
-                    f"retried {stats.retried}  {stats.rate:.1f} comments/s"
+                    f"retried {stats.retried}  {rate_text(stats.rate)} comments/s"
                     + (f"  ({stats.pending} waiting)" if stats.pending >= 0 else ""))
             self.stream.write("\r\x1b[K" + line)
             self.stream.flush()

@@ -207,9 +207,14 @@ RATIONALE_KEY = "rationale"
 
 
 def json_schema(dimensions: tuple[str, ...], explain: bool = False) -> dict:
-    """JSON schema of the answer: every dimension an integer 0–10 (and a short rationale if asked)."""
+    """JSON schema of the answer: every dimension an integer 0–10 (and a short rationale if asked).
+
+    The levels are also listed as an ``enum``: llama.cpp's grammars (llama-cpp-python 0.3.36)
+    ignore ``minimum``/``maximum`` and would let a guided model write 1088888.
+    """
     _check(dimensions)
-    props: dict = {d: {"type": "integer", "minimum": 0, "maximum": 10} for d in dimensions}
+    level = {"type": "integer", "minimum": 0, "maximum": 10, "enum": list(range(11))}
+    props: dict = {d: dict(level) for d in dimensions}
     if explain:
         props[RATIONALE_KEY] = {"type": "string", "maxLength": 200}
     return {

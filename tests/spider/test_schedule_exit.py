@@ -3,16 +3,22 @@ that cannot be used gets the run status bad_cookie, which notify_on can name."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 from pathlib import Path
 
 import pytest
-from default_schedule import once_exit_code
 from weibo.localsite import LocalSite
 
 from tests.spider.helpers import PY, SPIDER_DIR, crawl_env, runs, write_config
 
 SCHEDULE = str(SPIDER_DIR / "default_schedule.py")
+# default_schedule.py is a script beside the Scrapy project, not an installed module.
+_SPEC = importlib.util.spec_from_file_location("default_schedule", SCHEDULE)
+assert _SPEC and _SPEC.loader
+_schedule = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_schedule)
+once_exit_code = _schedule.once_exit_code
 
 
 def _notifying_config(tmp_path: Path, site: LocalSite, note: Path) -> Path:

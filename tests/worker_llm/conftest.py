@@ -1,4 +1,5 @@
-"""Fixtures for the LLM backends: tiny GLM checkpoints built offline, a fake OpenAI server."""
+"""Fixtures for the LLM backends: tiny GLM checkpoints built offline, a fake OpenAI server for fault
+injection, and llama.cpp's real server on a tiny GGUF written here."""
 
 from __future__ import annotations
 
@@ -81,5 +82,39 @@ def llm_backend(request: pytest.FixtureRequest):
 def fake_openai() -> Iterator[FakeOpenAI]:
     srv = FakeOpenAI()
     srv.base_url = srv.start()
+    yield srv
+    srv.stop()
+
+
+def _llama_cpp_or_skip() -> None:
+    """llama-cpp-python (requirements-dev.txt) must be installed; skip without it, fail under CI=true."""
+    import importlib.util
+
+    # Looked up, not imported: the server runs in its own process, the library stays out of this one.
+    missing = [m for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context",
+                           "pydantic_settings") if importlib.util.find_spec(m) is None]
+    if missing:
+        why = (f"llama-cpp-python's server is not installed (no {', '.join(missing)}): "
+               "pip install -r requirements-dev.txt (it builds from source, about 12 minutes)")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Qwen2-architecture GGUF (tests/worker_llm/tiny_gguf.py), written once per session."""
+    from tests.worker_llm.tiny_gguf import build_tiny_gguf
+
+    _llama_cpp_or_skip()
+    return build_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-qwen2.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
+    """llama-cpp-python's server on 127.0.0.1 serving the tiny GGUF, shared by the session."""
+    from tests.worker_llm.llama_server import LlamaServer
+
+    srv = LlamaServer(tiny_gguf, tmp_path_factory.mktemp("llama") / "server.log").start()
     yield srv
     srv.stop()

@@ -27,7 +27,8 @@ request (then ``mode`` for every later request). Actions:
   refuse_text   a refusal sentence instead of JSON
   sensitive     HTTP 200 with finish_reason "sensitive" (Zhipu's filter cut the answer)
 
-Flags: ``reject_schema`` (400 when response_format is sent), ``reject_guided_json``
+Flags: ``field_errors`` ({field: (status, message)}: any request carrying the field gets that
+error), ``reject_schema`` (400 when response_format is sent), ``reject_guided_json``
 (400 when vLLM's old guided_json is sent), ``offer_logprobs``,
 ``barrier`` (a threading.Barrier every request waits on: proves concurrency without timing).
 
@@ -40,8 +41,13 @@ with the others: "ignore" (vLLM: HTTP 200, no guidance) or "reject" (HTTP 400);
 it serves (others: 404); ``max_logprobs`` (vLLM's --max-logprobs, default 20: more
 top_logprobs is a 400 with vLLM's message); ``rich_levels`` (likelihood answers
 spread mass over all eleven levels, so that top-k cuts some off); ``tokenize``
-(serves vLLM's /tokenize, "0".."10" as ids 1000..1010) and ``token_ids`` (honours
-``logprob_token_ids``).
+(serves vLLM's /tokenize, "0".."10" as ids 1000..1010, other text one id per character) and
+``token_ids`` (honours ``logprob_token_ids``); ``continue_final`` (honours vLLM's
+``continue_final_message``; False: ignores it, as llama-cpp-python does, and answers in a
+fresh turn). ``GET /v1/models`` lists ``models`` (or "fake-glm"); every completion reports
+``usage.prompt_tokens`` (one per character, three per message and per generation prompt).
+The start-up probes (``OpenAIBackend.prepare``) never use up the ``script``: the guide probe is
+answered "好的" unless a guide it honours was sent, as an instruction-following model would.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from typing import Any
 
 COMMENT = re.compile(r"<评论>(.*?)</评论>", re.S)
 STRICT_MARK = "上一次的回答无效"
+PROBE_MARK = "只回答“好的”"
 
 
 def naive_scores(comment: str, dimensions: list[str]) -> dict[str, int]:
@@ -87,6 +94,9 @@ class FakeOpenAI:
         self.rich_levels = False
         self.tokenize = False
         self.token_ids = False
+        self.continue_final = True
+        #: field -> (status, message): a request carrying the field gets this error (a body naming it).
+        self.field_errors: dict[str, tuple[int, str]] = {}
         self.default_dimensions = list(dimensions)
         self.port = 0
         self.requests: list[dict[str, Any]] = []
@@ -109,6 +119,13 @@ class FakeOpenAI:
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 fake._handle(self)
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.rstrip("/") == "/v1/models":
+                    names = sorted(fake.models) if fake.models is not None else ["fake-glm"]
+                    return fake._send(self, 200, {"object": "list", "data": [
+                        {"id": n, "object": "model", "owned_by": "fake"} for n in names]})
+                fake._send(self, 404, {"error": {"message": "not found"}})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
@@ -148,6 +165,9 @@ class FakeOpenAI:
                 self.barrier.wait(timeout=10)
             except threading.BrokenBarrierError:
                 return self._send(h, 500, {"error": {"message": "barrier broken"}})
+        for field, (status, error) in self.field_errors.items():
+            if field in body:
+                return self._send(h, status, {"error": {"message": error}})
         if self.reject_schema and "response_format" in body:
             return self._send(h, 400, {"error": {"message": "response_format is not supported"}})
         if self.reject_guided_json and "guided_json" in body:
@@ -164,6 +184,16 @@ class FakeOpenAI:
             return self._send(h, 400, {"error": {"message": f"Requested sample logprobs of {n}, which is "
                                                  f"greater than max allowed: {self.max_logprobs}",
                                                  "type": "BadRequestError", "code": 400}})
+        probe = PROBE_MARK in body["messages"][0]["content"]
+        check = body.get("max_tokens") == 1 and not body.get("logprobs")
+        if probe:
+            content = (json.dumps(naive_scores("", self._dimensions(body)), ensure_ascii=False)
+                       if self._schema(body) else "好的")
+            return self._send(h, 200, self._reply(body, {"index": 0, "finish_reason": "stop", "message": {
+                "role": "assistant", "content": content}}))
+        if check:
+            return self._send(h, 200, self._reply(body, {"index": 0, "finish_reason": "length", "message": {
+                "role": "assistant", "content": "分"}}))
         action = self._next_action()
         if self.unguided and not self._schema(body) and not body.get("continue_final_message"):
             action = self.unguided
@@ -186,6 +216,8 @@ class FakeOpenAI:
             time.sleep(self.sleep_seconds)
             action = "good"
         if body.get("continue_final_message") and body["messages"][-1]["role"] == "assistant":
+            if not self.continue_final:  # a fresh assistant turn: mass spread over anything
+                body = {**body, "rich": True}
             return self._likelihood(h, body)
         content = self._answer(action, body)
         message = {"role": "assistant", "content": content}
@@ -194,8 +226,14 @@ class FakeOpenAI:
             choice["logprobs"] = {"content": [
                 {"token": t, "logprob": -0.25 if t.isdigit() else 0.0, "top_logprobs": []}
                 for t in split_tokens(content)]}
-        self._send(h, 200, {"id": "fake-1", "object": "chat.completion", "model": body.get("model"),
-                            "choices": [choice]})
+        self._send(h, 200, self._reply(body, choice))
+
+    def _reply(self, body: dict[str, Any], choice: dict[str, Any]) -> dict[str, Any]:
+        msgs = body["messages"]
+        honoured = self.continue_final and body.get("continue_final_message") and msgs[-1]["role"] == "assistant"
+        tokens = sum(len(m["content"]) + 3 for m in msgs) + (0 if honoured else 3)
+        return {"id": "fake-1", "object": "chat.completion", "model": body.get("model"), "choices": [choice],
+                "usage": {"prompt_tokens": tokens, "completion_tokens": 1, "total_tokens": tokens + 1}}
 
     def _likelihood(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
         """One answer token after the prefilled "分数：": the naive level (p .6), the next one
@@ -208,7 +246,9 @@ class FakeOpenAI:
         if dims[0] in self.default_dimensions:  # same value as the JSON mode gives for this dimension
             v = naive_scores(m.group(1) if m else "", self.default_dimensions)[dims[0]]
         top = [(str(v), 0.6), (str((v + 1) % 11), 0.3), ("分", 0.1)]
-        if self.rich_levels:  # all eleven levels carry mass: .5, .2 and .02 for each of the other nine
+        if body.get("rich"):
+            top = [("好", 0.3), ("我", 0.2), (str(v), 0.05)]
+        elif self.rich_levels:  # all eleven levels carry mass: .5, .2 and .02 for each of the other nine
             top = [(str(v), 0.5), (str((v + 1) % 11), 0.2), ("分", 0.12)]
             top += [(str(x), 0.02) for x in range(11) if x not in (v, (v + 1) % 11)]
         wanted = body.get("logprob_token_ids") if self.token_ids else None
@@ -222,8 +262,7 @@ class FakeOpenAI:
         if body.get("logprobs") and self.offer_logprobs:
             choice["logprobs"] = {"content": [{"token": str(v), "logprob": math.log(0.6), "top_logprobs": [
                 {"token": t, "logprob": math.log(p)} for t, p in top]}]}
-        self._send(h, 200, {"id": "fake-2", "object": "chat.completion", "model": body.get("model"),
-                            "choices": [choice]})
+        self._send(h, 200, self._reply(body, choice))
 
     def _answer(self, action: str, body: dict[str, Any]) -> str:
         user = body["messages"][-1]["content"]

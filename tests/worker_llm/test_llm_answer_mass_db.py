@@ -66,18 +66,18 @@ def test_likelihood_scores_are_stored_with_their_answer_mass_and_flag(db_url, fa
             conn.execute(sa.update(db.comments).values(score_status="pending", attempts=0))
         fake_openai.rich_levels = False
         make_worker(engine, openai(fake_openai)).run()
-        json_rows = [r for r in score_rows(engine) if r["scorer"] == "openai:fake-glm" and r["answer_mass"] is None]
+        json_rows = [r for r in score_rows(engine) if r["scorer"] == "openai:fake-glm:json" and r["answer_mass"] is None]
         assert len(json_rows) == len(rows) and all(r["uncertain"] is None for r in json_rows)
         # the analysis leaves the uncertain ones out when asked; NULL counts as certain
         with engine.connect() as conn:
-            every = queries.histogram(conn, Window(), "openai:fake-glm")["count"].sum()
-            certain = queries.histogram(conn, Window(exclude_uncertain=True), "openai:fake-glm")["count"].sum()
+            every = queries.histogram(conn, Window(), "openai:fake-glm:json")["count"].sum()
+            certain = queries.histogram(conn, Window(exclude_uncertain=True), "openai:fake-glm:json")["count"].sum()
         assert every == certain == len(rows)  # the json run replaced the rows: none uncertain now
         with engine.begin() as conn:
             conn.execute(sa.update(db.scores).where(db.scores.c.comment_id == "c000000")
                          .values(uncertain=True))
         with engine.connect() as conn:
-            certain = queries.histogram(conn, Window(exclude_uncertain=True), "openai:fake-glm")["count"].sum()
+            certain = queries.histogram(conn, Window(exclude_uncertain=True), "openai:fake-glm:json")["count"].sum()
         assert certain == len(rows) - len(CORE_DIMENSIONS)
         assert "uncertain scores left out" in Window(exclude_uncertain=True).describe()
     finally:

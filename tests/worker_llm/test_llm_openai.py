@@ -36,7 +36,7 @@ def values(result) -> dict[str, int]:
 
 def test_a_good_answer_is_scored_with_confidences_from_logprobs(fake_openai):
     b = backend(fake_openai)
-    assert b.name == "openai:fake-glm"
+    assert b.name == "openai:fake-glm:json"
     r = b.score_batch([ITEM])[0]
     assert r.ok and values(r) == expected(ITEM)
     for s in r.scores.values():
@@ -241,7 +241,7 @@ def test_likelihood_method_retries_transient_errors(fake_openai):
 
 
 def test_level_from_top_logprobs_adds_token_variants_and_ignores_non_levels():
-    from llm_worker.scoring.backends.openai_compat import InvalidAnswer, level_from_top_logprobs
+    from llm_worker.scoring.backends.openai_answers import InvalidAnswer, level_from_top_logprobs
 
     def lp(*pairs):
         return [{"token": pairs[0][0], "logprob": math.log(pairs[0][1]),

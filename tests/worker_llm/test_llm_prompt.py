@@ -58,7 +58,8 @@ def test_json_prompt_lists_every_key_and_the_strict_retry_is_blunter():
 def test_json_schema_demands_integers_0_to_10_for_every_dimension():
     schema = prompt.json_schema(EXTENDED_DIMENSIONS)
     assert schema["required"] == list(EXTENDED_DIMENSIONS)
-    assert schema["properties"]["f30_f39"] == {"type": "integer", "minimum": 0, "maximum": 10}
+    assert schema["properties"]["f30_f39"] == {"type": "integer", "minimum": 0, "maximum": 10,
+                                               "enum": list(range(11))}
     assert schema["additionalProperties"] is False
 
 

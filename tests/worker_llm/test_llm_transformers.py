@@ -150,7 +150,7 @@ def test_multi_token_values_are_scored_as_sequences(tiny_glm_split_ten):
     """With "10" spelled as "1","0" (and GlmForCausalLM, as glm-4-9b-chat-hf) every value is a sequence."""
     from llm_worker.scoring.backends.hf import TransformersBackend
 
-    dims = ("positivity", "suicide_risk")  # 11 passes per dimension here: keep the test quick
+    dims = ("positivity", "suicide_risk")
     b = TransformersBackend(str(tiny_glm_split_ten), device="cpu", local_files_only=True, dimensions=dims)
     assert type(b.model).__name__ == "GlmForCausalLM"
     assert not b.single_token_values
@@ -163,6 +163,30 @@ def test_multi_token_values_are_scored_as_sequences(tiny_glm_split_ten):
         assert math.isclose(sum(dist), 1.0, abs_tol=1e-5)
     for mass in b.answer_masses(ITEMS[:1])[0].values():
         assert 0 < mass <= 1
+    # the question runs once per dimension and one short pass reads what follows "1": the level
+    # probabilities are those of the whole prompt run without any cache
+    import torch
+
+    [got] = b.probabilities(ITEMS[:1])
+    one, zero = b._value_ids[1][0], b._value_ids[0][0]
+    digits = b._digit_token_mask()
+    for d in dims:
+        ids = b.prompt_ids(ITEMS[0].topic, ITEMS[0].text, d)
+        with torch.inference_mode():
+            p = b.model(input_ids=torch.tensor([ids])).logits[0, -1].float().softmax(-1)
+            p1 = b.model(input_ids=torch.tensor([ids + [one]])).logits[0, -1].float().softmax(-1)
+        want = [float(p[b._value_ids[v][0]]) for v in range(10)] + [float(p[one] * p1[zero])]
+        want[1] = float(p[one] * (1 - p1[digits].sum()))
+        total = sum(want)
+        assert all(math.isclose(g, w / total, abs_tol=1e-5) for g, w in zip(got[d], want, strict=True))
+    # and far fewer token positions than running the question again with every value
+    t0 = b.tokens_in
+    b.probabilities(ITEMS[:2])
+    t1 = b.tokens_in
+    b.share_suffix = False
+    b.probabilities(ITEMS[:2])
+    b.share_suffix = True
+    assert (b.tokens_in - t1) > 2 * (t1 - t0)
 
 
 def test_from_config_honours_the_config_and_the_overrides(tiny_glm4):

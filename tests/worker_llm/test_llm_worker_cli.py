@@ -64,12 +64,13 @@ def test_the_worker_scores_through_an_openai_compatible_server(tmp_path, sqlite_
     engine.dispose()
     fake_openai.mode = "obedient"  # follows the injected instruction once; the stricter retry fixes it
     fake_openai.script = ["500", "garbage"]
+    fake_openai.tokenize = True  # the likelihood method learns how the levels are spelt
     p = run_worker(tmp_path, sqlite_url,
                    f'[openai]\nbase_url = "{fake_openai.base_url}"\napi_key_env = "FAKE_KEY"\n'
                    f'backoff_seconds = 0.01\nconcurrency = 2\nmethod = "{method}"\n',
                    "--backend", "openai", "--model", "fake-glm")
     assert p.returncode == 0, p.stderr[-2000:]
-    check_scored(sqlite_url, "openai:fake-glm")
+    check_scored(sqlite_url, f"openai:fake-glm:{method}")
     assert "sk-test" not in p.stderr + p.stdout
     # the worker truncated the 12,000-character comment before it reached the server
     longest = max(len(b["messages"][-1]["content"]) for b in fake_openai.requests)
@@ -97,3 +98,14 @@ def test_a_wrong_model_name_stops_the_worker_with_status_2_and_names_the_setting
         assert {(s["score_status"], s["attempts"]) for s in states(engine).values()} == {("pending", 0)}
     finally:
         engine.dispose()
+
+
+def test_an_alert_scorer_with_the_old_openai_name_gets_a_hint(tmp_path, sqlite_url, fake_openai):
+    engine = db.make_engine(sqlite_url)
+    seed(engine, texts=TEXTS[:1])
+    engine.dispose()
+    p = run_worker(tmp_path, sqlite_url, f'[openai]\nbase_url = "{fake_openai.base_url}"\n'
+                   '[console]\nalert_scorer = "openai:fake-glm"\n', "--backend", "openai", "--model", "fake-glm")
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "console.alert_scorer='openai:fake-glm' is this scorer's old name" in p.stderr
+    assert "'openai:fake-glm:json'" in p.stderr

@@ -54,6 +54,10 @@ class ScoreResult:
     final: bool = False
     #: The server's content filter refused the request (counted in the metrics; final).
     refused: bool = False
+    #: The model server could not be reached (connection error, timeout, 5xx after the
+    #: retries): not the comment's fault, so the worker hands it back without counting an
+    #: attempt and waits for the server.
+    unavailable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -71,6 +75,11 @@ class PermanentBackendError(Exception):
     without counting an attempt and stops with exit status 2. The message names the
     setting to check.
     """
+
+
+class BackendUnavailable(Exception):
+    """The model server does not answer now (connection error, timeout, 5xx): the worker waits
+    for it, with capped back-off, instead of spending the comments' attempts."""
 
 
 class ScoringError(Exception):

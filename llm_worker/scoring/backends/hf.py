@@ -18,8 +18,9 @@ data block and suffix must encode to the same ids apart as together (checked at 
 
 Values: when "0".."10" are all single tokens (true for GLM-4's tokenizers, whose
 pre-tokeniser groups up to three digits), one forward pass per dimension suffices.
-Otherwise each value is scored as a token sequence followed by the end-of-turn
-token (so "1" and "10" are told apart), one pass per value: correct but slower.
+Otherwise each value is scored as its token sequence, and a value whose spelling begins
+another's (1 of 10) counts only when no digit follows it, as the openai backend does: the
+question runs once, and one short pass over "1" on top of its cache reads what follows.
 
 Batching never changes a score: the data blocks are left-padded (the pads sit
 between the head and the block), pads are masked, and position ids count real
@@ -154,6 +155,11 @@ class TransformersBackend:
         self._value_ids = [self.tokenizer.encode(v, add_special_tokens=False) for v in VALUES]
         self.single_token_values = (all(len(ids) == 1 for ids in self._value_ids)
                                     and len({ids[0] for ids in self._value_ids}) == len(VALUES))
+        #: Run each dimension's question once and put the values on top of its cache (False:
+        #: the question again with every value followed by the end of turn, as before issue 25;
+        #: kept to measure the difference in bench/bench_llm.py).
+        self.share_suffix = True
+        self._digits = None
         self._check_template()
 
     def _render(self, messages: list[dict[str, str]]) -> str:
@@ -236,7 +242,68 @@ class TransformersBackend:
         return ids.to(self.device), mask.to(self.device)
 
     def _suffix_logprobs(self, cache, prefix_mask, prefix_len, suffix: list[int]):
-        """Log-probabilities [batch, 11] of the values after ``suffix``; the cache is restored."""
+        """Log-probabilities [batch, 11] of the values after ``suffix``; the cache is restored.
+
+        The suffix (the question, the assistant header and "分数：") runs once; its last logits
+        give every value's first token. A value spelt in several tokens ("1","0" for 10 on
+        Qwen-style tokenizers) then runs only its leading tokens on top of the suffix's cache
+        (one short pass, cropped back after), and a value whose spelling begins another's
+        counts only when no digit follows it: P(10) = P("1")·P("0"|"1"),
+        P(1) = P("1")·(1 − P(digit|"1")). The openai backend scores the same way
+        (``openai_answers.level_scores``), so both give the same levels on the same model.
+        """
+        import torch
+
+        if not self.share_suffix:
+            return self._suffix_logprobs_rerun(cache, prefix_mask, prefix_len, suffix)
+        n, length = prefix_mask.shape[0], len(suffix)
+        seq = torch.tensor(suffix, dtype=torch.long, device=self.device).expand(n, -1)
+        mask = torch.cat([prefix_mask, torch.ones((n, length), dtype=prefix_mask.dtype, device=self.device)], dim=1)
+        pos = prefix_len[:, None] + torch.arange(length, device=self.device)[None, :]
+        logits, cache = self._forward(seq, mask, pos, cache=cache, keep=1)
+        first = torch.log_softmax(logits[:, -1, :].float(), dim=-1)
+        if self.single_token_values:
+            cache.crop(-length)
+            return first.index_select(-1, torch.tensor([v[0] for v in self._value_ids], device=self.device))
+        # After each proper prefix of a value's spelling: the next-token log-probabilities.
+        after: dict[tuple[int, ...], Any] = {}
+        for feed in sorted({tuple(ids[:-1]) for ids in self._value_ids if len(ids) > 1}, key=len, reverse=True):
+            if feed in after:
+                continue  # already read as part of a longer feed
+            seq = torch.tensor(feed, dtype=torch.long, device=self.device).expand(n, -1)
+            mask_c = torch.cat([mask, torch.ones((n, len(feed)), dtype=mask.dtype, device=self.device)], dim=1)
+            pos_c = prefix_len[:, None] + length + torch.arange(len(feed), device=self.device)[None, :]
+            logits_c, cache = self._forward(seq, mask_c, pos_c, cache=cache, keep=len(feed))
+            cache.crop(-len(feed))
+            logp = torch.log_softmax(logits_c.float(), dim=-1)
+            for i in range(1, len(feed) + 1):
+                after.setdefault(feed[:i], logp[:, i - 1, :])
+        digits = self._digit_token_mask()
+        scores = []
+        for ids in self._value_ids:
+            lp = first[:, ids[0]]
+            for i in range(1, len(ids)):
+                lp = lp + after[tuple(ids[:i])][:, ids[i]]
+            if tuple(ids) in after:  # "1" also begins "10": closed by anything but a digit
+                no_digit = 1.0 - after[tuple(ids)].exp()[:, digits].sum(-1)
+                lp = lp + torch.log(no_digit.clamp(min=1e-30))
+            scores.append(lp)
+        cache.crop(-length)  # back to the shared prefix for the next dimension
+        return torch.stack(scores, dim=-1)
+
+    def _digit_token_mask(self):
+        """Bool mask over the vocabulary: tokens whose text starts with a digit (computed once)."""
+        import torch
+
+        if self._digits is None:
+            size = self.model.get_output_embeddings().weight.shape[0]
+            texts = [self.tokenizer.decode([i]) if i < len(self.tokenizer) else "" for i in range(size)]
+            self._digits = torch.tensor([t.strip()[:1].isdigit() for t in texts], device=self.device)
+        return self._digits
+
+    def _suffix_logprobs_rerun(self, cache, prefix_mask, prefix_len, suffix: list[int]):
+        """The way before issue 25, kept for ``bench/bench_llm.py``'s side-by-side ratio: the suffix
+        runs again with every value followed by the end-of-turn token (eleven passes over it)."""
         import torch
 
         n = prefix_mask.shape[0]

@@ -1,0 +1,61 @@
+"""The chat template of a model served by llama.cpp, rendered here as its server renders it.
+
+llama-cpp-python's server ignores ``continue_final_message``, so the openai backend's
+likelihood method renders the prompt itself (from the ``tokenizer.chat_template`` inside
+the served .gguf file, or from a Jinja file) and scores it through ``/v1/completions``.
+The backend checks at start-up that the rendering equals the server's own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llm_worker.scoring.backends.base import PermanentBackendError
+
+
+def load_chat_template(path: str) -> tuple[str, str, str]:
+    """(template, bos text, eos text) from a GGUF file (``tokenizer.chat_template``, as
+    llama.cpp's server reads it) or from a Jinja template file (bos and eos empty)."""
+    if path.endswith(".gguf"):
+        try:
+            import gguf
+        except ImportError:
+            raise PermanentBackendError("openai.chat_template names a GGUF file, which needs the "
+                                        "gguf package: pip install gguf") from None
+        r = gguf.GGUFReader(path)
+
+        def field(name: str) -> Any:
+            f = r.fields.get(name)
+            return None if f is None else f.contents()
+
+        template = field("tokenizer.chat_template")
+        if not isinstance(template, str):
+            raise PermanentBackendError(f"openai.chat_template: {path} holds no tokenizer.chat_template")
+        tokens = field("tokenizer.ggml.tokens") or []
+
+        def text(key: str) -> str:
+            i = field(key)
+            return str(tokens[i]) if isinstance(i, int) and 0 <= i < len(tokens) else ""
+
+        return template, text("tokenizer.ggml.bos_token_id"), text("tokenizer.ggml.eos_token_id")
+    with open(path, encoding="utf-8") as f:
+        return f.read(), "", ""
+
+
+def render_chat(template: tuple[str, str, str], messages: list[dict[str, str]]) -> str:
+    """The prompt text of ``messages`` with the generation prompt, rendered as llama.cpp's
+    Python server renders it (sandboxed Jinja, trim_blocks, lstrip_blocks)."""
+    import jinja2
+    import jinja2.ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str) -> None:
+        raise jinja2.TemplateError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False, **kw)
+    return env.from_string(template[0]).render(messages=messages, bos_token=template[1], eos_token=template[2],
+                                               add_generation_prompt=True, raise_exception=raise_exception)
+
