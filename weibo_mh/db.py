@@ -261,6 +261,9 @@ risk_scores = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
+#: comments.priority of a watched post's comment: the worker claims these before the backlog.
+WATCHED_PRIORITY = 1
+
 #: Where a watched post came from: a [watch] posts entry, or a keyword watch's search.
 WATCH_ORIGIN_POST = "post"
 

@@ -327,7 +327,7 @@ class Store:
         comment_new = self._classify(conn, db.comments.c.id, [c["id"] for c in comments],
                                      self._checked["comments"])
         watched = self._watched(conn, {c["mid"] for c in comments})
-        comments = [dict(c, priority=1 if c["mid"] in watched else 0) for c in comments]
+        comments = [dict(c, priority=db.WATCHED_PRIORITY if c["mid"] in watched else 0) for c in comments]
         db.upsert(conn, db.comments, comments, update=COMMENT_UPDATE)
         return {"post_new": post_new, "comment_new": comment_new,
                 "snapshots": {t["word"] for t in topics}}
@@ -384,7 +384,7 @@ class Store:
         if fresh:
             conn.execute(db.comments.update().where(
                 db.comments.c.mid.in_(fresh), db.comments.c.score_status == "pending",
-                db.comments.c.priority == 0).values(priority=1))
+                db.comments.c.priority == 0).values(priority=db.WATCHED_PRIORITY))
 
     def mark_watched(self, newest: dict[str, list[str]]) -> None:
         """After a round: per post read, its newest stored comment (the first of ``ids``, newest
