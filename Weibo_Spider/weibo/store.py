@@ -379,6 +379,11 @@ class Store:
                  "origin": db.WATCH_ORIGIN_POST if known.get(p["mid"]) == db.WATCH_ORIGIN_POST
                  else origin} for p in posts]
         db.upsert(conn, db.watched_posts, rows, update=["bid", "label", "origin", "active"])
+        # The weibo.com comment JSON does not carry its post: a post not stored yet gets a row
+        # without text, so that its comments can be stored (the foreign key); a weibo.cn page
+        # or a hot-topic crawl fills the text in later.
+        db.upsert(conn, db.posts, [{"mid": m, "text": "", "first_scraped_at": now, "scraped_at": now}
+                                   for m in mids], update=[])
         # comments stored before the post was watched (by a hot-topic crawl) are scored first too
         fresh = [m for m in mids if m not in known]
         if fresh:

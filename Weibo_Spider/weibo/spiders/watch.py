@@ -27,9 +27,11 @@ from urllib.parse import quote
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from twisted.python.failure import Failure
 
 from weibo import parsing
 from weibo.items import PostItem
+from weibo.middlewares import LoginWall
 from weibo.spiders.hot_topics import SOURCE_COOKIE, HotTopicsSpider
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,25 @@ class WatchSpider(HotTopicsSpider):
                               cb_kwargs={"keyword": keyword, "label": label, "source": source,
                                          "page": page})
 
+    def on_error(self, failure: Failure) -> Iterator[Any]:
+        """A keyword search behind a login wall goes to the next search source (as the hot-topic
+        search does); everything else as in the hot-topic spider."""
+        request = failure.request  # type: ignore[attr-defined]
+        if failure.check(LoginWall) and request.meta.get("kind") == "watch_search":
+            self._walled(failure.value.site, failure.value.url)
+            yield from self._keyword_fall_back(**request.cb_kwargs)
+            return
+        yield from super().on_error(failure)
+
+    def _keyword_fall_back(self, keyword: str, label: str, source: int, page: int) -> Iterator[Any]:
+        nxt = self._next_source(source)
+        if nxt is None:
+            self._login_required()   # every search source refused its cookie
+        elif not self._stopping():
+            log.info("%s refused the search for watch keyword %s; trying %s", self.sources[source],
+                     keyword, self.sources[nxt])
+            yield self.keyword_request(keyword, label, nxt, page)
+
     def parse_keyword(self, response: Response, keyword: str, label: str, source: int,
                       page: int) -> Iterator[Any]:
         name = self.sources[source]
@@ -129,13 +150,7 @@ class WatchSpider(HotTopicsSpider):
         result = parse(response.text, response.url, self.now())
         if result.kind == "login_wall":
             self._walled(SOURCE_COOKIE[name], response.url)
-            nxt = self._next_source(source)
-            if nxt is None:
-                self._login_required()
-            elif not self._stopping():
-                log.info("%s refused the search for watch keyword %s; trying %s", name, keyword,
-                         self.sources[nxt])
-                yield self.keyword_request(keyword, label, nxt, page)
+            yield from self._keyword_fall_back(keyword, label, source, page)
             return
         if result.kind == "malformed":
             self._malformed(response, "search page without posts or a no-results notice")
