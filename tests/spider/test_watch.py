@@ -136,13 +136,26 @@ def test_the_weibo_com_source_asks_for_comments_by_time(sqlite_url: str, tmp_pat
     assert set(comment_rows(sqlite_url, TREE_HOLE_MID)) == first_level
 
 
-def test_a_login_wall_ends_a_round_as_login_required(sqlite_url: str, tmp_path: Path) -> None:
-    with LocalSite(watch_corpus(), scenario="login_redirect") as site:
+@pytest.mark.parametrize("scenario, code, status", [("login_redirect", 3, "login_required"),
+                                                    ("ban418", 4, "rate_limited")])
+def test_a_login_wall_or_a_block_ends_a_round_as_the_hot_topic_crawl_would(
+        sqlite_url: str, tmp_path: Path, scenario: str, code: int, status: str) -> None:
+    with LocalSite(watch_corpus(), scenario=scenario) as site:
         config = watch_config(tmp_path, site)
         crawl = run_crawl(config, sqlite_url, spider="watch")
-    assert crawl.returncode == 3, crawl.output
+    assert crawl.returncode == code, crawl.output
     (run,) = runs(sqlite_url)
-    assert (run["kind"], run["status"]) == ("watch", "login_required")
+    assert (run["kind"], run["status"]) == ("watch", status)
+
+
+def test_a_round_that_can_read_no_watched_post_fails(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        config = watch_config(tmp_path, site)
+    # the site is gone: every request fails after its retries
+    crawl = run_crawl(config, sqlite_url, "RETRY_TIMES=0", spider="watch")
+    assert crawl.returncode == 1, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "failed" and "no watched post could be read" in run["error"]
 
 
 def _schedule_module() -> Any:

@@ -54,6 +54,8 @@ class WatchSpider(HotTopicsSpider):
     newest_seen: dict[str, list[str]]
     #: mid -> its newest stored comment id before this round (watched_posts.newest_comment_id)
     known_newest: dict[str, str]
+    #: posts whose comment pages failed in this round (after retries)
+    unreadable: set[str]
     watch_stats: dict[str, Any]
 
     @classmethod
@@ -67,6 +69,7 @@ class WatchSpider(HotTopicsSpider):
         spider.search_pages = max(1, s.getint("WATCH_SEARCH_PAGES"))
         spider.newest_seen = {}
         spider.known_newest = {}
+        spider.unreadable = set()
         spider.watch_stats = {"posts": 0, "keywords": len(spider.watch_keywords), "posts_found": 0,
                               "stops": {}, "budget_reached": []}
         return spider
@@ -132,6 +135,13 @@ class WatchSpider(HotTopicsSpider):
             yield from self._keyword_fall_back(**request.cb_kwargs)
             return
         yield from super().on_error(failure)
+        mid = request.cb_kwargs.get("mid") if request.meta.get("kind") == "comments" else None
+        if mid and not self._stopping():
+            self.unreadable.add(mid)
+            if self.watch_posts and not self.newest_seen and \
+                    len(self.unreadable) >= len(self.watch_posts):
+                self.failure = (f"no watched post could be read: the first comment page of "
+                                f"{len(self.unreadable)} posts failed (see the errors in the log)")
 
     def _keyword_fall_back(self, keyword: str, label: str, source: int, page: int) -> Iterator[Any]:
         nxt = self._next_source(source)
