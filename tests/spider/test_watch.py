@@ -121,6 +121,11 @@ def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url
     found = watched(sqlite_url)[post["mid"]]
     assert (found["label"], found["origin"]) == ("树洞搜索", "keyword:树洞")
     assert [r["text"] for r in comment_rows(sqlite_url, post["mid"]).values()] == ["我在，一直都在"]
+    eng = db.make_engine(sqlite_url)
+    with eng.connect() as conn:
+        text = conn.execute(sa.select(db.posts.c.text).where(db.posts.c.mid == post["mid"])).scalar()
+    eng.dispose()
+    assert text == "深夜的树洞，有人在吗"
 
 
 def test_the_weibo_com_source_asks_for_comments_by_time(sqlite_url: str, tmp_path: Path) -> None:
@@ -219,3 +224,13 @@ def test_the_daemon_starts_watch_rounds_at_once_and_stops_cleanly(sqlite_url: st
     assert "scheduler stopped" in text
     (run,) = runs(sqlite_url)
     assert (run["kind"], run["status"]) == ("watch", "ok")
+
+
+@pytest.mark.redis
+def test_a_round_keeps_its_own_scheduler_with_the_redis_backend(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(5)) as site:
+        config = watch_config(tmp_path, site, spider=f'redis_key_prefix = "h26a-{tmp_path.name}"')
+        crawl = run_crawl(config, sqlite_url, "SCHEDULER_BACKEND=redis", spider="watch")
+    assert crawl.ok, crawl.output
+    assert "shared scheduler on Redis" not in crawl.output
+    assert runs(sqlite_url)[0]["comments_new"] == 5

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from weibo import parsing
@@ -57,6 +58,12 @@ class WatchSpider(HotTopicsSpider):
     #: posts whose comment pages failed in this round (after retries)
     unreadable: set[str]
     watch_stats: dict[str, Any]
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """A round is small and must start at once: it keeps Scrapy's own in-memory scheduler
+        even with spider.scheduler_backend = redis (no shared queue, no idle wait)."""
+        super(HotTopicsSpider, cls).update_settings(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
@@ -97,7 +104,8 @@ class WatchSpider(HotTopicsSpider):
             return
         store = getattr(self.crawler, "weibo_store", None)
         if store is not None:
-            self.known_newest = store.sync_watch_list(posts, keywords)
+            self.known_newest = store.sync_watch_list(posts, keywords,
+                                                      stub_posts=self.comments_source == "weibo.com")
         log.info("watch round: %d posts, %d keywords; up to %d comment pages per post (newest "
                  "first, stopping at the first stored comment), %d search pages per keyword",
                  len(posts), len(keywords), self.page_budget, self.search_pages)
