@@ -8,6 +8,7 @@ import urllib.request
 
 from weibo.localsite import TREE_HOLE_MID, LocalSite, watch_corpus
 from weibo.parsing import mid_to_bid, parse_comment_page
+
 from weibo_mh.db import now
 
 
