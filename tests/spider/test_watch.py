@@ -234,3 +234,20 @@ def test_a_round_keeps_its_own_scheduler_with_the_redis_backend(sqlite_url: str,
     assert crawl.ok, crawl.output
     assert "shared scheduler on Redis" not in crawl.output
     assert runs(sqlite_url)[0]["comments_new"] == 5
+
+
+def test_once_watch_without_a_watch_list_or_with_one_lock_for_both_exits_2(sqlite_url: str,
+                                                                           tmp_path: Path) -> None:
+    schedule = [PY, str(SPIDER_DIR / "default_schedule.py"), "--once", "--watch", "--config"]
+    with LocalSite(watch_corpus()) as site:
+        plain = write_config(tmp_path / "plain.toml", site)
+        p = subprocess.run([*schedule, str(plain)], env=crawl_env(plain, sqlite_url), capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 2 and "needs [watch] posts or keywords" in p.stderr
+        shared = watch_config(tmp_path, site)   # the watch lock made the hot-topic crawl's
+        shared.write_text(shared.read_text().replace(str(tmp_path / "watch.lock"),
+                                                     str(tmp_path / "crawl.lock")))
+        p = subprocess.run([*schedule, str(shared)], env=crawl_env(shared, sqlite_url),
+                           capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "watch.lock_file must differ from schedule.lock_file" in p.stderr
+    assert runs(sqlite_url) == []
