@@ -59,6 +59,8 @@ DOWNLOAD_DELAY = _sp.download_delay
 DOWNLOAD_DELAY_JITTER = 0.5  # ±50 % around DOWNLOAD_DELAY
 CONCURRENT_REQUESTS_PER_DOMAIN = _sp.concurrent_per_domain
 CONCURRENT_REQUESTS = max(8, _sp.concurrent_per_domain * 2)
+# Scrapy 2.14+ overruns CONCURRENT_REQUESTS_PER_DOMAIN when DOWNLOAD_DELAY is 0; this one does not.
+DOWNLOADER = "weibo.downloader.PoliteDownloader"
 AUTOTHROTTLE_ENABLED = _sp.autothrottle
 AUTOTHROTTLE_START_DELAY = max(_sp.download_delay, 1.0)
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0

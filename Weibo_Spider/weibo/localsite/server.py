@@ -32,6 +32,8 @@ Posts are found by mid or bid, as on Weibo.
 ``delay`` (seconds) slows every answer down (or, with ``delay_prefix``, the answers to the
 paths that start with it), for time-budget tests and two-process crawls.
 ``hits`` counts requests per path-and-query, so tests can prove nothing was fetched twice.
+``peak_in_flight`` is the most GETs the site was answering at once (from arrival until the
+answer is ready, before it is sent), so tests can prove a client kept its concurrency limit.
 
 Watched posts (the corpus's ``watch`` list, served by mid or bid like any post) gain
 comments while a test runs: ``site.add_comment(mid, text)`` in the test's process, or
@@ -97,6 +99,8 @@ class LocalSite:
         self.site_headers: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._served = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._index()
         self.httpd = ThreadingHTTPServer((host, port), _Handler)
         self.httpd.daemon_threads = True
@@ -375,7 +379,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         site: LocalSite = self.server.site  # type: ignore[attr-defined]
-        status, headers, body = site.answer(self.path)
+        with site._lock:
+            site.in_flight += 1
+            site.peak_in_flight = max(site.peak_in_flight, site.in_flight)
+        try:
+            status, headers, body = site.answer(self.path)
+        finally:
+            # before the answer goes out: the client cannot have sent its next request yet
+            with site._lock:
+                site.in_flight -= 1
         self._count(site, status)
         self._send(status, headers, body)
 
