@@ -7,6 +7,7 @@ long hot-topic crawl without waiting for it.
 from __future__ import annotations
 
 import importlib.util
+import socket
 import subprocess
 import threading
 import time
@@ -139,6 +140,79 @@ def test_the_weibo_com_source_asks_for_comments_by_time(sqlite_url: str, tmp_pat
     # older comments, which the time-ordered first level does not bring back anyway)
     first_level = {c["id"] for c in watch_corpus(8)["watch"][0]["comments_list"] if not c["reply_to"]}
     assert set(comment_rows(sqlite_url, TREE_HOLE_MID)) == first_level
+
+
+def test_m_weibo_cn_in_the_source_list_is_passed_over_for_a_newest_first_source(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """hotflow is ordered by heat: a round reads the next source in the list, and says why once."""
+    with LocalSite(watch_corpus(8)) as site:
+        config = watch_config(tmp_path, site,
+                              spider='comments_source = ["m.weibo.cn", "weibo.com", "weibo.cn"]')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok, crawl.output
+    assert not any("/comments/hotflow" in h for h in hits)
+    assert not any(h.startswith(f"/comment/{BID}?") for h in hits)
+    assert [h for h in hits if "buildComments" in h and "flow=1" in h]
+    assert crawl.output.count("comments are not read from m.weibo.cn") == 1
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "ok" and run["stats"]["comment_fallbacks"] == []
+    first_level = {c["id"] for c in watch_corpus(8)["watch"][0]["comments_list"] if not c["reply_to"]}
+    assert set(comment_rows(sqlite_url, TREE_HOLE_MID)) == first_level
+
+
+def test_m_weibo_cn_alone_fails_a_round_with_the_reason(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        config = watch_config(tmp_path, site, spider='comments_source = "m.weibo.cn"')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = sum(site.hits.values())
+    assert crawl.returncode == 1, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "failed" and hits == 0
+    assert "weibo.cn or weibo.com" in run["error"] and "m.weibo.cn" in run["error"]
+
+
+def test_a_failing_first_comment_source_hands_the_watched_post_to_the_next(
+        db_url: str, tmp_path: Path) -> None:
+    with socket.socket() as s:   # a port nothing listens on: weibo.com refuses the connection
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with LocalSite(watch_corpus(25)) as site:
+        config = watch_config(tmp_path, site, "page_budget = 2", spider=(
+            f'retry_times = 1\nweibo_com_base = "http://127.0.0.1:{dead}"\n'
+            'comments_source = ["m.weibo.cn", "weibo.com", "weibo.cn"]'))
+        first = run_crawl(config, db_url, spider="watch")
+        assert first.ok, first.output
+        assert comment_pages(site) == [1, 2]        # weibo.cn, newest first, within the budget
+        site.hits.clear()
+        site.add_comment(TREE_HOLE_MID, "又是睡不着的一夜")
+        second = run_crawl(config, db_url, spider="watch")
+        assert second.ok, second.output
+        assert comment_pages(site) == [1]           # after the fallback it stops at the stored ones
+    r1, r2 = runs(db_url)
+    for run in (r1, r2):
+        assert (run["kind"], run["status"]) == ("watch", "ok")
+        (moved,) = run["stats"]["comment_fallbacks"]
+        assert (moved["mid"], moved["source"], moved["reason"], moved["next"]) == \
+            (TREE_HOLE_MID, "weibo.com", "refused", "weibo.cn")
+        assert run["stats"]["recrawl_mids"] == []
+    assert (r1["comments_new"], r2["comments_new"]) == (20, 1)
+    assert r1["stats"]["watch"]["posts"] == 1 and r2["stats"]["watch"]["stops"] == {"stored": 1}
+    assert len(comment_rows(db_url, TREE_HOLE_MID)) == 21
+
+
+def test_a_refused_weibo_com_cookie_hands_the_watched_post_to_weibo_cn(sqlite_url: str,
+                                                                        tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(8), scenario="ok100") as site:   # every weibo.com answer: ok -100
+        config = watch_config(tmp_path, site, spider='comments_source = ["weibo.com", "weibo.cn"]')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+    assert crawl.ok, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "ok" and run["comments_new"] == 8
+    assert run["stats"]["logins_refused"] == ["weibo.com"]
+    assert [(f["source"], f["reason"], f["next"]) for f in run["stats"]["comment_fallbacks"]] == \
+        [("weibo.com", "login_wall", "weibo.cn")]
+    assert crawl.output.count("LOGIN REQUIRED") == 1
 
 
 @pytest.mark.parametrize("scenario, code, status", [("login_redirect", 3, "login_required"),

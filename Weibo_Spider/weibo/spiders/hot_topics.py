@@ -456,8 +456,7 @@ class HotTopicsSpider(scrapy.Spider):
                                            "next": self.comment_sources[nxt] if nxt is not None else None})
         if nxt is not None and not self._stopping():
             log.info("%s: %s for the comments of %s; trying %s", name, cause, mid, self.comment_sources[nxt])
-            request = self.comments_request(mid, cb.get("post") or {}, cb.get("bid"),
-                                            bool(cb.get("recrawl")), source=nxt)
+            request = self.comments_retry(cb, nxt)
             if request is not None:
                 yield request
             return
@@ -465,6 +464,13 @@ class HotTopicsSpider(scrapy.Spider):
             self._login_required()
         else:
             self.refetch_mids.add(mid)
+
+    def comments_retry(self, cb: dict[str, Any], source: int) -> scrapy.Request | None:
+        """The first comment page, on comment source ``source``, of the post a failed request
+        (``cb``: its cb_kwargs) was for. Another spider that reads comments its own way (watch)
+        overrides this and keeps the rest of the fallback."""
+        return self.comments_request(cb["mid"], cb.get("post") or {}, cb.get("bid"),
+                                     bool(cb.get("recrawl")), source=source)
 
     def parse_comments(self, response: Response, mid: str, page: int, bid: str | None = None,
                        post: dict[str, Any] | None = None, seen: list[str] | None = None,

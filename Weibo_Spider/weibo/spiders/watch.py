@@ -9,6 +9,10 @@ so a round is a ``crawl_runs`` row of kind ``watch`` with the same statuses.
   comments by time after the hot ones; weibo.com's buildComments with ``flow=1``). A round
   stops paging a post at the first comment already stored, or after ``watch.page_budget``
   pages: never the post's whole history again.
+- Comment sources: ``spider.comments_source`` in its order, without m.weibo.cn (its hotflow
+  is ordered by heat; see ``NEWEST_FIRST``). A post whose comments fail on one source, or
+  whose source refuses its cookie, goes to the next, as in the hot-topic crawl (the same
+  ``_comments_fall_back``, recorded in ``comment_fallbacks``).
 - Keywords (``watch.keywords``): each round searches newest first (s.weibo.com
   ``/realtime``, weibo.cn ``sort=time``), ``watch.search_pages`` pages, falling back to the
   next search source on a login wall; every post found is watched from then on (origin
@@ -33,9 +37,16 @@ from twisted.python.failure import Failure
 from weibo import parsing
 from weibo.items import PostItem
 from weibo.middlewares import LoginWall
-from weibo.spiders.hot_topics import SOURCE_COOKIE, HotTopicsSpider
+from weibo.spiders.hot_topics import SOURCE_COOKIE, HotTopicsSpider, _cb_kwargs
 
 log = logging.getLogger(__name__)
+
+#: The comment sources that can list a post's comments newest first, which a round needs to
+#: stop at the first stored one. m.weibo.cn's hotflow cannot: it is ordered by heat, and
+#: its time-ordered cursor (``max_id_type=1``) is handed out by the server, not asked for
+#: (Weibo's own API doc for comments/hotflow; dataabc/weibo-crawler 2026-06 and
+#: MediaCrawler 2026-08 both start at ``max_id_type=0`` and pass back what they get).
+NEWEST_FIRST = ("weibo.cn", "weibo.com")
 
 
 def post_ids(given: str) -> tuple[str, str | None]:
@@ -58,6 +69,8 @@ class WatchSpider(HotTopicsSpider):
     #: posts whose comment pages failed in this round (after retries)
     unreadable: set[str]
     watch_stats: dict[str, Any]
+    #: configured comment sources a round leaves out (not in NEWEST_FIRST)
+    skipped_sources: list[str]
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -74,6 +87,9 @@ class WatchSpider(HotTopicsSpider):
         spider.watch_keywords = list(s.getlist("WATCH_KEYWORDS"))
         spider.page_budget = max(1, s.getint("WATCH_PAGE_BUDGET"))
         spider.search_pages = max(1, s.getint("WATCH_SEARCH_PAGES"))
+        given = spider.comment_sources
+        spider.comment_sources = [name for name in given if name in NEWEST_FIRST]
+        spider.skipped_sources = [name for name in given if name not in NEWEST_FIRST]
         spider.newest_seen = {}
         spider.known_newest = {}
         spider.unreadable = set()
@@ -91,12 +107,19 @@ class WatchSpider(HotTopicsSpider):
     # ----------------------------------------------------------------- start
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.skipped_sources:
+            log.info("watch round: comments are not read from %s: a round needs them newest first, "
+                     "and m.weibo.cn's hotflow lists them by heat", ", ".join(self.skipped_sources))
+        if not self.comment_sources:
+            self.failure = (f"no comment source can list comments newest first: spider.comments_source "
+                            f"is {' then '.join(self.skipped_sources)}; watch rounds need "
+                            f"{' or '.join(NEWEST_FIRST)} in it")
+            log.error("%s", self.failure)
+            return
         posts: list[dict[str, str | None]] = []
-        requests = []
         for entry in self.watch_posts:
             mid, bid = post_ids(entry["post"])
             posts.append({"mid": mid, "bid": bid, "label": entry["label"]})
-            requests.append(self.watch_request(mid, bid, entry["label"]))
         keywords = [k["keyword"] for k in self.watch_keywords]
         if not posts and not keywords:
             self.failure = "nothing to watch: [watch] lists no posts and no keywords"
@@ -104,13 +127,17 @@ class WatchSpider(HotTopicsSpider):
             return
         store = getattr(self.crawler, "weibo_store", None)
         if store is not None:
+            # a post's comments may come from the weibo.com JSON (first or after a fallback)
             self.known_newest = store.sync_watch_list(posts, keywords,
-                                                      stub_posts=self.comments_source == "weibo.com")
+                                                      stub_posts="weibo.com" in self.comment_sources)
         log.info("watch round: %d posts, %d keywords; up to %d comment pages per post (newest "
-                 "first, stopping at the first stored comment), %d search pages per keyword",
-                 len(posts), len(keywords), self.page_budget, self.search_pages)
-        for request in requests:
-            yield request
+                 "first from %s, stopping at the first stored comment), %d search pages per keyword",
+                 len(posts), len(keywords), self.page_budget, " then ".join(self.comment_sources),
+                 self.search_pages)
+        for p in posts:
+            request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
+            if request is not None:
+                yield request
         first = self._next_source(-1)
         for k in self.watch_keywords:
             if first is not None:
@@ -142,9 +169,11 @@ class WatchSpider(HotTopicsSpider):
             self._walled(failure.value.site, failure.value.url)
             yield from self._keyword_fall_back(**request.cb_kwargs)
             return
-        yield from super().on_error(failure)
+        # a post whose comments moved on to the next source is not unreadable (yet)
+        moved = list(super().on_error(failure))
+        yield from moved
         mid = request.cb_kwargs.get("mid") if request.meta.get("kind") == "comments" else None
-        if mid and not self._stopping():
+        if mid and not moved and not self._stopping():
             self.unreadable.add(mid)
             if self.watch_posts and not self.newest_seen and \
                     len(self.unreadable) >= len(self.watch_posts):
@@ -187,50 +216,59 @@ class WatchSpider(HotTopicsSpider):
         for p in found:
             assert p.mid is not None
             yield PostItem(scraped_at=scraped, **self._post_dict(p.mid, p, response.url))
-            if p.comments_count > 0 and not self._stopping():
-                yield self.watch_request(p.mid, p.bid, label)
+            request = self.watch_request(p.mid, p.bid, label) if p.comments_count > 0 else None
+            if request is not None and not self._stopping():
+                yield request
         if page < min(result.page_count, self.search_pages) and not self._stopping():
             yield self.keyword_request(keyword, label, source, page + 1)
 
     # ----------------------------------------------------------------- comments, newest first
 
     def watch_request(self, mid: str, bid: str | None, label: str, page: int = 1,
-                      max_id: int = 0) -> scrapy.Request:
-        """A page of a watched post's comments, newest first."""
-        if page == 1:
+                      max_id: int = 0, source: int | None = None) -> scrapy.Request | None:
+        """A page of a watched post's comments, newest first, on comment source ``source``
+        (default: the first whose login has not been refused; None when every one has been)."""
+        at = self._next_comment_source(-1) if source is None else source
+        if at is None:
+            return None
+        if page == 1 and source is None:
             self.watch_stats["posts"] += 1
-        kw = {"mid": mid, "page": page, "bid": bid, "label": label}
-        if self.comments_source == "weibo.com":
+        kw = {"mid": mid, "page": page, "bid": bid, "label": label, "source": at}
+        again = source is not None and page == 1   # a fallback: past the dupe filter
+        if self.comment_sources[at] == "weibo.com":
             url = self.build_comments_url(mid, max_id) + "&flow=1"   # flow=1: by time, newest first
-            return scrapy.Request(url, callback=self.parse_watch_json, errback=self.on_error,
-                                  priority=20 + page, headers=self.browser_headers(),
-                                  meta={"kind": "comments"}, cb_kwargs=kw)
-        return scrapy.Request(self.comment_url(mid, page, bid), callback=self.parse_watch_page,
-                              errback=self.on_error, priority=20 + page, meta={"kind": "comments"},
-                              cb_kwargs=kw)
+            return self.comment_page_request(url, self.parse_watch_json, kw, 20 + page,
+                                             self.browser_headers(), again)
+        return self.comment_page_request(self.comment_url(mid, page, bid), self.parse_watch_page, kw,
+                                         20 + page, None, again)
+
+    def comments_retry(self, cb: dict[str, Any], source: int) -> scrapy.Request | None:
+        """The hot-topic fallback's next source, asked newest first from page 1."""
+        return self.watch_request(cb["mid"], cb.get("bid"), cb.get("label", ""), source=source)
 
     def parse_watch_page(self, response: Response, mid: str, page: int, bid: str | None,
-                         label: str) -> Iterator[Any]:
+                         label: str, source: int = 0) -> Iterator[Any]:
         """A weibo.cn comment page of a watched post."""
         self._page_seen("weibo.cn-comments")
         result = parsing.parse_comment_page(response.text, response.url, self.now(), mid=mid)
         last = min(result.page_count, parsing.COMMENT_PAGE_CAP)
-        yield from self._watch_page(response, result, mid, page, bid, label, more=page < last)
+        yield from self._watch_page(response, result, mid, page, bid, label, source, more=page < last)
 
     def parse_watch_json(self, response: Response, mid: str, page: int, bid: str | None,
-                         label: str) -> Iterator[Any]:
+                         label: str, source: int = 0) -> Iterator[Any]:
         """A page of the weibo.com comment JSON (flow=1) of a watched post."""
         self._page_seen("weibo.com-comments")
         result = parsing.parse_build_comments(response.text, mid)
-        yield from self._watch_page(response, result, mid, page, bid, label, more=bool(result.max_id))
+        yield from self._watch_page(response, result, mid, page, bid, label, source,
+                                    more=bool(result.max_id))
 
     def _watch_page(self, response: Response, result: parsing.CommentPage, mid: str, page: int,
-                    bid: str | None, label: str, more: bool) -> Iterator[Any]:
+                    bid: str | None, label: str, source: int, more: bool) -> Iterator[Any]:
         """Store the comments newer than the first stored one; page on within the budget."""
         if result.kind == "login_wall":
-            site = "weibo.com" if self.comments_source == "weibo.com" else "weibo.cn"
+            site = SOURCE_COOKIE[self.comment_sources[source]]
             self._walled(site, response.url)
-            self._login_required()
+            yield from self._comments_fall_back(_cb_kwargs(response), "login_wall", f"login wall at {site}")
             return
         if result.kind == "malformed":
             self._malformed(response, "comment page without the post, comments or a notice")
@@ -269,4 +307,6 @@ class WatchSpider(HotTopicsSpider):
                         "the older of them are not read (a shorter watch.every_minutes or a larger "
                         "budget closes the gap)", mid, label, page)
         elif not self._stopping():
-            yield self.watch_request(mid, bid, label, page + 1, max_id=result.max_id)
+            request = self.watch_request(mid, bid, label, page + 1, max_id=result.max_id, source=source)
+            if request is not None:
+                yield request
