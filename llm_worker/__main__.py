@@ -15,11 +15,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from weibo_mh import db
 from weibo_mh.config import Config, ConfigError, load_config, mask_url, spec_arg
+from weibo_mh.notify.outbox import policy_from
+
+if TYPE_CHECKING:
+    from weibo_mh.notify.sender import Notifier
 
 log = logging.getLogger("llm_worker")
 
@@ -182,6 +187,16 @@ def _alert_threshold(cfg: Config, scorer: str) -> int | None:
     return int(c.alert_threshold)
 
 
+def _notifier(cfg: Config, engine: sa.Engine) -> Notifier | None:
+    """The push-notification sender the worker runs in a thread (notify.in_worker)."""
+    from weibo_mh.notify.channels import channels_from
+    from weibo_mh.notify.sender import Notifier  # noqa: F811 - the runtime import of the type
+
+    if not cfg.notify.channels or not cfg.notify.in_worker:
+        return None
+    return Notifier.from_config(cfg, engine, channels_from(cfg))
+
+
 def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from llm_worker.metrics import Metrics
     from llm_worker.queue import Queue
@@ -191,6 +206,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from weibo_mh.rubric import dimensions_for
 
     w = cfg.worker
+    notifier = _notifier(cfg, engine)  # before the model loads: a missing secret stops at once
     if not (a.lease_seconds or w.lease_seconds):
         raise ConfigError(f"{cfg.source}: worker.lease_seconds must be at least 1")
     name = a.backend or w.backend
@@ -218,7 +234,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                     max_items=a.max_items or 0, once=a.once, idle_max=w.idle_sleep_max_seconds,
                     max_batch_seconds=w.max_batch_seconds, metrics=metrics, progress=Progress(),
                     alert_threshold=_alert_threshold(cfg, backend.name),
-                    alert_repeat_days=cfg.console.repeat_days)
+                    alert_repeat_days=cfg.console.repeat_days, notify_policy=policy_from(cfg))
     worker.install_signal_handlers()
     log.info("event=start worker=%s backend=%s scorer=%s dimensions=%d db=%s batch_size=%d "
              "lease_seconds=%d max_attempts=%d once=%s config=%s", worker_id, name, backend.name,
@@ -230,8 +246,13 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                 metrics.serve(w.metrics_host, port)
             except OSError as e:
                 raise ConfigError(f"cannot serve metrics on {w.metrics_host}:{port}: {e.strerror}") from None
+        thread = notifier.start_thread() if notifier else None
         stats = worker.run()
     finally:
+        if notifier:
+            notifier.stop()
+            if thread:
+                thread.join(timeout=notifier.lease_seconds)
         metrics.close()
         backend.close()
         engine.dispose()

@@ -57,6 +57,16 @@ CREATE TABLE crawl_runs (
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE notify_channels (
+	channel VARCHAR(16) NOT NULL,
+	lease_owner VARCHAR(128),
+	lease_until DATETIME,
+	failures INTEGER NOT NULL COMMENT 'failed sends in a row; the back-off grows with it' DEFAULT '0',
+	retry_at DATETIME COMMENT 'after a failure: no send before this',
+	last_error VARCHAR(500),
+	PRIMARY KEY (channel)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE pair_rollups (
 	scorer_a VARCHAR(128) NOT NULL COMMENT 'scorer_a < scorer_b',
 	scorer_b VARCHAR(128) NOT NULL,
@@ -310,4 +320,25 @@ CREATE INDEX ix_scores_alerts ON scores (scorer, dimension, value);
 
 CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
 
-INSERT INTO schema_version (version, applied_at, description) VALUES (7, NOW(), 'high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim');
+CREATE TABLE notifications (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	alert_id BIGINT NOT NULL,
+	channel VARCHAR(16) NOT NULL COMMENT 'webhook, email or command',
+	state VARCHAR(16) NOT NULL DEFAULT 'pending',
+	attempts INTEGER NOT NULL DEFAULT '0',
+	last_error VARCHAR(500),
+	created_at DATETIME NOT NULL,
+	next_attempt_at DATETIME NOT NULL COMMENT 'not sent before this',
+	sent_at DATETIME,
+	digest VARCHAR(32) COMMENT 'id of the message that carried it; rows sent together (one digest) share it',
+	PRIMARY KEY (id),
+	CONSTRAINT uq_notifications_alert_channel UNIQUE (alert_id, channel),
+	CONSTRAINT ck_notifications_state CHECK (state IN ('pending', 'sent', 'failed')),
+	CONSTRAINT fk_notifications_alert FOREIGN KEY(alert_id) REFERENCES alerts (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_notifications_due ON notifications (channel, state, next_attempt_at);
+
+CREATE INDEX ix_notifications_sent ON notifications (channel, sent_at);
+
+INSERT INTO schema_version (version, applied_at, description) VALUES (9, NOW(), 'push-notification outbox (notifications, notify_channels)');

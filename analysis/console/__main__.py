@@ -155,6 +155,7 @@ def _fill_queue(a: argparse.Namespace, cfg: Config) -> int:
 def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     from analysis.console.auth import audit
     from weibo_mh.alert_queue import fill_alerts
+    from weibo_mh.notify.outbox import policy_from
 
     threshold = cfg.console.alert_threshold if a.threshold is None else a.threshold
     if not 0 <= threshold <= 10:
@@ -162,7 +163,8 @@ def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     engine = _engine(a, cfg)
     with engine.begin() as conn:
         scorer = a.scorer or _default_scorer(conn, cfg)
-        n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days)
+        n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days,
+                        notify=policy_from(cfg))
         audit(conn, f"shell:{getpass.getuser()}", "fill_alerts", f"scorer:{scorer}"[:191],
               {"threshold": threshold, "created": n})
     print(f"{n} new alerts from {scorer} at suicide risk >= {threshold}")
