@@ -24,6 +24,14 @@ CRISIS = "测试热线 000-0000 (test line)"
 
 
 @pytest.fixture
+def sq(sqlite_url: str) -> Iterator[sa.Engine]:
+    """SQLite only, for tests whose database part the two-database tests already cover."""
+    eng = db.make_engine(sqlite_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
 def cert(tmp_path: Path) -> tuple[Path, Path]:
     return self_signed_cert(tmp_path)
 
@@ -77,7 +85,7 @@ def add_comments(engine: sa.Engine, levels: list[int], *, start: int = 0, mid: s
                  text: str = "测试用评论：今晚好累") -> list[str]:
     """Scored comments (one per level) on post ``mid`` under topic 树洞测试; returns their ids."""
     t = when or db.now()
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.execution_options(sqlite_begin="IMMEDIATE").begin():
         if conn.execute(sa.select(db.posts.c.mid).where(db.posts.c.mid == mid)).first() is None:
             conn.execute(db.posts.insert().values(mid=mid, text="测试帖子", created_at=t, first_scraped_at=t,
                                                   scraped_at=t))
@@ -101,7 +109,7 @@ def add_comments(engine: sa.Engine, levels: list[int], *, start: int = 0, mid: s
 def make_alerts(engine: sa.Engine, levels: list[int], policy: Policy | None, **kw: Any) -> list[str]:
     """Comments at these levels, then the worker's fill (threshold 7) in one transaction."""
     ids = add_comments(engine, levels, **kw)
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.execution_options(sqlite_begin="IMMEDIATE").begin():
         fill_alerts(conn, SCORER, 7, comment_ids=ids, notify=policy)
     return ids
 
