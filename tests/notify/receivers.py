@@ -120,7 +120,7 @@ class SmtpInbox:
 
     def bodies(self) -> list[str]:
         with self._lock:
-            return [m.get_payload(decode=True).decode("utf-8") for m in self.messages]  # type: ignore[union-attr]
+            return [m.get_payload(decode=True).decode("utf-8") for m in self.messages]
 
 
 class WebhookReceiver:

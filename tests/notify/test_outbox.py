@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -17,9 +18,9 @@ from weibo_mh.notify.outbox import Policy
 N = db.notifications
 
 
-def rows(engine: sa.Engine) -> list[sa.Row]:
+def rows(engine: sa.Engine) -> list[Any]:
     with engine.connect() as conn:
-        return conn.execute(sa.select(N).order_by(N.c.id)).all()
+        return list(conn.execute(sa.select(N).order_by(N.c.id)).all())
 
 
 def test_one_row_per_alert_and_channel_written_with_the_alert(engine: sa.Engine) -> None:
