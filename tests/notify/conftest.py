@@ -91,8 +91,8 @@ def add_comments(engine: sa.Engine, levels: list[int], *, start: int = 0, mid: s
                                                   scraped_at=t))
             tid = conn.execute(sa.select(db.topics.c.id).where(db.topics.c.word == "树洞测试")).scalar()
             if tid is None:
-                tid = conn.execute(db.topics.insert().values(word="树洞测试", first_seen=t, last_seen=t)
-                                   ).inserted_primary_key[0]
+                new = conn.execute(db.topics.insert().values(word="树洞测试", first_seen=t, last_seen=t))
+                tid = new.inserted_primary_key[0]  # type: ignore[index]
             conn.execute(db.post_topics.insert().values(mid=mid, topic_id=tid, first_seen=t))
         ids = [f"{mid}c{start + i:04d}" for i in range(len(levels))]
         conn.execute(db.comments.insert(), [
