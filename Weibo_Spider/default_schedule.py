@@ -1,4 +1,5 @@
-"""The crawl scheduler: runs `scrapy crawl hot_topics` at the configured times, one run at a time.
+"""The crawl scheduler: runs `scrapy crawl hot_topics` at the configured times, one run at a time,
+and the watch rounds (`scrapy crawl watch`, every watch.every_minutes) beside them.
 
 Each run is a child process with a time budget (SIGTERM, then SIGKILL after a
 grace period; the run is then recorded as timed_out), its own log file, and its
@@ -6,6 +7,11 @@ crawl_runs row created here first, so that even a crawler killed before its
 first write leaves a record. A file lock keeps two runs (or two schedulers)
 from overlapping. A failed run is logged and the daemon carries on; SIGTERM or
 Ctrl-C stops it cleanly (a running crawl is asked to stop first).
+
+Watch rounds run in a thread of their own with their own lock (watch.lock_file), child
+process, time budget and crawl_runs rows (kind watch), so a long hot-topic crawl never
+delays a watch round and a round never delays the hot-topic crawl (docs/spider.md,
+Scheduling).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +35,7 @@ from filelock import FileLock, Timeout
 from weibo.status import EXIT_CONFIG, EXIT_HELP, EXIT_LOCKED, exit_code
 
 from weibo_mh import db
-from weibo_mh.config import ConfigError, load_or_exit, resolve_sqlite_url
+from weibo_mh.config import Config, ConfigError, load_or_exit, resolve_sqlite_url
 from weibo_mh.privacy import pseudonymiser_from
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +43,13 @@ log = logging.getLogger("weibo.schedule")
 
 
 class Scheduler:
+    """Runs one kind of crawl (the hot-topic crawl here; WatchScheduler: the watch rounds)."""
+
+    spider = "hot_topics"
+    kind = "hot"            # crawl_runs.kind
+    what = "crawl run"      # how the log names a run
+    lock_key = "schedule.lock_file"
+
     def __init__(self, config_path: str, db_url: str, budget_minutes: float, grace_seconds: float,
                  lock_file: str, log_dir: str, settings: list[str], notify_command: str = "",
                  notify_on: tuple[str, ...] = ()) -> None:
@@ -55,7 +69,7 @@ class Scheduler:
 
     def check_paths(self) -> None:
         """The lock and log folders must be writable: ConfigError (exit 2) now, not a traceback later."""
-        for key, folder in (("schedule.lock_file", Path(self.lock_file).parent),
+        for key, folder in ((self.lock_key, Path(self.lock_file).parent),
                             ("schedule.log_dir", self.log_dir)):
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -73,10 +87,11 @@ class Scheduler:
         try:
             self.lock.acquire(timeout=0)
         except Timeout:  # a TimeoutError, hence an OSError: caught first
-            log.warning("another crawl holds the lock %s; not starting a second one", self.lock_file)
+            log.warning("another %s holds the lock %s; not starting a second one", self.what,
+                        self.lock_file)
             return "locked"
         except OSError as e:
-            raise ConfigError(f"schedule.lock_file {self.lock_file}: {e.strerror or e}") from None
+            raise ConfigError(f"{self.lock_key} {self.lock_file}: {e.strerror or e}") from None
         try:
             return self._run_locked()
         finally:
@@ -85,12 +100,12 @@ class Scheduler:
     def _run_locked(self) -> str:
         run_id = self._new_run()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"crawl-{datetime.now():%Y%m%d-%H%M%S}-run{run_id}.log"
-        cmd = [sys.executable, "-m", "scrapy", "crawl", "hot_topics", "-s", f"CRAWL_RUN_ID={run_id}"]
+        log_path = self.log_dir / f"{self.kind_prefix()}-{datetime.now():%Y%m%d-%H%M%S}-run{run_id}.log"
+        cmd = [sys.executable, "-m", "scrapy", "crawl", self.spider, "-s", f"CRAWL_RUN_ID={run_id}"]
         for s in self.settings:
             cmd += ["-s", s]
         env = dict(os.environ, WEIBO_MH_CONFIG=self.config_path, DATABASE_URL=self.db_url)
-        log.info("crawl run %d starting (budget %.1f min), log %s", run_id, self.budget / 60, log_path)
+        log.info("%s %d starting (budget %.1f min), log %s", self.what, run_id, self.budget / 60, log_path)
         started = time.monotonic()
         with open(log_path, "ab") as out:
             self.child = subprocess.Popen(cmd, cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -100,9 +115,9 @@ class Scheduler:
         took = time.monotonic() - started
         status = self._settle(run_id, rc, timed_out, log_path)
         row = self._row(run_id)
-        log.info("crawl run %d %s after %.1fs (exit %s): %d topics, posts %d new / %d updated, "
+        log.info("%s %d %s after %.1fs (exit %s): %d topics, posts %d new / %d updated, "
                  "comments %d new / %d updated, %d pages, %d dropped, %d errors%s",
-                 run_id, status, took, rc, row.topics, row.posts_new, row.posts_updated,
+                 self.what, run_id, status, took, rc, row.topics, row.posts_new, row.posts_updated,
                  row.comments_new, row.comments_updated, row.pages, row.dropped, row.errors,
                  f"; {row.error}" if row.error else "")
         if status in self.notify_on and self.notify_command:
@@ -112,7 +127,7 @@ class Scheduler:
     def notify(self, run_id: int, status: str, error: str) -> None:
         """Run schedule.notify_command (no shell) with the run in its environment; never fatal."""
         env = dict(os.environ, WEIBO_MH_RUN_ID=str(run_id), WEIBO_MH_RUN_STATUS=status,
-                   WEIBO_MH_RUN_ERROR=error[:500])
+                   WEIBO_MH_RUN_ERROR=error[:500], WEIBO_MH_RUN_KIND=self.kind)
         try:
             done = subprocess.run(shlex.split(self.notify_command), env=env, timeout=60,
                                   capture_output=True, text=True)
@@ -154,13 +169,18 @@ class Scheduler:
         except ProcessLookupError:
             pass
 
+    def kind_prefix(self) -> str:
+        """The start of this kind's log file names: crawl-… or watch-…."""
+        return "crawl" if self.kind == "hot" else self.kind
+
     # ----------------------------------------------------------------- crawl_runs
 
     def _new_run(self) -> int:
         def go() -> int:
             with self.engine.begin() as conn:
                 res = conn.execute(db.crawl_runs.insert().values(
-                    started_at=db.now(), status="running", host=socket.gethostname()[:255]))
+                    started_at=db.now(), status="running", host=socket.gethostname()[:255],
+                    kind=self.kind))
                 return int(res.inserted_primary_key[0])  # type: ignore[index]
         return db.retry_on_disconnect(go, what="create crawl run")
 
@@ -194,7 +214,7 @@ class Scheduler:
         try:
             self.run_once()
         except Exception:  # noqa: BLE001 - one failed run must not stop the daemon
-            log.exception("crawl run failed; the scheduler carries on")
+            log.exception("%s failed; the scheduler carries on", self.what)
 
     def stop(self, signum: int, _frame: object) -> None:
         if self.stopping:
@@ -222,6 +242,53 @@ class Scheduler:
         return 0
 
 
+class WatchScheduler(Scheduler):
+    """The watch rounds: `scrapy crawl watch` with its own lock, budget and crawl_runs kind."""
+
+    spider = "watch"
+    kind = "watch"
+    what = "watch round"
+    lock_key = "watch.lock_file"
+
+
+def watch_scheduler(cfg: Config, url: str, settings: list[str]) -> WatchScheduler | None:
+    """The watch rounds' scheduler when [watch] lists posts or keywords (None: nothing to watch)."""
+    w = cfg.watch
+    if not w.posts and not w.keywords:
+        return None
+    if Path(w.lock_file).resolve() == Path(cfg.schedule.lock_file).resolve():
+        raise ConfigError("watch.lock_file must differ from schedule.lock_file: with one lock a "
+                          "long hot-topic crawl would hold up the watch rounds")
+    sched = WatchScheduler(str(Path(str(cfg.source)).resolve()), url, w.time_budget_minutes,
+                           cfg.schedule.grace_seconds, w.lock_file, cfg.schedule.log_dir, settings,
+                           cfg.schedule.notify_command, tuple(cfg.schedule.notify_on))
+    sched.check_paths()
+    return sched
+
+
+def watch_forever(watch: Scheduler, every_minutes: int) -> None:
+    """Watch rounds every ``every_minutes`` (start to start; a round that overruns is followed
+    at once by the next) until ``watch.stopping``. Runs in a thread beside the hot-topic jobs."""
+    period = every_minutes * 60.0
+    next_at = time.monotonic()
+    while not watch.stopping:
+        now = time.monotonic()
+        if now >= next_at:
+            next_at = now + period
+            watch.job()
+        else:
+            time.sleep(min(1.0, next_at - now))
+
+
+def start_watching(watch: Scheduler, every_minutes: int) -> threading.Thread:
+    log.info("watch rounds every %d minutes (lock %s, budget %.1f min)", every_minutes, watch.lock_file,
+             watch.budget / 60)
+    thread = threading.Thread(target=watch_forever, args=(watch, every_minutes), name="watch-rounds",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python Weibo_Spider/default_schedule.py",
@@ -230,11 +297,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "in the config). Each run is a child `scrapy crawl hot_topics` with a time budget\n"
                     "(schedule.time_budget_minutes, then SIGTERM, SIGKILL after schedule.grace_seconds),\n"
                     "a log file in schedule.log_dir and a file lock (schedule.lock_file) so runs never\n"
-                    "overlap. Every run, even a killed one, leaves a row in crawl_runs.",
+                    "overlap. Every run, even a killed one, leaves a row in crawl_runs.\n\n"
+                    "When [watch] lists posts or keywords, watch rounds (`scrapy crawl watch`) run\n"
+                    "every watch.every_minutes beside the hot-topic crawls, with their own lock\n"
+                    "(watch.lock_file) and budget (watch.time_budget_minutes): neither delays the other.",
         epilog=EXIT_HELP.replace("(scheduler only)", "").replace("(scheduler --once only)", "(--once)")
         + "\n\nWithout --once the daemon runs until SIGTERM or Ctrl-C and exits 0.")
     ap.add_argument("--config", help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
     ap.add_argument("--once", action="store_true", help="run one crawl now and exit with its status")
+    ap.add_argument("--watch", action="store_true",
+                    help="with --once: run one watch round instead of a hot-topic crawl")
     ap.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL or database.url)")
     ap.add_argument("-s", "--set", action="append", default=[], metavar="KEY=VALUE",
                     help="Scrapy setting passed to every crawl, e.g. -s TOPIC_LIMIT=5 (repeatable)")
@@ -256,14 +328,25 @@ def main(argv: list[str] | None = None) -> int:
                           cfg.schedule.grace_seconds, cfg.schedule.lock_file, cfg.schedule.log_dir, a.set,
                           cfg.schedule.notify_command, tuple(cfg.schedule.notify_on))
         sched.check_paths()
+        watch = watch_scheduler(cfg, url, a.set)
     except (ConfigError, db.SchemaError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    signal.signal(signal.SIGTERM, sched.stop)
-    signal.signal(signal.SIGINT, sched.stop)
+    if a.watch and (not a.once or watch is None):
+        print("error: --watch runs one watch round with --once, and needs [watch] posts or keywords",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    stoppable = [sched] if watch is None else [sched, watch]
+
+    def stop(signum: int, frame: object) -> None:
+        for each in stoppable:
+            each.stop(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     if a.once:
         try:
-            status = sched.run_once()
+            status = (watch if a.watch and watch else sched).run_once()
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_CONFIG
@@ -271,7 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: database {db.mask(url)}: {db.short_error(e)}", file=sys.stderr)
             return exit_code("failed")
         return EXIT_LOCKED if status == "locked" else exit_code(status)
-    return sched.forever(cfg.schedule.times, cfg.schedule.every_minutes)
+    thread = start_watching(watch, cfg.watch.every_minutes) if watch else None
+    code = sched.forever(cfg.schedule.times, cfg.schedule.every_minutes)
+    if thread is not None:
+        thread.join()
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """The scoring queue, kept on the comments table itself: claim, complete, fail, release, requeue.
 
+Watched posts' comments (``priority`` = db.WATCHED_PRIORITY, set by the spider) are claimed
+before the backlog: each claim first takes pending watched comments through their own index
+(ix_comments_priority_queue: ``priority = 1 AND score_status = 'pending'`` is one short range),
+then fills the batch as before (docs/worker.md, Watched comments first).
+
 A comment is ``pending`` until a worker claims it (``claimed``, with ``claimed_by`` and
 a lease), then ``done`` (its scores written) or ``failed`` (``last_error`` and the
 model's raw ``last_output`` kept). A claim whose lease has run out (the worker died)
@@ -163,8 +168,7 @@ class Queue:
                         lease_until=t + timedelta(seconds=self.lease_seconds)))
                     log.warning("event=reclaimed_own_claims comments=%d", len(own))
                     return self._fetch(conn, own)
-            rows = conn.execute(sa.select(c.id, c.score_status, c.attempts).where(claimable)
-                                .limit(limit).with_for_update(skip_locked=True)).all()
+            rows = self._claimable(conn, limit, claimable)
             # A comment whose worker died on its last allowed attempt (an input that kills
             # the model process, say) fails here instead of killing worker after worker.
             dead = [r.id for r in rows if r.score_status == "claimed" and r.attempts >= self.max_attempts]
@@ -182,6 +186,20 @@ class Queue:
                 # checkout and commit fewer per batch.
                 return self._fetch(conn, ids)
         return []
+
+    @staticmethod
+    def _claimable(conn: Connection, limit: int, claimable: Any) -> list[Any]:
+        """Up to ``limit`` rows to claim, locked: pending watched comments first, then the rest."""
+        cols = (c.id, c.score_status, c.attempts)
+        rows = list(conn.execute(sa.select(*cols).where(c.priority == db.WATCHED_PRIORITY,
+                                                        c.score_status == "pending")
+                                 .limit(limit).with_for_update(skip_locked=True)).all())
+        if len(rows) < limit:
+            q = sa.select(*cols).where(claimable)
+            if rows:  # our own locks are not skipped: leave out the rows already taken
+                q = q.where(c.id.notin_([r.id for r in rows]))
+            rows += conn.execute(q.limit(limit - len(rows)).with_for_update(skip_locked=True)).all()
+        return rows
 
     def _fetch(self, conn: Connection, ids: Sequence[str]) -> list[Claimed]:
         # On SQLite read the text as bytes: a row holding invalid UTF-8 (written by

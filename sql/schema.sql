@@ -53,9 +53,12 @@ CREATE TABLE crawl_runs (
 	errors INTEGER NOT NULL DEFAULT '0',
 	stats TEXT COMMENT 'JSON: dropped items by reason, malformed URLs, …',
 	error TEXT,
+	kind VARCHAR(10) NOT NULL COMMENT 'hot: the hot-topic crawl; watch: a watch round (migration 8)' DEFAULT 'hot',
 	PRIMARY KEY (id),
 	CONSTRAINT ck_crawl_runs_status CHECK (status IN ('running', 'ok', 'failed', 'login_required', 'rate_limited', 'timed_out'))
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_crawl_runs_kind ON crawl_runs (kind, id);
 
 CREATE TABLE notify_channels (
 	channel VARCHAR(16) NOT NULL,
@@ -177,6 +180,20 @@ CREATE TABLE topics (
 	CONSTRAINT uq_topics_word UNIQUE (word)
 )ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_bin;
 
+CREATE TABLE watched_posts (
+	mid VARCHAR(32) NOT NULL COMMENT 'Weibo post id',
+	bid VARCHAR(32) COMMENT 'the post''s base-62 id, as weibo.cn and weibo.com URLs show it',
+	label VARCHAR(64) NOT NULL COMMENT 'the watch entry''s label ([watch])',
+	origin VARCHAR(191) NOT NULL COMMENT 'post: a [watch] posts entry; keyword:<kw>: found by a keyword watch' DEFAULT 'post',
+	added_at DATETIME NOT NULL,
+	newest_comment_id VARCHAR(32) COMMENT 'the newest comment id stored, where a round stops',
+	newest_comment_at DATETIME COMMENT 'that comment''s time',
+	last_crawled_at DATETIME COMMENT 'end of the last round that read the post',
+	last_run_id BIGINT COMMENT 'crawl_runs.id of that round',
+	active BOOL NOT NULL COMMENT 'false: no longer in the config (kept for the console''s history)' DEFAULT true,
+	PRIMARY KEY (mid)
+)ENGINE=InnoDB CHARSET=utf8mb4 COMMENT='posts the watch rounds read (migration 8; weibo.store keeps it)' COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE comments (
 	id VARCHAR(32) NOT NULL COMMENT 'Weibo comment id',
 	mid VARCHAR(32) NOT NULL,
@@ -200,6 +217,7 @@ CREATE TABLE comments (
 	is_hot BOOL NOT NULL COMMENT 'listed among the post''s hot (most-liked) comments' DEFAULT false,
 	root_id VARCHAR(32) COMMENT 'weibo.com source: the first-level comment of this thread',
 	reply_to_id VARCHAR(32) COMMENT 'weibo.com source: the comment this one answers',
+	priority SMALLINT NOT NULL COMMENT '1: a watched post''s comment, claimed before the backlog (migration 8)' DEFAULT '0',
 	PRIMARY KEY (id),
 	CONSTRAINT ck_comments_score_status CHECK (score_status IN ('pending', 'claimed', 'done', 'failed')),
 	CONSTRAINT fk_comments_post FOREIGN KEY(mid) REFERENCES posts (mid)
@@ -210,6 +228,8 @@ CREATE INDEX ix_comments_created ON comments (created_at);
 CREATE INDEX ix_comments_first_scraped ON comments (first_scraped_at);
 
 CREATE INDEX ix_comments_mid ON comments (mid);
+
+CREATE INDEX ix_comments_priority_queue ON comments (priority, score_status);
 
 CREATE INDEX ix_comments_queue ON comments (score_status, lease_until);
 

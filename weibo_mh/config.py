@@ -144,6 +144,23 @@ SPEC: dict[str, dict[str, Key]] = {
         "notify_on": _k(list, ["login_required", "rate_limited"], "Run statuses that trigger "
                         "notify_command."),
     },
+    "watch": {
+        "posts": _k(list, [], "Posts to watch, each an inline table {post = \"…\", label = \"…\"}: "
+                    "post is a weibo.com, m.weibo.cn or weibo.cn URL of the post, its bid or its mid; "
+                    "label names it in the console and in notifications."),
+        "keywords": _k(list, [], "Keyword watches, each {keyword = \"…\", label = \"…\"}: every round "
+                       "searches the keyword newest first and reads the comments of the posts found."),
+        "every_minutes": _k(int, 10, "Minutes from the start of one watch round to the next.",
+                            min=1, max=1440),
+        "page_budget": _k(int, 5, "Comment pages a round reads per watched post, newest first; it "
+                          "stops earlier at the first comment already stored.", min=1, max=50),
+        "search_pages": _k(int, 1, "Search result pages (newest first) a round reads per keyword.",
+                           min=1, max=50),
+        "time_budget_minutes": _k(float, 8.0, "A watch round is stopped (SIGTERM, then SIGKILL after "
+                                  "schedule.grace_seconds) after this.", min=0.01, max=1440),
+        "lock_file": _k(str, "data/watch.lock", "File lock so two watch rounds never overlap (the "
+                        "hot-topic crawl has its own, schedule.lock_file).", path=True),
+    },
     "worker": {
         "backend": _k(str, "lexicon", "Scorer: lexicon (CPU default), classifier, transformers or openai.",
                       choices=("lexicon", "classifier", "transformers", "openai", "null")),
@@ -344,6 +361,8 @@ def _toml_value(v: Any) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
@@ -550,6 +569,7 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
            for c in sp.ban_http_codes):
         raise ConfigError(f"{src}: spider.ban_http_codes must be HTTP status numbers, "
                           f"got {sp.ban_http_codes!r}")
+    _check_watch(src, sections["watch"])
     _check_notify(src, sections["notify"])
     return Config(source=src, sections=sections)
 
@@ -571,6 +591,77 @@ def _check_notify(src: Path, no: SimpleNamespace) -> None:
             raise ConfigError(f"{src}: notify.mail_to must list e-mail addresses, got {no.mail_to!r}")
     if "command" in no.channels and not no.command.strip():
         raise ConfigError(f"{src}: notify.channels has command: set notify.command")
+
+
+#: Hosts whose post URLs a [watch] posts entry may give.
+WATCH_HOSTS = ("weibo.com", "weibo.cn")
+_POST_ID = re.compile(r"^[0-9A-Za-z]{1,32}$")
+#: First path segments of a post URL that are not a user (weibo.cn/comment/BID, m.weibo.cn/detail/MID …).
+_POST_PATHS = ("detail", "status", "comment", "repost", "attitude")
+
+
+def watch_post_id(given: str) -> str | None:
+    """The post id (bid or mid, as given) of a [watch] posts entry, or None when it names no post.
+
+    Accepts a bare bid or mid, and the post URLs of weibo.com (``/<uid>/<bid>``, ``/detail/<mid>``),
+    m.weibo.cn (``/detail/<mid>``, ``/status/<id>``, ``/<uid>/<mid>``) and weibo.cn
+    (``/comment/<bid>``, ``/<uid>/<bid>``). A user page (``/u/<uid>``, ``/<name>``) is not a post.
+    """
+    from urllib.parse import urlsplit
+
+    text = given.strip()
+    if _POST_ID.match(text):
+        return text
+    parts = urlsplit(text if "//" in text else f"https://{text}")
+    host = (parts.hostname or "").lower()
+    if not any(host == h or host.endswith("." + h) for h in WATCH_HOSTS):
+        return None
+    segs = [s for s in parts.path.split("/") if s]
+    if len(segs) != 2 or segs[0] == "u" or not _POST_ID.match(segs[1]):
+        return None
+    # /<path word>/<id> or /<uid or custom name>/<id>
+    return segs[1] if segs[0] in _POST_PATHS or re.match(r"^[\w.-]{1,64}$", segs[0]) else None
+
+
+def _watch_entry(src: Path, i: int, entry: Any, what: str, field: str, limit: int) -> dict[str, str]:
+    where = f"{src}: watch.{what}[{i}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be an inline table {{{field} = \"…\", label = \"…\"}}, "
+                          f"got {entry!r}")
+    unknown = sorted(set(entry) - {field, "label"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (an entry has {field} and label)")
+    for key, most in ((field, limit), ("label", 64)):
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{where}: {key} must be a non-empty string, got {value!r}")
+        if len(value.strip()) > most:
+            raise ConfigError(f"{where}: {key} is longer than {most} characters")
+    return {field: entry[field].strip(), "label": entry["label"].strip()}
+
+
+def _check_watch(src: Path, watch: SimpleNamespace) -> None:
+    """[watch] posts and keywords: tables with a post (or keyword) and a label; no repeats.
+
+    posts become ``{"post": <bid or mid>, "label": …, "given": <as written>}``.
+    """
+    posts: list[dict[str, str]] = []
+    for i, entry in enumerate(watch.posts):
+        e = _watch_entry(src, i, entry, "posts", "post", 500)
+        post = watch_post_id(e["post"])
+        if post is None:
+            raise ConfigError(f"{src}: watch.posts[{i}]: {e['post']!r} is not a Weibo post: give the "
+                              "post's weibo.com or weibo.cn URL, its bid (e.g. z0JH2lOMb) or its mid")
+        if any(p["post"] == post for p in posts):
+            raise ConfigError(f"{src}: watch.posts[{i}]: post {post} is listed twice")
+        posts.append({"post": post, "label": e["label"], "given": e["post"]})
+    keywords: list[dict[str, str]] = []
+    for i, entry in enumerate(watch.keywords):
+        e = _watch_entry(src, i, entry, "keywords", "keyword", 100)
+        if any(k["keyword"] == e["keyword"] for k in keywords):
+            raise ConfigError(f"{src}: watch.keywords[{i}]: keyword {e['keyword']!r} is listed twice")
+        keywords.append(e)
+    watch.posts, watch.keywords = posts, keywords
 
 
 def exit_on_config_error(exc: ConfigError) -> None:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 CRAWL_STATUSES = ("running", "ok", "failed", "login_required", "rate_limited", "timed_out")
+#: What a crawl run did (crawl_runs.kind, migration 8): the hot-topic crawl or a watch round.
+CRAWL_KINDS = ("hot", "watch")
 SCORE_STATUSES = ("pending", "claimed", "done", "failed")
 
 metadata = sa.MetaData()
@@ -72,7 +74,10 @@ crawl_runs = sa.Table(
     sa.Column("errors", sa.Integer, nullable=False, server_default="0"),
     sa.Column("stats", sa.Text, comment="JSON: dropped items by reason, malformed URLs, …"),
     sa.Column("error", sa.Text),
+    sa.Column("kind", sa.String(10), nullable=False, server_default="hot",
+              comment="hot: the hot-topic crawl; watch: a watch round (migration 8)"),
     _enum_check("status", CRAWL_STATUSES, "ck_crawl_runs_status"),
+    sa.Index("ix_crawl_runs_kind", "kind", "id"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
@@ -157,9 +162,13 @@ comments = sa.Table(
               comment="listed among the post's hot (most-liked) comments"),
     sa.Column("root_id", ID, comment="weibo.com source: the first-level comment of this thread"),
     sa.Column("reply_to_id", ID, comment="weibo.com source: the comment this one answers"),
+    sa.Column("priority", sa.SmallInteger, nullable=False, server_default="0",
+              comment="1: a watched post's comment, claimed before the backlog (migration 8)"),
     _enum_check("score_status", SCORE_STATUSES, "ck_comments_score_status"),
     sa.Index("ix_comments_mid", "mid"),
     sa.Index("ix_comments_queue", "score_status", "lease_until"),
+    # the watched comments' queue: priority > 0 AND score_status = 'pending' is one short range
+    sa.Index("ix_comments_priority_queue", "priority", "score_status"),
     sa.Index("ix_comments_created", "created_at"),
     sa.Index("ix_comments_first_scraped", "first_scraped_at"),
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
@@ -249,6 +258,30 @@ risk_scores = sa.Table(
     comment=f"suicide-risk scores at level >= {RISK_FLOOR} in alert order (highest, newest first), so "
             "that an alert list reads its rows instead of joining every high score to its comment "
             "(migration 7; weibo_mh.rollups keeps it)",
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+#: comments.priority of a watched post's comment: the worker claims these before the backlog.
+WATCHED_PRIORITY = 1
+
+#: Where a watched post came from: a [watch] posts entry, or a keyword watch's search.
+WATCH_ORIGIN_POST = "post"
+
+watched_posts = sa.Table(
+    "watched_posts", metadata,
+    sa.Column("mid", ID, primary_key=True, comment="Weibo post id"),
+    sa.Column("bid", ID, comment="the post's base-62 id, as weibo.cn and weibo.com URLs show it"),
+    sa.Column("label", sa.String(64), nullable=False, comment="the watch entry's label ([watch])"),
+    sa.Column("origin", sa.String(191), nullable=False, server_default=WATCH_ORIGIN_POST,
+              comment="post: a [watch] posts entry; keyword:<kw>: found by a keyword watch"),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+    sa.Column("newest_comment_id", ID, comment="the newest comment id stored, where a round stops"),
+    sa.Column("newest_comment_at", sa.DateTime, comment="that comment's time"),
+    sa.Column("last_crawled_at", sa.DateTime, comment="end of the last round that read the post"),
+    sa.Column("last_run_id", BIGINT, comment="crawl_runs.id of that round"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true(),
+              comment="false: no longer in the config (kept for the console's history)"),
+    comment="posts the watch rounds read (migration 8; weibo.store keeps it)",
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
@@ -599,6 +632,8 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
         lambda c: sync_tables(c, CONSOLE_TABLES)),
     6: ("rollups by IP location (region_rollups)", _v6),
     7: ("high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim", _v7),
+    8: ("watch lists: watched_posts, crawl_runs.kind, comments.priority (watched comments first)",
+        lambda c: sync_tables(c, [watched_posts, crawl_runs, comments])),
     9: ("push-notification outbox (notifications, notify_channels)",
         lambda c: sync_tables(c, [notifications, notify_channels])),
 }

@@ -174,7 +174,7 @@ class DatabasePipeline:
         from weibo.store import Store
 
         self.store = Store(self.url, flush_items=self.flush_items, attempts=self.attempts)
-        run = self.store.start_run(self.run_id)
+        run = self.store.start_run(self.run_id, kind=getattr(self.crawler.spider, "kind", "hot"))
         self.crawler.weibo_store = self.store  # type: ignore[attr-defined]  # read by the spider
         self.crawler.stats.set_value("weibo/crawl_run_id", run)
         log.info("crawl run %d started, writing to %s", run, db.mask(self.url))
@@ -264,7 +264,10 @@ class DatabasePipeline:
         listed = all_stats.get("weibo/hotsearch_topics", 0)
         failure = getattr(spider, "failure", None) or self.flush_error
         shared = self.crawler.settings.get("SCHEDULER_BACKEND") == "redis"  # another crawler may have it
-        if not failure and reason == "finished" and "weibo/hotsearch_topics" not in all_stats \
+        hot = self.store.kind == "hot"   # a watch round reads no hot search
+        if not hot:
+            self._mark_watched(spider)
+        if hot and not failure and reason == "finished" and "weibo/hotsearch_topics" not in all_stats \
                 and not shared:
             failure = "the hot search was never answered (its request was dropped)"
         if not failure and listed and not self.store.counts()["topics"] and reason == "finished":
@@ -309,6 +312,8 @@ class DatabasePipeline:
                               if k.startswith("weibo/comment_stops/")},
             "logins_refused": sorted(getattr(spider, "walled", ())),
         }
+        if not hot:
+            detail["watch"] = dict(getattr(spider, "watch_stats", {}))
         error = failure
         if status == "failed" and not error:
             error = f"crawl stopped early ({reason})"
@@ -323,6 +328,14 @@ class DatabasePipeline:
                  counts["posts_new"], counts["posts_updated"], counts["comments_new"],
                  counts["comments_updated"], counts["pages"], counts["dropped"], counts["errors"])
         self.store.close()
+
+
+    def _mark_watched(self, spider: Any) -> None:
+        """A watch round's progress per post (weibo.store.Store.mark_watched); never fatal."""
+        try:
+            self.store.mark_watched(dict(getattr(spider, "newest_seen", {})))
+        except Exception as e:  # noqa: BLE001 - the comments are stored; the next round reads again
+            log.error("could not record the watched posts' progress: %s", db.short_error(e))
 
 
 def _by_reason(stats: dict[str, Any], prefix: str) -> dict[str, int]:

@@ -40,6 +40,11 @@ MAX_COMMENT_PAGES = _sp.max_comment_pages
 INCREMENTAL = _sp.incremental
 FLUSH_ITEMS = _sp.flush_items
 FLUSH_SECONDS = _sp.flush_seconds
+# The watch lists ([watch]; the watch spider): entries as weibo_mh.config validated them.
+WATCH_POSTS = list(_cfg.watch.posts)
+WATCH_KEYWORDS = list(_cfg.watch.keywords)
+WATCH_PAGE_BUDGET = _cfg.watch.page_budget
+WATCH_SEARCH_PAGES = _cfg.watch.search_pages
 #: Set by the scheduler: use this crawl_runs row instead of inserting one.
 CRAWL_RUN_ID = 0
 #: Attempts of one database transaction after a lost connection (8: about a minute; tests lower it).

@@ -68,6 +68,7 @@ class Store:
         self.started_at = db.now()
         self.down_until = 0.0   # monotonic time before which the database is taken to be away
         self.run_id = 0
+        self.kind = "hot"
         self.topics: list[dict[str, Any]] = []
         self.posts: list[dict[str, Any]] = []
         self.comments: list[dict[str, Any]] = []
@@ -96,19 +97,23 @@ class Store:
                     return fn(conn)
         return db.retry_on_disconnect(run, attempts=attempts, what=what)
 
-    def start_run(self, run_id: int = 0) -> int:
-        """Insert this run's crawl_runs row (status running), or adopt the scheduler's row."""
+    def start_run(self, run_id: int = 0, kind: str = "hot") -> int:
+        """Insert this run's crawl_runs row (status running, its kind: hot or watch), or adopt
+        the scheduler's row."""
         host = socket.gethostname()[:255]
+        self.kind = kind
 
         def go(conn: Connection) -> int:
             t = db.crawl_runs
             if run_id:
                 found = conn.execute(sa.select(t.c.id).where(t.c.id == run_id)).first()
                 if found:
-                    conn.execute(t.update().where(t.c.id == run_id).values(status="running", host=host))
+                    conn.execute(t.update().where(t.c.id == run_id).values(status="running", host=host,
+                                                                           kind=kind))
                     return run_id
                 log.warning("crawl run %d not found; recording a new run", run_id)
-            res = conn.execute(t.insert().values(started_at=db.now(), status="running", host=host))
+            res = conn.execute(t.insert().values(started_at=db.now(), status="running", host=host,
+                                                 kind=kind))
             return int(res.inserted_primary_key[0])  # type: ignore[index]
 
         self.run_id = self._tx(go, "start crawl run")
@@ -172,7 +177,8 @@ class Store:
 
         def go(conn: Connection) -> tuple[set[str], str]:
             rows = conn.execute(sa.select(t.c.id, t.c.status, t.c.stats, t.c.host)
-                                .where(t.c.id != self.run_id).order_by(t.c.id.desc())
+                                .where(t.c.id != self.run_id, t.c.kind == self.kind)
+                                .order_by(t.c.id.desc())
                                 .limit(RECRAWL_LOOKBACK)).all()
             mids: set[str] = set()
             full = ""
@@ -320,9 +326,92 @@ class Store:
 
         comment_new = self._classify(conn, db.comments.c.id, [c["id"] for c in comments],
                                      self._checked["comments"])
+        watched = self._watched(conn, {c["mid"] for c in comments})
+        comments = [dict(c, priority=db.WATCHED_PRIORITY if c["mid"] in watched else 0) for c in comments]
         db.upsert(conn, db.comments, comments, update=COMMENT_UPDATE)
         return {"post_new": post_new, "comment_new": comment_new,
                 "snapshots": {t["word"] for t in topics}}
+
+    @staticmethod
+    def _watched(conn: Connection, mids: set[str]) -> set[str]:
+        """Which of these posts are watched: their new comments are scored first (priority 1),
+        whichever crawl (hot or watch) stores them."""
+        if not mids:
+            return set()
+        w = db.watched_posts.c
+        return set(conn.execute(sa.select(w.mid).where(w.mid.in_(sorted(mids)), w.active)).scalars())
+
+    # ----------------------------------------------------------------- watch lists
+
+    def sync_watch_list(self, posts: list[dict[str, str | None]], keywords: list[str]) -> dict[str, str]:
+        """Record the configured watched posts (mid, bid, label; origin post) and retire the
+        rows the config no longer names (kept, inactive, for the console's history).
+
+        Returns the newest stored comment id of every watched post that has one."""
+        def go(conn: Connection) -> dict[str, str]:
+            w = db.watched_posts.c
+            self._watch(conn, posts, "post")
+            conn.execute(db.watched_posts.update().where(
+                w.origin == db.WATCH_ORIGIN_POST, w.mid.notin_([p["mid"] for p in posts]) if posts
+                else sa.true()).values(active=False))
+            origins = [f"keyword:{k}" for k in keywords]
+            conn.execute(db.watched_posts.update().where(
+                w.origin != db.WATCH_ORIGIN_POST, w.origin.notin_(origins) if origins
+                else sa.true()).values(active=False))
+            return dict(conn.execute(sa.select(w.mid, w.newest_comment_id)
+                                     .where(w.active, w.newest_comment_id.is_not(None))).all())
+
+        return dict(self._tx(go, "record the watch list"))
+
+    def watch_found(self, posts: list[dict[str, str | None]], keyword: str) -> None:
+        """Posts a keyword watch found: watched from now on (a configured post keeps its entry)."""
+        self._tx(lambda conn: self._watch(conn, posts, f"keyword:{keyword}"), "record watched posts")
+
+    def _watch(self, conn: Connection, posts: list[dict[str, str | None]], origin: str) -> None:
+        if not posts:
+            return
+        w = db.watched_posts.c
+        mids = [p["mid"] for p in posts]
+        known = dict(conn.execute(sa.select(w.mid, w.origin).where(w.mid.in_(mids))).all())
+        now = db.now()
+        rows = [{"mid": p["mid"], "bid": p.get("bid"), "label": str(p["label"])[:64], "added_at": now,
+                 "active": True,
+                 "origin": db.WATCH_ORIGIN_POST if known.get(p["mid"]) == db.WATCH_ORIGIN_POST
+                 else origin} for p in posts]
+        db.upsert(conn, db.watched_posts, rows, update=["bid", "label", "origin", "active"])
+        # comments stored before the post was watched (by a hot-topic crawl) are scored first too
+        fresh = [m for m in mids if m not in known]
+        if fresh:
+            conn.execute(db.comments.update().where(
+                db.comments.c.mid.in_(fresh), db.comments.c.score_status == "pending",
+                db.comments.c.priority == 0).values(priority=db.WATCHED_PRIORITY))
+
+    def mark_watched(self, newest: dict[str, list[str]]) -> None:
+        """After a round: per post read, its newest stored comment (the first of ``ids``, newest
+        first, that the database holds), when the round read it, and which round did. Posts
+        whose rows are still buffered (the database was away) are left as they were."""
+        unwritten = set(self.lost_post_ids())
+        todo = {mid: ids for mid, ids in newest.items() if mid not in unwritten}
+        if not todo:
+            return
+
+        def go(conn: Connection) -> None:
+            c = db.comments.c
+            all_ids = sorted({i for ids in todo.values() for i in ids})
+            times: dict[str, Any] = {}
+            for i in range(0, len(all_ids), 500):
+                times.update(conn.execute(sa.select(c.id, c.created_at)
+                                          .where(c.id.in_(all_ids[i:i + 500]))).all())
+            now = db.now()
+            w = db.watched_posts
+            for mid, ids in todo.items():
+                values: dict[str, Any] = {"last_crawled_at": now, "last_run_id": self.run_id}
+                first = next((i for i in ids if i in times), None)
+                if first is not None:
+                    values.update(newest_comment_id=first, newest_comment_at=times[first])
+                conn.execute(w.update().where(w.c.mid == mid).values(**values))
+
+        self._tx(go, "record the watched posts' newest comments")
 
     @staticmethod
     def _classify(conn: Connection, col: sa.Column, keys: list[str], known: dict[str, bool]) -> dict[str, bool]:

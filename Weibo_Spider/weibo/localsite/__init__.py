@@ -4,7 +4,15 @@
 (format in ``corpus.py``); ``python -m weibo.localsite`` runs it on a port.
 """
 
-from weibo.localsite.corpus import Corpus, expected_counts, scale_corpus, small_corpus
+from weibo.localsite.corpus import (
+    TREE_HOLE_MID,
+    Corpus,
+    expected_counts,
+    scale_corpus,
+    small_corpus,
+    watch_corpus,
+)
 from weibo.localsite.server import SCENARIOS, LocalSite
 
-__all__ = ["SCENARIOS", "Corpus", "LocalSite", "expected_counts", "scale_corpus", "small_corpus"]
+__all__ = ["SCENARIOS", "TREE_HOLE_MID", "Corpus", "LocalSite", "expected_counts", "scale_corpus",
+           "small_corpus", "watch_corpus"]

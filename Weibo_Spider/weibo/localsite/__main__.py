@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from weibo.localsite.corpus import Corpus, small_corpus
+from weibo.localsite.corpus import TREE_HOLE_MID, Corpus, small_corpus, watch_corpus
 from weibo.localsite.server import SCENARIOS, LocalSite
 
 
@@ -20,7 +20,7 @@ def load_corpus(name: str) -> Corpus:
                   file=sys.stderr)
             return small_corpus()
         return build_corpus()
-    return small_corpus()
+    return watch_corpus() if name == "watch" else small_corpus()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +31,12 @@ def main(argv: list[str] | None = None) -> int:
                     "s.weibo.com under /sweibo (/sweibo/weibo?q=…) and the weibo.com comment JSON "
                     "under /wcom (/wcom/ajax/statuses/buildComments). Point the spider at it with "
                     "spider.hotsearch_url, spider.weibo_cn_base, spider.s_weibo_base and "
-                    "spider.weibo_com_base.")
-    ap.add_argument("--corpus", choices=["demo", "test"], default="demo",
-                    help="demo: the demo corpus; test: the small test corpus (default: demo)")
+                    "spider.weibo_com_base. The watch corpus adds a tree-hole post (mid "
+                    f"{TREE_HOLE_MID}) that gains a comment with every POST /_localsite/comment "
+                    "{\"mid\": …, \"text\": …}.")
+    ap.add_argument("--corpus", choices=["demo", "test", "watch"], default="demo",
+                    help="demo: the demo corpus; test: the small test corpus; watch: the test corpus "
+                         "and a watched tree-hole post (default: demo)")
     ap.add_argument("--scenario", choices=SCENARIOS, default="ok", help="failure scenario (default: ok)")
     ap.add_argument("--after", type=int, default=0, help="requests served before the scenario starts")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds added to every answer")

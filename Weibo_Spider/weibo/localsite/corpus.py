@@ -35,6 +35,7 @@ A corpus is a plain dict; the site renders weibo.cn-shaped pages from it::
              "pages_shown": int}]}]}  # optional: the page count the comment pages claim
                                       # (e.g. 100000; pages past the real ones repeat)
     # optional: "hotgov": {"word": str, "posts": [...]}   the pinned government entry
+    # optional: "watch": [post, ...]   posts in no topic (served by mid or bid), for watch lists
     # optional per topic: "label" (badge 热/新/沸/爆), "word_scheme" (default "#word#")
 
 A post may appear under several topics: give the same dict (or an equal one
@@ -146,6 +147,33 @@ def small_corpus() -> Corpus:
         {"word": "深夜食堂的温暖", "num": 120_000, "rank": 4, "category": "美食", "is_ad": False,
          "posts": [p[15]]},
     ]}
+
+
+#: The mid of the tree-hole post ``watch_corpus`` serves (weibo.cn shows its bid).
+TREE_HOLE_MID = post_mid(700)
+
+_TREE_HOLE_TEXTS = [
+    "又来这里坐一会儿，这里的人都懂",
+    "今天也熬过来了，给自己记一笔",
+    "看到大家还在，心里好受一点",
+    "明天要去复诊，有点怕",
+    "有人陪着说说话就好",
+]
+
+
+def tree_hole_post(n_comments: int = 25) -> dict[str, Any]:
+    """A post outside the hot topics whose comment section people keep writing in (a tree hole)."""
+    comments = _comments(700, n_comments)
+    for i, c in enumerate(comments):
+        c["text"] = _TREE_HOLE_TEXTS[i % len(_TREE_HOLE_TEXTS)] + f" （{i}）"
+        c["hot"] = False
+    return dict(_post(700, 0), mid=TREE_HOLE_MID, text="想找个地方说说话，就写在这里吧。",
+                comments=n_comments, comments_list=comments)
+
+
+def watch_corpus(n_comments: int = 25) -> Corpus:
+    """The small corpus plus one watched tree-hole post (``TREE_HOLE_MID``, in no hot topic)."""
+    return dict(small_corpus(), watch=[tree_hole_post(n_comments)])
 
 
 def scale_corpus(topics: int = 5, posts_per_topic: int = 30, comments_per_post: int = 25) -> Corpus:

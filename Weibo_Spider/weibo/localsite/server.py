@@ -23,13 +23,24 @@ Posts are found by mid or bid, as on Weibo.
 
 ``delay`` (seconds) slows every answer down, for time-budget tests and two-process crawls.
 ``hits`` counts requests per path-and-query, so tests can prove nothing was fetched twice.
+
+Watched posts (the corpus's ``watch`` list, served by mid or bid like any post) gain
+comments while a test runs: ``site.add_comment(mid, text)`` in the test's process, or
+``POST /_localsite/comment`` with ``{"mid": …, "text": …}`` from another one (a benchmark
+driving a scheduler). The new comment comes first on the post's comment pages, newest
+first as on weibo.cn, with an id above every id served so far and the time it was posted.
+``POST /_localsite/post`` adds a post (``{"text": …}``) that the keyword searches find.
+Keyword searches sorted by time (weibo.cn ``sort=time``, s.weibo.com ``/realtime``) list
+every post whose text holds the keyword, newest (highest mid) first.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -37,6 +48,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from weibo.localsite import pages
 from weibo.localsite.corpus import Corpus
 from weibo.parsing.ids import mid_to_bid
+from weibo_mh.db import SHANGHAI
 
 SCENARIOS = ("ok", "login_redirect", "login_page", "ban418", "flaky", "malformed", "ban432", "captcha",
              "ok100", "sweibo_login", "sweibo_empty")
@@ -82,14 +94,80 @@ class LocalSite:
         self.posts: dict[str, dict[str, Any]] = {}
         for t in self.corpus["topics"] + ([self.corpus["hotgov"]] if self.corpus.get("hotgov") else []):
             for p in t["posts"]:
-                self.posts.setdefault(p["mid"], p)
-                self.posts.setdefault(bid_of(p["mid"]), p)
+                self._serve(p)
+        for p in self.corpus.get("watch", []):
+            self._serve(p)
+        ids = [int(c["id"]) for p in self.posts.values() for c in p["comments_list"] if c["id"].isdigit()]
+        self._last_comment_id = max(ids, default=4_900_000_000_000_000)
+        mids = [int(m) for m in self.posts if m.isdigit()]
+        self._last_mid = max(mids, default=5_100_000_000_000_000)
         crawl = [t for t in sorted(self.corpus["topics"], key=lambda t: t["rank"]) if not t.get("is_ad")]
         self.first_topic = crawl[0]["word"] if crawl else ""
         self.second_topic = crawl[1]["word"] if len(crawl) > 1 else ""
         first_posts = crawl[0]["posts"] if crawl else []
         multi = [p for p in first_posts if len(p["comments_list"]) > self.per_page]
         self.first_multi_page_mid = multi[0]["mid"] if multi else ""
+
+    def _serve(self, post: dict[str, Any]) -> None:
+        self.posts.setdefault(post["mid"], post)
+        self.posts.setdefault(bid_of(post["mid"]), post)
+
+    # ----------------------------------------------------------------- watched posts
+
+    def add_comment(self, mid: str, text: str, uid: str = "7100001", ip: str | None = None,
+                    created: datetime | None = None) -> dict[str, Any]:
+        """Add a comment at the top of a post's comments (newest first) and return it, with
+        ``posted_at`` (ISO time, Asia/Shanghai). KeyError when the site has no such post."""
+        when = (created or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+        with self._lock:
+            post = self.posts[mid]
+            self._last_comment_id += 1
+            comment = {"id": str(self._last_comment_id), "uid": uid, "text": text, "reply_to": None,
+                       "likes": 0, "created": f"{when:%Y-%m-%d %H:%M:%S}", "source": "iPhone客户端",
+                       "ip": ip}
+            # a new list, not an insert: a page being rendered in another thread keeps its list
+            post["comments_list"] = [comment, *post["comments_list"]]
+            post["comments"] = int(post.get("comments") or 0) + 1
+        return dict(comment, mid=post["mid"], bid=bid_of(post["mid"]), posted_at=when.isoformat())
+
+    def add_post(self, text: str, uid: str = "5100001") -> dict[str, Any]:
+        """Add a post (no comments yet) that keyword searches find, newest of all; returns it."""
+        with self._lock:
+            self._last_mid += 1
+            post: dict[str, Any] = {"mid": str(self._last_mid), "uid": uid, "text": text,
+                    "created": f"{datetime.now(SHANGHAI):%Y-%m-%d %H:%M:%S}", "reposts": 0,
+                    "comments": 0, "likes": 0, "source": "iPhone客户端", "comments_list": []}
+            self.corpus.setdefault("watch", []).append(post)
+            self._serve(post)
+        return {"mid": post["mid"], "bid": bid_of(post["mid"]), "text": text}
+
+    def keyword_posts(self, word: str) -> list[dict[str, Any]]:
+        """A search sorted by time: every post whose text holds ``word``, newest (highest mid) first."""
+        with self._lock:
+            found = {p["mid"]: p for p in self.posts.values() if word and word in p["text"]}
+        return sorted(found.values(), key=lambda p: (len(p["mid"]), p["mid"]), reverse=True)
+
+    def post_answer(self, target: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) for a POST: the test hooks that add comments and posts."""
+        path = urlsplit(target).path
+        try:
+            data = json.loads(body.decode("utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+                raise ValueError("give a JSON object with a text")
+            if path == "/_localsite/comment":
+                created = data.get("created")
+                result = self.add_comment(str(data.get("mid", "")), data["text"],
+                                          uid=str(data.get("uid") or "7100001"), ip=data.get("ip"),
+                                          created=datetime.fromisoformat(created) if created else None)
+            elif path == "/_localsite/post":
+                result = self.add_post(data["text"], uid=str(data.get("uid") or "5100001"))
+            else:
+                return 404, {"Content-Type": "text/plain"}, b"not found"
+        except KeyError:
+            return 404, _json(), json.dumps({"error": "no such post"}).encode()
+        except (ValueError, UnicodeDecodeError) as e:
+            return 400, _json(), json.dumps({"error": str(e)}).encode()
+        return 200, _json(), json.dumps(result, ensure_ascii=False).encode("utf-8")
 
     @property
     def url(self) -> str:
@@ -164,7 +242,8 @@ class LocalSite:
             return self._weibo_com(path, query, late)
         if path == "/search/mblog":
             word = query.get("keyword", [""])[0].strip("#")
-            posts = self.topic_posts(word)
+            by_time = query.get("sort", [""])[0] == "time"
+            posts = self.keyword_posts(word) if by_time else self.topic_posts(word)
             extra = ""
             if self.scenario == "malformed":
                 if word == self.second_topic and page == 1:
@@ -196,10 +275,11 @@ class LocalSite:
     def _sweibo(self, path: str, query: dict[str, list[str]], page: int) -> tuple[int, dict[str, str], bytes]:
         if self.scenario == "sweibo_login":
             return 302, {"Location": "/login.php?entry=sso"}, b""
-        if path != SWEIBO + "/weibo":
+        if path not in (SWEIBO + "/weibo", SWEIBO + "/realtime"):
             return 404, {"Content-Type": "text/plain"}, b"not found"
         word = query.get("q", [""])[0].strip("#")
-        posts = self.topic_posts(word) if self.scenario != "sweibo_empty" else []
+        find = self.keyword_posts if path == SWEIBO + "/realtime" else self.topic_posts
+        posts = find(word) if self.scenario != "sweibo_empty" else []
         extra = ""
         if self.scenario == "malformed" and page == 1:
             if word == self.second_topic:
@@ -250,6 +330,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         site: LocalSite = self.server.site  # type: ignore[attr-defined]
         status, headers, body = site.answer(self.path)
+        self._count(site, status)
+        self._send(status, headers, body)
+
+    def _count(self, site: LocalSite, status: int) -> None:
         with site._lock:
             site.statuses[status] += 1
             site.cookies[self.headers.get("Cookie", "")] += 1
@@ -258,6 +342,13 @@ class _Handler(BaseHTTPRequestHandler):
                      else "hotsearch" if path == "/ajax/side/hotSearch" else "weibo.cn")
             site.site_cookies[(which, self.headers.get("Cookie", ""))] += 1
             site.site_headers[which] = (self.headers.get("Referer", ""), self.headers.get("User-Agent", ""))
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        site: LocalSite = self.server.site  # type: ignore[attr-defined]
+        length = min(int(self.headers.get("Content-Length") or 0), 1 << 16)
+        self._send(*site.post_answer(self.path, self.rfile.read(length)))
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
