@@ -63,6 +63,20 @@ def test_old_comments_from_a_backfill_are_not_pushed(engine: sa.Engine) -> None:
     assert len(rows(engine)) == 2
 
 
+def test_only_watched_posts_and_their_label(engine: sa.Engine) -> None:
+    from weibo_mh.notify.message import Renderer
+
+    with engine.begin() as conn:
+        conn.execute(db.watched_posts.insert().values(mid="W1", label="树洞（测试）", added_at=db.now()))
+    policy = Policy(("webhook",), only_watched=True)
+    make_alerts(engine, [9], policy, mid="P1")
+    make_alerts(engine, [9], policy, mid="W1", start=1)
+    [row] = rows(engine)
+    with engine.connect() as conn:
+        [item] = Renderer("https://c.example.org").digest(conn, [row.id]).items
+    assert (item.source, item.label, item.link) == ("watch", "树洞（测试）", f"https://c.example.org/alerts/{item.alert_id}")
+
+
 def test_no_policy_no_rows(engine: sa.Engine) -> None:
     make_alerts(engine, [10], None)
     assert rows(engine) == []

@@ -21,7 +21,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from weibo_mh import db
-from weibo_mh.notify.outbox import watched_table
 from weibo_mh.rubric import CAUTION
 from weibo_mh.sanitize import truncate, visible
 
@@ -145,10 +144,9 @@ class Renderer:
                                       .select_from(pt.join(t, t.c.id == pt.c.topic_id))
                                       .where(pt.c.mid.in_(mids)).group_by(pt.c.mid)):
             out[mid] = ("topic", word)
-        wp = watched_table()
-        if wp is not None:
-            for mid, label in conn.execute(sa.select(wp.c.mid, wp.c.label).where(wp.c.mid.in_(mids))):
-                out[mid] = ("watch", label or mid)
+        wp = db.watched_posts
+        for mid, label in conn.execute(sa.select(wp.c.mid, wp.c.label).where(wp.c.mid.in_(mids))):
+            out[mid] = ("watch", label or mid)
         return out
 
 

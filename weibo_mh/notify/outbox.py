@@ -49,12 +49,6 @@ def policy_from(cfg: Any) -> Policy | None:
     return Policy(tuple(no.channels), int(no.min_level), bool(no.only_watched), float(no.max_age_hours))
 
 
-def watched_table() -> sa.Table | None:
-    """The watch lists' table (schema version 8), looked up by name so this module does not
-    depend on the watch feature."""
-    return db.metadata.tables.get("watched_posts")
-
-
 def _insert_ignore(conn: Connection, cols: list[str], select: Any) -> int:
     stmt: Any
     if conn.dialect.name == "sqlite":
@@ -74,9 +68,7 @@ def enqueue(conn: Connection, policy: Policy, created_at: datetime,
     if policy.max_age_hours:
         conds.append(A.c.comment_time >= created_at - timedelta(hours=policy.max_age_hours))
     if policy.only_watched:
-        wp = watched_table()
-        if wp is None:
-            raise RuntimeError("notify.only_watched needs the watch lists' table (watched_posts)")
+        wp = db.watched_posts
         conds.append(sa.exists(sa.select(sa.literal(1)).select_from(C.join(wp, wp.c.mid == C.c.mid))
                                .where(C.c.id == A.c.comment_id)))
     cols = ["alert_id", "channel", "state", "attempts", "created_at", "next_attempt_at"]
