@@ -412,6 +412,8 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     def _404(_e: Any) -> Any:
         return render_template("error.html", title="Not found", message="No such page."), 404
 
+    from analysis.console.watch import register as register_watch  # /watch, the alert page's pushes
+    register_watch(app, engine, requires)
     return app
 
 
