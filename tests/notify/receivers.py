@@ -133,6 +133,8 @@ class WebhookReceiver:
         self.refused = 0
         self.fail_next = 0
         self.delay = 0.0
+        #: requests with a good signature being answered now (a test can act mid-delivery)
+        self.in_flight = 0
         self._lock = threading.Lock()
         outer = self
 
@@ -152,12 +154,16 @@ class WebhookReceiver:
                         status = 500
                     else:
                         status = 200
+                    if status != 401:
+                        outer.in_flight += 1
                 if outer.delay:
                     time.sleep(outer.delay)
-                if status == 200:
-                    with outer._lock:
+                with outer._lock:
+                    if status == 200:
                         outer.accepted.append(json.loads(body))
                         outer.arrivals.append(time.time())
+                    if status != 401:
+                        outer.in_flight -= 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

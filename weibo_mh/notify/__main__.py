@@ -106,6 +106,7 @@ def _run(cfg: Any, engine: sa.Engine, once: bool) -> int:
         raise ConfigError(f"{cfg.source}: notify.channels is empty: nothing to send through")
     notifier = Notifier.from_config(cfg, engine, channels)
     if once:
+        notifier.reclaim()
         print(f"{notifier.tick()} messages sent")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: notifier.stop())

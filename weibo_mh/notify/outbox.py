@@ -12,7 +12,7 @@ never send the same rows. Every function here runs in the caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -98,6 +98,19 @@ def lease(conn: Connection, channel: str, owner: str, now: datetime, seconds: fl
     db.upsert(conn, CH, [{"channel": channel, "lease_owner": None, "lease_until": None, "failures": 0}], [])
     return bool(conn.execute(CH.update().where(CH.c.channel == channel, free)
                              .values(lease_owner=owner, lease_until=until)).rowcount)
+
+
+def reclaim_dead(conn: Connection, host: str, alive: Callable[[int], bool]) -> list[str]:
+    """Free the leases held by notifiers of this host whose process is gone (a SIGKILL), so
+    that a restarted notifier need not wait for them to expire. Owners are ``host:pid:…``."""
+    freed = []
+    for channel, owner in conn.execute(sa.select(CH.c.channel, CH.c.lease_owner)
+                                       .where(CH.c.lease_owner.like(f"{host}:%"))):
+        pid = owner.split(":")[1] if owner.count(":") >= 2 else ""
+        if pid.isdigit() and not alive(int(pid)):
+            release(conn, channel, owner)
+            freed.append(channel)
+    return freed
 
 
 def release(conn: Connection, channel: str, owner: str) -> None:

@@ -42,6 +42,18 @@ log = logging.getLogger("weibo_mh.notify")
 MAX_DIGEST = 200
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 class Notifier:
     def __init__(self, engine: Engine, channels: Mapping[str, Channel], renderer: Renderer, *,
                  digest_minutes: float = 5.0, max_per_hour: int = 12, backoff_seconds: float = 30.0,
@@ -81,9 +93,21 @@ class Notifier:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def reclaim(self) -> None:
+        """Free the leases of dead notifiers on this host (a SIGKILL leaves its lease behind)."""
+        with self._tx() as conn, conn.begin():
+            freed = outbox.reclaim_dead(conn, socket.gethostname(), _pid_alive)
+        if freed:
+            log.info("event=notify_reclaimed channels=%s note='a notifier of this host died holding them'",
+                     ",".join(freed))
+
     def run(self) -> None:
         """Rounds every poll_seconds until ``stop``; a database outage is logged and waited out."""
         log.info("event=notify_start channels=%s owner=%s", ",".join(self.channels), self.owner)
+        try:
+            self.reclaim()
+        except sa.exc.SQLAlchemyError as e:
+            log.warning("event=notify_db_error error=%r", db.short_error(e))
         while not self._stop.is_set():
             try:
                 self.tick()
