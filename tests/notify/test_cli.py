@@ -79,7 +79,7 @@ def test_notify_test_without_a_secret_is_a_config_error(sqlite_url, tmp_path, ho
 def sent(url: str) -> dict[str, int]:
     eng = db.make_engine(url)
     with eng.connect() as conn:
-        out = dict(conn.execute(sa.select(db.notifications.c.state, sa.func.count())
+        out: dict[str, int] = dict(conn.execute(sa.select(db.notifications.c.state, sa.func.count())
                                 .group_by(db.notifications.c.state)).all())
     eng.dispose()
     return out
