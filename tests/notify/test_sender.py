@@ -77,6 +77,16 @@ def test_a_wrong_secret_is_refused_by_the_receiver(hook: WebhookReceiver) -> Non
     assert hook.refused == 1 and len(hook.accepted) == 1
 
 
+def test_webhook_errors_never_name_the_path_or_query() -> None:
+    from weibo_mh.notify.channels import SendError
+
+    hook = Webhook("http://127.0.0.1:9/services/T0KEN/S3CRET?key=K3Y", SECRET, 2)
+    with pytest.raises(SendError) as e:
+        hook.send(Renderer().test_digest())
+    assert str(e.value).startswith("webhook http://127.0.0.1:9: ConnectionError")
+    assert "T0KEN" not in str(e.value) and "K3Y" not in str(e.value)
+
+
 def test_outages_lose_and_duplicate_nothing(engine, tmp_path, inbox: SmtpInbox, hook: WebhookReceiver,
                                             cert) -> None:
     cfg = notify_cfg(str(engine.url), tmp_path, ["webhook", "email"], hook, inbox, cert[0],

@@ -62,7 +62,18 @@ class Webhook:
     name = "webhook"
 
     def __init__(self, url: str, secret: str, timeout: float) -> None:
+        from urllib.parse import urlsplit
+
         self.url, self._secret, self.timeout = url, secret, timeout
+        # errors name the host only: chat webhooks carry their token in the path
+        parts = urlsplit(url)
+        self.where = f"webhook {parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+        self._hide = [x for x in (parts.path, parts.query) if len(x) > 1]
+
+    def _clean(self, text: str) -> str:
+        for x in self._hide:
+            text = text.replace(x, "/…")
+        return _one_line(text)
 
     def send(self, digest: Digest) -> None:
         import requests
@@ -76,9 +87,9 @@ class Webhook:
             r = requests.post(self.url, data=body, headers=headers, timeout=self.timeout,
                               allow_redirects=False)
         except requests.RequestException as e:
-            raise SendError(f"webhook {self.url}: {type(e).__name__}: {_one_line(str(e))}") from None
+            raise SendError(f"{self.where}: {type(e).__name__}: {self._clean(str(e))}") from None
         if not 200 <= r.status_code < 300:
-            raise SendError(f"webhook {self.url}: HTTP {r.status_code} {_one_line(r.text[:200])}")
+            raise SendError(f"{self.where}: HTTP {r.status_code} {self._clean(r.text[:200])}")
 
 
 class Email:
