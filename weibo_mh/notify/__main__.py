@@ -22,14 +22,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m weibo_mh.notify",
         description="Push new alerts to responders through the channels of [notify] (webhook, email, "
                     "command). Notifications are written to the outbox with their alerts; this sends them.")
-    ap.add_argument("--config", help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
-    ap.add_argument("--db", metavar="URL", help="database URL (default: DATABASE_URL or database.url)")
+    def common(p: argparse.ArgumentParser, default: Any) -> None:
+        # before or after the command: `notify --config F test` and `notify test --config F`
+        p.add_argument("--config", default=default,
+                       help="TOML config (default: $WEIBO_MH_CONFIG or configs/default.toml)")
+        p.add_argument("--db", metavar="URL", default=default,
+                       help="database URL (default: DATABASE_URL or database.url)")
+
+    common(ap, None)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser("run", help="send pending notifications until SIGTERM (or once with --once)")
     run.add_argument("--once", action="store_true", help="one round over the channels, then exit")
-    sub.add_parser("test", help="send a test message through each configured channel; one line each")
-    sub.add_parser("status", help="notifications per channel and state, and each channel's back-off")
+    test = sub.add_parser("test", help="send a test message through each configured channel; one line each")
+    status = sub.add_parser("status", help="notifications per channel and state, and each channel's back-off")
     retry = sub.add_parser("retry", help="make failed notifications pending again")
+    for p in (run, test, status, retry):
+        common(p, argparse.SUPPRESS)
     retry.add_argument("--channel", help="only this channel")
     return ap
 
