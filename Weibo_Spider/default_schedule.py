@@ -283,6 +283,9 @@ def watch_forever(watch: Scheduler, every_minutes: int) -> None:
 def start_watching(watch: Scheduler, every_minutes: int) -> threading.Thread:
     log.info("watch rounds every %d minutes (lock %s, budget %.1f min)", every_minutes, watch.lock_file,
              watch.budget / 60)
+    if watch.budget > every_minutes * 60:
+        log.warning("watch.time_budget_minutes (%g) is longer than watch.every_minutes (%d): a slow "
+                    "round delays the next one", watch.budget / 60, every_minutes)
     thread = threading.Thread(target=watch_forever, args=(watch, every_minutes), name="watch-rounds",
                               daemon=True)
     thread.start()

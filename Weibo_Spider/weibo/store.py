@@ -343,14 +343,23 @@ class Store:
 
     # ----------------------------------------------------------------- watch lists
 
-    def sync_watch_list(self, posts: list[dict[str, str | None]], keywords: list[str]) -> dict[str, str]:
+    def sync_watch_list(self, posts: list[dict[str, str | None]], keywords: list[str],
+                        stub_posts: bool = False) -> dict[str, str]:
         """Record the configured watched posts (mid, bid, label; origin post) and retire the
         rows the config no longer names (kept, inactive, for the console's history).
+
+        ``stub_posts``: the comments come from the weibo.com JSON, which does not carry its
+        post, so a post not stored yet gets a row without text (the comments' foreign key
+        needs one); a weibo.cn page or a hot-topic crawl fills the text in later.
 
         Returns the newest stored comment id of every watched post that has one."""
         def go(conn: Connection) -> dict[str, str]:
             w = db.watched_posts.c
             self._watch(conn, posts, "post")
+            if stub_posts and posts:
+                now = db.now()
+                db.upsert(conn, db.posts, [{"mid": p["mid"], "text": "", "first_scraped_at": now,
+                                            "scraped_at": now} for p in posts], update=[])
             conn.execute(db.watched_posts.update().where(
                 w.origin == db.WATCH_ORIGIN_POST, w.mid.notin_([p["mid"] for p in posts]) if posts
                 else sa.true()).values(active=False))

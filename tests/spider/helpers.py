@@ -88,8 +88,8 @@ class Crawl:
 
 
 def run_crawl(config: Path, db_url: str, *settings: str, salt: str | None = TEST_SALT,
-              timeout: float = 120, **env: str) -> Crawl:
-    cmd = [PY, "-m", "scrapy", "crawl", "hot_topics"]
+              timeout: float = 120, spider: str = "hot_topics", **env: str) -> Crawl:
+    cmd = [PY, "-m", "scrapy", "crawl", spider]
     for s in settings:
         cmd += ["-s", s]
     p = subprocess.run(cmd, cwd=SPIDER_DIR, env=crawl_env(config, db_url, salt, **env),

@@ -21,7 +21,8 @@ Three sites share the port: weibo.cn at ``/``, s.weibo.com under ``/sweibo`` and
 weibo.com's JSON under ``/wcom`` (plus the hot-search list at ``/ajax/side/hotSearch``).
 Posts are found by mid or bid, as on Weibo.
 
-``delay`` (seconds) slows every answer down, for time-budget tests and two-process crawls.
+``delay`` (seconds) slows every answer down (or, with ``delay_prefix``, the answers to the
+paths that start with it), for time-budget tests and two-process crawls.
 ``hits`` counts requests per path-and-query, so tests can prove nothing was fetched twice.
 
 Watched posts (the corpus's ``watch`` list, served by mid or bid like any post) gain
@@ -65,7 +66,8 @@ class LocalSite:
     """``with LocalSite(corpus, scenario="ok") as site: site.url`` serves on a free port in a thread."""
 
     def __init__(self, corpus: Corpus, scenario: str = "ok", host: str = "127.0.0.1", port: int = 0,
-                 after: int = 0, fails: int = 1, delay: float = 0.0, per_page: int = 10) -> None:
+                 after: int = 0, fails: int = 1, delay: float = 0.0, per_page: int = 10,
+                 delay_prefix: str = "") -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; one of {', '.join(SCENARIOS)}")
         self.corpus = corpus
@@ -73,6 +75,7 @@ class LocalSite:
         self.after = after
         self.fails = fails
         self.delay = delay
+        self.delay_prefix = delay_prefix
         self.per_page = per_page
         self.hits: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
@@ -212,7 +215,7 @@ class LocalSite:
             self.hits[target] += 1
             self._served += 1
             served, seen = self._served, self.hits[target]
-        if self.delay:
+        if self.delay and target.startswith(self.delay_prefix):
             time.sleep(self.delay)
         parts = urlsplit(target)
         path, query = parts.path, parse_qs(parts.query, keep_blank_values=True)

@@ -27,9 +27,12 @@ from urllib.parse import quote
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
 
 from weibo import parsing
 from weibo.items import PostItem
+from weibo.middlewares import LoginWall
 from weibo.spiders.hot_topics import SOURCE_COOKIE, HotTopicsSpider
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,15 @@ class WatchSpider(HotTopicsSpider):
     newest_seen: dict[str, list[str]]
     #: mid -> its newest stored comment id before this round (watched_posts.newest_comment_id)
     known_newest: dict[str, str]
+    #: posts whose comment pages failed in this round (after retries)
+    unreadable: set[str]
     watch_stats: dict[str, Any]
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        """A round is small and must start at once: it keeps Scrapy's own in-memory scheduler
+        even with spider.scheduler_backend = redis (no shared queue, no idle wait)."""
+        super(HotTopicsSpider, cls).update_settings(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchSpider:
@@ -65,6 +76,7 @@ class WatchSpider(HotTopicsSpider):
         spider.search_pages = max(1, s.getint("WATCH_SEARCH_PAGES"))
         spider.newest_seen = {}
         spider.known_newest = {}
+        spider.unreadable = set()
         spider.watch_stats = {"posts": 0, "keywords": len(spider.watch_keywords), "posts_found": 0,
                               "stops": {}, "budget_reached": []}
         return spider
@@ -92,7 +104,8 @@ class WatchSpider(HotTopicsSpider):
             return
         store = getattr(self.crawler, "weibo_store", None)
         if store is not None:
-            self.known_newest = store.sync_watch_list(posts, keywords)
+            self.known_newest = store.sync_watch_list(posts, keywords,
+                                                      stub_posts=self.comments_source == "weibo.com")
         log.info("watch round: %d posts, %d keywords; up to %d comment pages per post (newest "
                  "first, stopping at the first stored comment), %d search pages per keyword",
                  len(posts), len(keywords), self.page_budget, self.search_pages)
@@ -121,6 +134,32 @@ class WatchSpider(HotTopicsSpider):
                               cb_kwargs={"keyword": keyword, "label": label, "source": source,
                                          "page": page})
 
+    def on_error(self, failure: Failure) -> Iterator[Any]:
+        """A keyword search behind a login wall goes to the next search source (as the hot-topic
+        search does); everything else as in the hot-topic spider."""
+        request = failure.request  # type: ignore[attr-defined]
+        if failure.check(LoginWall) and request.meta.get("kind") == "watch_search":
+            self._walled(failure.value.site, failure.value.url)
+            yield from self._keyword_fall_back(**request.cb_kwargs)
+            return
+        yield from super().on_error(failure)
+        mid = request.cb_kwargs.get("mid") if request.meta.get("kind") == "comments" else None
+        if mid and not self._stopping():
+            self.unreadable.add(mid)
+            if self.watch_posts and not self.newest_seen and \
+                    len(self.unreadable) >= len(self.watch_posts):
+                self.failure = (f"no watched post could be read: the first comment page of "
+                                f"{len(self.unreadable)} posts failed (see the errors in the log)")
+
+    def _keyword_fall_back(self, keyword: str, label: str, source: int, page: int) -> Iterator[Any]:
+        nxt = self._next_source(source)
+        if nxt is None:
+            self._login_required()   # every search source refused its cookie
+        elif not self._stopping():
+            log.info("%s refused the search for watch keyword %s; trying %s", self.sources[source],
+                     keyword, self.sources[nxt])
+            yield self.keyword_request(keyword, label, nxt, page)
+
     def parse_keyword(self, response: Response, keyword: str, label: str, source: int,
                       page: int) -> Iterator[Any]:
         name = self.sources[source]
@@ -129,13 +168,7 @@ class WatchSpider(HotTopicsSpider):
         result = parse(response.text, response.url, self.now())
         if result.kind == "login_wall":
             self._walled(SOURCE_COOKIE[name], response.url)
-            nxt = self._next_source(source)
-            if nxt is None:
-                self._login_required()
-            elif not self._stopping():
-                log.info("%s refused the search for watch keyword %s; trying %s", name, keyword,
-                         self.sources[nxt])
-                yield self.keyword_request(keyword, label, nxt, page)
+            yield from self._keyword_fall_back(keyword, label, source, page)
             return
         if result.kind == "malformed":
             self._malformed(response, "search page without posts or a no-results notice")

@@ -1,0 +1,236 @@
+"""Watch rounds (issue 26): `scrapy crawl watch` over HTTP against the local site, into SQLite and
+MariaDB. Incremental (stop at the first stored comment), bounded (the page budget), keyword
+watches newest first, the same statuses as the hot-topic crawl, and rounds that run beside a
+long hot-topic crawl without waiting for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from weibo.localsite import TREE_HOLE_MID, LocalSite, watch_corpus
+from weibo.parsing import mid_to_bid
+
+from tests.spider.helpers import PY, SPIDER_DIR, crawl_env, run_crawl, runs, write_config
+from weibo_mh import db
+
+pytestmark = pytest.mark.slow
+BID = mid_to_bid(TREE_HOLE_MID)
+
+
+def watch_config(tmp_path: Path, site: LocalSite, watch: str = "", spider: str = "") -> Path:
+    return write_config(tmp_path / "watch.toml", site, spider, extra=f"""
+[watch]
+posts = [{{post = "https://weibo.com/1700000001/{BID}", label = "树洞"}}]
+lock_file = "{tmp_path / 'watch.lock'}"
+{watch}
+""")
+
+
+def watched(url: str) -> dict[str, dict[str, Any]]:
+    eng = db.make_engine(url)
+    try:
+        with eng.connect() as conn:
+            return {r.mid: dict(r._mapping) for r in conn.execute(sa.select(db.watched_posts))}
+    finally:
+        eng.dispose()
+
+
+def comment_rows(url: str, mid: str) -> dict[str, dict[str, Any]]:
+    eng = db.make_engine(url)
+    c = db.comments.c
+    try:
+        with eng.connect() as conn:
+            return {r.id: dict(r._mapping) for r in conn.execute(
+                sa.select(c.id, c.priority, c.created_at, c.text).where(c.mid == mid))}
+    finally:
+        eng.dispose()
+
+
+def comment_pages(site: LocalSite) -> list[int]:
+    """The comment pages of the tree-hole post fetched so far, in order of page number."""
+    return sorted(int(t.rsplit("page=", 1)[1]) for t in site.hits.elements()
+                  if t.startswith(f"/comment/{BID}?"))
+
+
+def test_a_round_reads_new_comments_only_and_records_where_it_stopped(db_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(25)) as site:
+        config = watch_config(tmp_path, site, "page_budget = 2")
+        first = run_crawl(config, db_url, spider="watch")
+        assert first.ok, first.output
+        # first round: the newest two pages (page budget), not the post's whole history
+        assert comment_pages(site) == [1, 2]
+        assert len(comment_rows(db_url, TREE_HOLE_MID)) == 20
+        site.hits.clear()
+        added = site.add_comment(TREE_HOLE_MID, "今晚想结束这一切了", ip="江苏")
+        second = run_crawl(config, db_url, spider="watch")
+        assert second.ok, second.output
+        # second round: page 1 holds the stored comments after the new one: it stops there
+        assert comment_pages(site) == [1]
+    r1, r2 = runs(db_url)
+    assert (r1["kind"], r1["status"], r1["comments_new"]) == ("watch", "ok", 20)
+    assert (r2["kind"], r2["status"], r2["comments_new"]) == ("watch", "ok", 1)
+    assert r1["stats"]["watch"]["stops"] == {"first_round": 1}
+    assert r2["stats"]["watch"]["stops"] == {"stored": 1}
+    rows = comment_rows(db_url, TREE_HOLE_MID)
+    new = rows[added["id"]]
+    assert new["text"] == "今晚想结束这一切了" and new["priority"] == db.WATCHED_PRIORITY
+    assert new["created_at"].strftime("%Y-%m-%d %H:%M:%S") == added["created"]
+    (w,) = watched(db_url).values()
+    assert (w["mid"], w["bid"], w["label"], w["origin"]) == (TREE_HOLE_MID, BID, "树洞", "post")
+    assert w["newest_comment_id"] == added["id"] and w["last_run_id"] == r2["id"]
+    assert w["newest_comment_at"] == new["created_at"] and w["last_crawled_at"] is not None
+
+
+def test_the_page_budget_bounds_a_round_that_finds_more_new_comments(sqlite_url: str,
+                                                                      tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(5)) as site:
+        config = watch_config(tmp_path, site, "page_budget = 2")
+        assert run_crawl(config, sqlite_url, spider="watch").ok
+        for i in range(25):   # three pages of new comments
+            site.add_comment(TREE_HOLE_MID, f"新的留言 {i}")
+        site.hits.clear()
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        assert crawl.ok, crawl.output
+        assert comment_pages(site) == [1, 2]
+    run = runs(sqlite_url)[-1]
+    assert run["comments_new"] == 20 and run["stats"]["watch"]["stops"] == {"budget": 1}
+    assert run["stats"]["watch"]["budget_reached"] == [TREE_HOLE_MID]
+    assert "watch.page_budget reached" in crawl.output
+
+
+def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url: str,
+                                                                      tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(), scenario="sweibo_login") as site:
+        post = site.add_post("深夜的树洞，有人在吗")
+        site.add_comment(post["mid"], "我在，一直都在")
+        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok, crawl.output
+    # s.weibo.com's real-time search wanted a login: weibo.cn's search by time took over
+    assert any(h.startswith("/sweibo/realtime?q=") for h in hits)
+    assert any(h.startswith("/search/mblog?") and "sort=time" in h for h in hits)
+    found = watched(sqlite_url)[post["mid"]]
+    assert (found["label"], found["origin"]) == ("树洞搜索", "keyword:树洞")
+    assert [r["text"] for r in comment_rows(sqlite_url, post["mid"]).values()] == ["我在，一直都在"]
+    eng = db.make_engine(sqlite_url)
+    with eng.connect() as conn:
+        text = conn.execute(sa.select(db.posts.c.text).where(db.posts.c.mid == post["mid"])).scalar()
+    eng.dispose()
+    assert text == "深夜的树洞，有人在吗"
+
+
+def test_the_weibo_com_source_asks_for_comments_by_time(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(8)) as site:
+        config = watch_config(tmp_path, site, spider='comments_source = "weibo.com"')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        asked = [h for h in site.hits if "buildComments" in h]
+    assert crawl.ok, crawl.output
+    assert asked and all("flow=1" in h for h in asked)
+    # first-level comments; a round does not follow reply threads (replies in a tree hole answer
+    # older comments, which the time-ordered first level does not bring back anyway)
+    first_level = {c["id"] for c in watch_corpus(8)["watch"][0]["comments_list"] if not c["reply_to"]}
+    assert set(comment_rows(sqlite_url, TREE_HOLE_MID)) == first_level
+
+
+@pytest.mark.parametrize("scenario, code, status", [("login_redirect", 3, "login_required"),
+                                                    ("ban418", 4, "rate_limited")])
+def test_a_login_wall_or_a_block_ends_a_round_as_the_hot_topic_crawl_would(
+        sqlite_url: str, tmp_path: Path, scenario: str, code: int, status: str) -> None:
+    with LocalSite(watch_corpus(), scenario=scenario) as site:
+        config = watch_config(tmp_path, site)
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+    assert crawl.returncode == code, crawl.output
+    (run,) = runs(sqlite_url)
+    assert (run["kind"], run["status"]) == ("watch", status)
+
+
+def test_a_round_that_can_read_no_watched_post_fails(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        config = watch_config(tmp_path, site)
+    # the site is gone: every request fails after its retries
+    crawl = run_crawl(config, sqlite_url, "RETRY_TIMES=0", spider="watch")
+    assert crawl.returncode == 1, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "failed" and "no watched post could be read" in run["error"]
+
+
+def _schedule_module() -> Any:
+    spec = importlib.util.spec_from_file_location("default_schedule", SPIDER_DIR / "default_schedule.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_watch_round_runs_while_a_long_hot_topic_crawl_holds_its_lock(
+        sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Separate locks and child processes: the round starts, ends and is recorded while the
+    hot-topic crawl (slow search pages) is still running."""
+    sched = _schedule_module()
+    from weibo_mh.config import load_config
+
+    with LocalSite(watch_corpus(), delay=3.0, delay_prefix="/sweibo") as site:
+        config = watch_config(tmp_path, site, spider="concurrent_per_domain = 1")
+        for k, v in crawl_env(config, sqlite_url).items():
+            monkeypatch.setenv(k, v)
+        cfg = load_config(config)
+        hot = sched.Scheduler(str(config), sqlite_url, 5.0, 5.0, cfg.schedule.lock_file,
+                              cfg.schedule.log_dir, [])
+        watch = sched.watch_scheduler(cfg, sqlite_url, [])
+        statuses: dict[str, str] = {}
+        thread = threading.Thread(target=lambda: statuses.update(hot=hot.run_once()))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not site.hits["/ajax/side/hotSearch"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        statuses["watch"] = watch.run_once()
+        hot_running = thread.is_alive()
+        thread.join(timeout=120)
+    assert statuses == {"hot": "ok", "watch": "ok"}
+    assert hot_running, "the watch round waited for the hot-topic crawl"
+    hot_run, watch_run = runs(sqlite_url)
+    assert (hot_run["kind"], watch_run["kind"]) == ("hot", "watch")
+    assert watch_run["finished_at"] <= hot_run["finished_at"]
+    assert watch_run["comments_new"] == 25
+
+
+def test_the_daemon_starts_watch_rounds_at_once_and_stops_cleanly(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        config = watch_config(tmp_path, site)
+        proc = subprocess.Popen([PY, str(SPIDER_DIR / "default_schedule.py"), "--config", str(config)],
+                                env=crawl_env(config, sqlite_url), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        seen = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline() if proc.stderr else ""
+            seen.append(line)
+            if "watch round 1 ok" in line or not line:
+                break
+        proc.send_signal(2)
+        _, err = proc.communicate(timeout=60)
+    text = "".join(seen) + err
+    assert proc.returncode == 0, text
+    assert "watch rounds every 10 minutes" in text and "watch round 1 ok" in text
+    assert "scheduler stopped" in text
+    (run,) = runs(sqlite_url)
+    assert (run["kind"], run["status"]) == ("watch", "ok")
+
+
+@pytest.mark.redis
+def test_a_round_keeps_its_own_scheduler_with_the_redis_backend(sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus(5)) as site:
+        config = watch_config(tmp_path, site, spider=f'redis_key_prefix = "h26a-{tmp_path.name}"')
+        crawl = run_crawl(config, sqlite_url, "SCHEDULER_BACKEND=redis", spider="watch")
+    assert crawl.ok, crawl.output
+    assert "shared scheduler on Redis" not in crawl.output
+    assert runs(sqlite_url)[0]["comments_new"] == 5
