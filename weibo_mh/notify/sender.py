@@ -113,6 +113,8 @@ class Notifier:
                 self.tick()
             except sa.exc.SQLAlchemyError as e:
                 log.warning("event=notify_db_error error=%r", db.short_error(e))
+            except Exception:  # noqa: BLE001 - the sender thread must outlive a bug in one round
+                log.exception("event=notify_error")
             self._stop.wait(self.poll_seconds)
         log.info("event=notify_stop owner=%s", self.owner)
 
@@ -155,12 +157,13 @@ class Notifier:
         self._held.discard(name)
         try:
             self.channels[name].send(digest)
-        except SendError as e:
+        except Exception as e:  # noqa: BLE001 - SendError, or a bug: either way the rows wait and back off
+            error = str(e) if isinstance(e, SendError) else f"{type(e).__name__}: {e}"
             with self._tx() as conn, conn.begin():
-                retry_at = outbox.mark_failed(conn, name, ids, str(e), self.clock(), self.backoff,
+                retry_at = outbox.mark_failed(conn, name, ids, error, self.clock(), self.backoff,
                                               self.backoff_max, self.max_attempts)
             log.warning("event=notify_failed channel=%s alerts=%d retry_at=%s error=%r", name, len(ids),
-                        retry_at.isoformat(sep=" "), str(e))
+                        retry_at.isoformat(sep=" "), error)
             return 0
         # marked at once: the only window for a duplicate is between these two statements
         db.retry_on_disconnect(lambda: self._mark_sent(name, ids, digest.id), attempts=5,
