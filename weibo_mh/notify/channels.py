@@ -107,7 +107,7 @@ class Email:
         m["From"] = self.sender
         m["To"] = ", ".join(self.to)
         m["Date"] = formatdate(localtime=False, usegmt=True)
-        # one Message-ID per digest: a mail client can fold a re-sent digest into one
+        # the Message-ID names the digest (as X-WeiboMH-Delivery does for the webhook)
         m["Message-ID"] = make_msgid(idstring=digest.id, domain="weibo-mh.invalid")
         m.set_content(digest.text())
         return m
