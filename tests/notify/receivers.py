@@ -60,9 +60,10 @@ class _Handler:
 
 
 class SmtpInbox:
-    def __init__(self, cert: Path, key: Path, user: str = "", password: str = "") -> None:
+    def __init__(self, cert: Path, key: Path, user: str = "", password: str = "", tls: bool = True) -> None:
         import ssl
 
+        self.tls = tls
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(cert, key)
         self.user, self.password = user, password
@@ -87,7 +88,9 @@ class SmtpInbox:
             self.tls_seen.append(session.ssl is not None)
 
     def _factory(self) -> SMTP:
-        kw: dict[str, Any] = {"tls_context": self.ctx, "require_starttls": True, "hostname": "localhost"}
+        kw: dict[str, Any] = {"hostname": "localhost"}
+        if self.tls:
+            kw.update(tls_context=self.ctx, require_starttls=True)
         if self.user:
             kw.update(authenticator=self._auth, auth_require_tls=True, auth_required=True)
         return SMTP(_Handler(self), **kw)

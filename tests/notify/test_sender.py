@@ -87,6 +87,25 @@ def test_webhook_errors_never_name_the_path_or_query() -> None:
     assert "T0KEN" not in str(e.value) and "K3Y" not in str(e.value)
 
 
+def test_email_refuses_a_server_without_starttls_or_with_an_untrusted_certificate(cert) -> None:
+    from weibo_mh.notify.channels import Email, SendError
+
+    plain = SmtpInbox(*cert, tls=False).start()
+    try:
+        with pytest.raises(SendError, match="does not offer STARTTLS"):
+            Email("127.0.0.1", plain.port, True, "", "", "a@b.org", ["c@d.org"], 5).send(Renderer().test_digest())
+    finally:
+        plain.stop()
+    assert plain.messages == []
+    tls = SmtpInbox(*cert).start()
+    try:  # the system's CAs do not know the test certificate
+        with pytest.raises(SendError, match="CERTIFICATE_VERIFY_FAILED|SSLCertVerificationError"):
+            Email("127.0.0.1", tls.port, True, "", "", "a@b.org", ["c@d.org"], 5).send(Renderer().test_digest())
+    finally:
+        tls.stop()
+    assert tls.messages == []
+
+
 def test_outages_lose_and_duplicate_nothing(engine, tmp_path, inbox: SmtpInbox, hook: WebhookReceiver,
                                             cert) -> None:
     cfg = notify_cfg(str(engine.url), tmp_path, ["webhook", "email"], hook, inbox, cert[0],
