@@ -90,7 +90,7 @@ def test_webhook_errors_never_name_the_path_or_query() -> None:
 def test_email_refuses_a_server_without_starttls_or_with_an_untrusted_certificate(cert) -> None:
     from weibo_mh.notify.channels import Email, SendError
 
-    plain = SmtpInbox(*cert, tls=False).start()
+    plain = SmtpInbox(cert[0], cert[1], tls=False).start()
     try:
         with pytest.raises(SendError, match="does not offer STARTTLS"):
             Email("127.0.0.1", plain.port, True, "", "", "a@b.org", ["c@d.org"], 5).send(Renderer().test_digest())
