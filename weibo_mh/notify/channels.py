@@ -160,8 +160,8 @@ class Command:
         except (OSError, subprocess.TimeoutExpired) as e:
             raise SendError(f"command {self.argv[0]}: {_one_line(str(e))}") from None
         if done.returncode:
-            err = done.stderr.decode("utf-8", "replace")
-            raise SendError(f"command {self.argv[0]} exited {done.returncode}: {_one_line(err)}")
+            err = _one_line(done.stderr.decode("utf-8", "replace"))
+            raise SendError(f"command {self.argv[0]} exited {done.returncode}" + (f": {err}" if err else ""))
 
 
 def channels_from(cfg: Any, env: Mapping[str, str] | None = None) -> dict[str, Channel]:
