@@ -105,10 +105,8 @@ class Renderer:
 
     @property
     def footer(self) -> str:
-        out = f"Caution: {CAUTION}"
-        if self.crisis_resources:
-            out += f"\nCrisis resources: {self.crisis_resources}"
-        return out
+        resources = self.crisis_resources or "none configured (set analysis.crisis_resources)"
+        return f"Caution: {CAUTION}\nCrisis resources: {resources}"
 
     def link(self, alert_id: int) -> str:
         return f"{self.public_url}/alerts/{alert_id}" if self.public_url else ""
