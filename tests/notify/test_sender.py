@@ -68,6 +68,12 @@ def test_text_only_when_include_text(sq, tmp_path, hook: WebhookReceiver) -> Non
     assert hook.accepted[0]["alerts"][0]["text"] == "测试：今晚就结束"
 
 
+def test_every_footer_has_the_caution_and_the_crisis_resources() -> None:
+    assert Renderer(crisis_resources="12356").footer.endswith("Crisis resources: 12356")
+    bare = Renderer().test_digest().text()
+    assert CAUTION in bare and "Crisis resources: none configured (set analysis.crisis_resources)" in bare
+
+
 def test_a_wrong_secret_is_refused_by_the_receiver(hook: WebhookReceiver) -> None:
     from weibo_mh.notify.channels import SendError
 
