@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ MAX_ERROR_CHARS = 1000
 MAX_RATIONALE_CHARS = 2000
 #: Retries of one transaction after a lost connection (waits 0.5, 1, 2 … 30 s: about a minute).
 DB_RETRIES = 8
+
+#: How long a worker that found no watched comment waiting goes before it looks again.
+WATCHED_RECHECK_SECONDS = 1.0
 
 DIED = ("lease expired on the last allowed attempt: the worker scoring it stopped without "
         "writing back (crash, kill or hang)")
@@ -96,6 +100,7 @@ class Queue:
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
         self._conn: Connection | None = None
+        self._watched_next_check = 0.0   # monotonic time of the next look for watched comments
 
     # ------------------------------------------------------------------ transactions
 
@@ -187,13 +192,21 @@ class Queue:
                 return self._fetch(conn, ids)
         return []
 
-    @staticmethod
-    def _claimable(conn: Connection, limit: int, claimable: Any) -> list[Any]:
-        """Up to ``limit`` rows to claim, locked: pending watched comments first, then the rest."""
+    def _claimable(self, conn: Connection, limit: int, claimable: Any) -> list[Any]:
+        """Up to ``limit`` rows to claim, locked: pending watched comments first, then the rest.
+
+        A worker that found no watched comment waiting looks again at most every
+        WATCHED_RECHECK_SECONDS: with a fast scorer (the lexicon: thousands of comments a
+        second) that saves a statement per batch, and a watched comment waits that long at most.
+        """
         cols = (c.id, c.score_status, c.attempts)
-        rows = list(conn.execute(sa.select(*cols).where(c.priority == db.WATCHED_PRIORITY,
-                                                        c.score_status == "pending")
-                                 .limit(limit).with_for_update(skip_locked=True)).all())
+        rows: list[Any] = []
+        if time.monotonic() >= self._watched_next_check:
+            rows = list(conn.execute(sa.select(*cols).where(c.priority == db.WATCHED_PRIORITY,
+                                                            c.score_status == "pending")
+                                     .limit(limit).with_for_update(skip_locked=True)).all())
+            if len(rows) < limit:   # none left waiting (or locked by another worker)
+                self._watched_next_check = time.monotonic() + WATCHED_RECHECK_SECONDS
         if len(rows) < limit:
             q = sa.select(*cols).where(claimable)
             if rows:  # our own locks are not skipped: leave out the rows already taken

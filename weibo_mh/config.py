@@ -139,7 +139,8 @@ SPEC: dict[str, dict[str, Key]] = {
         "log_dir": _k(str, "data/logs", "One log file per scheduled crawl goes here.", path=True),
         "notify_command": _k(str, "", "Command run (no shell; split like a shell line) after a run "
                              "ends with a status in notify_on, with WEIBO_MH_RUN_ID, "
-                             "WEIBO_MH_RUN_STATUS and WEIBO_MH_RUN_ERROR in its environment. "
+                             "WEIBO_MH_RUN_STATUS, WEIBO_MH_RUN_ERROR and WEIBO_MH_RUN_KIND (hot or "
+                             "watch) in its environment. "
                              "Empty: none."),
         "notify_on": _k(list, ["login_required", "rate_limited"], "Run statuses that trigger "
                         "notify_command."),

@@ -234,3 +234,40 @@ def test_a_round_keeps_its_own_scheduler_with_the_redis_backend(sqlite_url: str,
     assert crawl.ok, crawl.output
     assert "shared scheduler on Redis" not in crawl.output
     assert runs(sqlite_url)[0]["comments_new"] == 5
+
+
+def test_once_watch_without_a_watch_list_or_with_one_lock_for_both_exits_2(sqlite_url: str,
+                                                                           tmp_path: Path) -> None:
+    schedule = [PY, str(SPIDER_DIR / "default_schedule.py"), "--once", "--watch", "--config"]
+    with LocalSite(watch_corpus()) as site:
+        plain = write_config(tmp_path / "plain.toml", site)
+        p = subprocess.run([*schedule, str(plain)], env=crawl_env(plain, sqlite_url), capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 2 and "needs [watch] posts or keywords" in p.stderr
+        shared = watch_config(tmp_path, site)   # the watch lock made the hot-topic crawl's
+        shared.write_text(shared.read_text().replace(str(tmp_path / "watch.lock"),
+                                                     str(tmp_path / "crawl.lock")))
+        p = subprocess.run([*schedule, str(shared)], env=crawl_env(shared, sqlite_url),
+                           capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "watch.lock_file must differ from schedule.lock_file" in p.stderr
+    assert runs(sqlite_url) == []
+
+
+def test_a_watch_round_behind_a_login_wall_runs_the_notification_with_its_kind(
+        sqlite_url: str, tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    script = tmp_path / "notify.py"
+    script.write_text("import os, pathlib, sys\npathlib.Path(sys.argv[1]).write_text(' '.join("
+                      "os.environ[k] for k in ('WEIBO_MH_RUN_KIND', 'WEIBO_MH_RUN_STATUS', "
+                      "'WEIBO_MH_RUN_ID')))\n")
+    with LocalSite(watch_corpus(), scenario="login_redirect") as site:
+        config = watch_config(tmp_path, site)
+        config.write_text(config.read_text().replace(
+            "[schedule]\n", f'[schedule]\nnotify_command = "{PY} {script} {note}"\n', 1))
+        p = subprocess.run([PY, str(SPIDER_DIR / "default_schedule.py"), "--once", "--watch", "--config",
+                            str(config)], env=crawl_env(config, sqlite_url), capture_output=True,
+                           text=True, timeout=120)
+    assert p.returncode == 3, p.stderr
+    (run,) = runs(sqlite_url)
+    assert note.read_text() == f"watch login_required {run['id']}"
+    assert (run["kind"], run["status"]) == ("watch", "login_required")

@@ -69,3 +69,17 @@ def test_comments_stored_before_a_post_was_watched_are_raised_when_it_is(
     assert raised["h000000"] == 0
     got = {x.id for x in Queue(engine, "w1").claim(4)}
     assert got == {"e000000", "e000001", "e000002", "w000001"}
+
+
+def test_a_worker_that_found_none_waiting_looks_again_after_the_recheck_window(
+        engine: sa.Engine, db_url: str, monkeypatch) -> None:
+    import llm_worker.queue as queue
+
+    seed(engine, 20, prefix="h", mid="4880000000000001")
+    q = Queue(engine, "w1")
+    monkeypatch.setattr(queue, "WATCHED_RECHECK_SECONDS", 3600.0)
+    assert "w000001" not in {x.id for x in q.claim(2)}   # none waiting: no look for an hour
+    store_watched_comment(db_url, "w000001")
+    assert "w000001" not in {x.id for x in q.claim(2)}   # inside the window: the backlog
+    q._watched_next_check = 0.0                           # the window has passed
+    assert "w000001" in {x.id for x in q.claim(2)}
