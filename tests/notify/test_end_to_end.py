@@ -72,4 +72,13 @@ def test_a_new_high_risk_comment_on_a_watched_post_reaches_inbox_and_webhook(
         sent = conn.execute(sa.select(db.notifications.c.channel, db.notifications.c.state)).all()
     assert author and author not in body and author not in str(payload)
     assert sorted(sent) == [("email", "sent"), ("webhook", "sent")]
+    # the console's watch view reads what the watch rounds stored
+    from analysis.console.watch import recent_alerts, watched
+
+    with engine.connect() as conn:
+        [post] = watched(conn)
+        [recent] = recent_alerts(conn, [post["mid"]])
+    assert (post["label"], post["alerts"], post["open"]) == (LABEL, 1, 1)
+    assert post["last_crawled_at"] is not None and post["newest_comment_id"] == posted["id"]
+    assert {n["channel"]: n["state"] for n in recent["notifications"]} == {"email": "sent", "webhook": "sent"}
     engine.dispose()
