@@ -31,16 +31,12 @@ from analysis.common import (
     write_text_atomic,
 )
 from analysis.rollup_queries import source
+from weibo_mh.rubric import CAUTION
 from weibo_mh.sanitize import csv_cell, visible
 
 LIMIT_DEFAULT = 500
 MD_TEXT_CHARS = 280
 
-#: From ../shared/SCALES.md ("A caution that belongs in the product").
-CAUTION = ("These are research signals about text, not diagnoses of people. A high score means "
-           "the words of a comment resemble the scale's description, not that its author is at risk "
-           "(or safe). Anyone shown these comments should follow their team's protocol and pass on "
-           "crisis resources.")
 NO_RESOURCES = ("Set `analysis.crisis_resources` in the config to list the crisis lines your team "
                 "passes on; they will be printed here.")
 

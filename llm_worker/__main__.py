@@ -16,11 +16,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from weibo_mh import db
 from weibo_mh.config import Config, ConfigError, load_config, mask_url, spec_arg
+from weibo_mh.notify.outbox import policy_from
+
+if TYPE_CHECKING:
+    from weibo_mh.notify.sender import Notifier
 
 log = logging.getLogger("llm_worker")
 
@@ -197,6 +202,16 @@ def _warn_about_the_alert_scorer(cfg: Config, scorer: str, engine: sa.Engine) ->
         log.warning("event=alert_scorer_idle this worker scores as %s and fills no alerts: %s", scorer, hint)
 
 
+def _notifier(cfg: Config, engine: sa.Engine) -> Notifier | None:
+    """The push-notification sender the worker runs in a thread (notify.in_worker)."""
+    from weibo_mh.notify.channels import channels_from
+    from weibo_mh.notify.sender import Notifier  # noqa: F811 - the runtime import of the type
+
+    if not cfg.notify.channels or not cfg.notify.in_worker:
+        return None
+    return Notifier.from_config(cfg, engine, channels_from(cfg))
+
+
 def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from llm_worker.metrics import Metrics
     from llm_worker.queue import Queue
@@ -207,6 +222,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     from weibo_mh.rubric import dimensions_for
 
     w = cfg.worker
+    notifier = _notifier(cfg, engine)  # before the model loads: a missing secret stops at once
     if not (a.lease_seconds or w.lease_seconds):
         raise ConfigError(f"{cfg.source}: worker.lease_seconds must be at least 1")
     name = a.backend or w.backend
@@ -226,7 +242,7 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
     worker = Worker(queue, backend, batch_size=a.batch_size or w.batch_size, max_chars=w.max_chars,
                     max_items=a.max_items or 0, once=a.once, idle_max=w.idle_sleep_max_seconds,
                     max_batch_seconds=w.max_batch_seconds, progress=Progress(),
-                    alert_repeat_days=cfg.console.repeat_days)
+                    alert_repeat_days=cfg.console.repeat_days, notify_policy=policy_from(cfg))
     worker.install_signal_handlers()
     # The backend's start-up checks (the openai backend asks its server what it really does,
     # and learns the model name the scores are stored under); a server that is away is waited for.
@@ -269,8 +285,13 @@ def _run(a: argparse.Namespace, cfg: Config, engine: sa.Engine) -> int:
                 metrics.serve(w.metrics_host, port)
             except OSError as e:
                 raise ConfigError(f"cannot serve metrics on {w.metrics_host}:{port}: {e.strerror}") from None
+        thread = notifier.start_thread() if notifier else None
         stats = worker.run()
     finally:
+        if notifier:
+            notifier.stop()
+            if thread:
+                thread.join(timeout=notifier.lease_seconds)
         metrics.close()
         backend.close()
         engine.dispose()

@@ -35,6 +35,7 @@ from llm_worker.scoring.backends.base import (
 )
 from weibo_mh import db
 from weibo_mh.alert_queue import fill_alerts
+from weibo_mh.notify.outbox import Policy
 from weibo_mh.progress import Progress, Stats
 from weibo_mh.rubric import RUBRIC_VERSION
 from weibo_mh.sanitize import truncate
@@ -81,7 +82,7 @@ class Worker:
                  max_batch_seconds: float = 3600.0,
                  metrics: Metrics | None = None, progress: Progress | None = None,
                  rubric_version: str = RUBRIC_VERSION, alert_threshold: int | None = None,
-                 alert_repeat_days: int = 7) -> None:
+                 alert_repeat_days: int = 7, notify_policy: Policy | None = None) -> None:
         self.queue = queue
         self.backend = backend
         self.batch_size = batch_size
@@ -96,6 +97,8 @@ class Worker:
         #: Fill the alerts table from each batch at this suicide-risk level (None: don't).
         self.alert_threshold = alert_threshold
         self.alert_repeat_days = alert_repeat_days
+        #: Which new alerts get push notifications, written with them ([notify]; None: none).
+        self.notify_policy = notify_policy
         self.stats = Stats()
         self._stop = threading.Event()
         self._scoring = False
@@ -354,7 +357,7 @@ class Worker:
                 conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     return fill_alerts(conn, self.backend.name, threshold, comment_ids=ids,
-                                       repeat_days=self.alert_repeat_days)
+                                       repeat_days=self.alert_repeat_days, notify=self.notify_policy)
         try:
             n = db.retry_on_disconnect(tx, attempts=3, what="fill alerts")
         except sa.exc.SQLAlchemyError as e:

@@ -82,6 +82,16 @@ CREATE TABLE login_attempts (
 
 CREATE INDEX ix_login_attempts_last ON login_attempts (last_at);
 
+CREATE TABLE notify_channels (
+	channel VARCHAR(16) NOT NULL,
+	lease_owner VARCHAR(128),
+	lease_until DATETIME,
+	failures INTEGER NOT NULL COMMENT 'failed sends in a row; the back-off grows with it' DEFAULT '0',
+	retry_at DATETIME COMMENT 'after a failure: no send before this',
+	last_error VARCHAR(500),
+	PRIMARY KEY (channel)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE pair_rollups (
 	scorer_a VARCHAR(128) NOT NULL COMMENT 'scorer_a < scorer_b',
 	scorer_b VARCHAR(128) NOT NULL,
@@ -370,5 +380,26 @@ CREATE TABLE scores (
 CREATE INDEX ix_scores_alerts ON scores (scorer, dimension, value);
 
 CREATE INDEX ix_scores_level ON scores (scorer, dimension, value, comment_id);
+
+CREATE TABLE notifications (
+	id BIGINT NOT NULL AUTO_INCREMENT,
+	alert_id BIGINT NOT NULL,
+	channel VARCHAR(16) NOT NULL COMMENT 'webhook, email or command',
+	state VARCHAR(16) NOT NULL DEFAULT 'pending',
+	attempts INTEGER NOT NULL DEFAULT '0',
+	last_error VARCHAR(500),
+	created_at DATETIME NOT NULL,
+	next_attempt_at DATETIME NOT NULL COMMENT 'not sent before this',
+	sent_at DATETIME,
+	digest VARCHAR(32) COMMENT 'id of the message that carried it; rows sent together (one digest) share it',
+	PRIMARY KEY (id),
+	CONSTRAINT uq_notifications_alert_channel UNIQUE (alert_id, channel),
+	CONSTRAINT ck_notifications_state CHECK (state IN ('pending', 'sent', 'failed')),
+	CONSTRAINT fk_notifications_alert FOREIGN KEY(alert_id) REFERENCES alerts (id)
+)ENGINE=InnoDB CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
+CREATE INDEX ix_notifications_due ON notifications (channel, state, next_attempt_at);
+
+CREATE INDEX ix_notifications_sent ON notifications (channel, sent_at);
 
 INSERT INTO schema_version (version, applied_at, description) VALUES (12, NOW(), 'crawl_runs.status: bad_cookie (a cookie file that is missing, unreadable or malformed)');

@@ -9,6 +9,10 @@ import ``analysis``.
 Each alert also carries ``repeat_count``: how many alerts the same pseudonymous author
 (``author_hash``) has in the ``repeat_days`` before it, itself included, so that the
 console can sort by repeated risk through an index ("3 comments at level >= 7 in 7 days").
+
+With a notification ``policy`` ([notify] channels), the outbox rows of the new alerts are
+written here too, in the same transaction (``weibo_mh.notify.outbox.enqueue``): an alert is
+never committed without its notifications, nor a notification without its alert.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Connection
 
 from weibo_mh import db
+from weibo_mh.notify import outbox
 from weibo_mh.rubric import SUICIDE_RISK
 
 log = logging.getLogger(__name__)
@@ -44,11 +49,13 @@ def _candidates(scorer: str, threshold: int, dimension: str,
 
 
 def fill_alerts(conn: Connection, scorer: str, threshold: int, *, dimension: str = RISK,
-                comment_ids: Iterable[str] | None = None, repeat_days: int = 7) -> int:
+                comment_ids: Iterable[str] | None = None, repeat_days: int = 7,
+                notify: outbox.Policy | None = None) -> int:
     """Insert an alert for every comment ``scorer`` rated ``>= threshold`` that has none yet.
 
-    ``comment_ids`` limits the work to those comments (the worker's batch). Returns the
-    number of alerts created. Runs inside the caller's transaction.
+    ``comment_ids`` limits the work to those comments (the worker's batch). With ``notify``,
+    the new alerts the policy selects get their pending notifications. Returns the number of
+    alerts created. Runs inside the caller's transaction.
     """
     if not 0 <= threshold <= 10:
         raise ValueError(f"alert threshold must be 0-10, got {threshold}")
@@ -77,7 +84,10 @@ def fill_alerts(conn: Connection, scorer: str, threshold: int, *, dimension: str
             stmt = sqlite.insert(A).from_select(cols, select).on_conflict_do_nothing()
         else:
             stmt = mysql.insert(A).from_select(cols, select).prefix_with("IGNORE")
-        created += max(conn.execute(stmt).rowcount or 0, 0)
+        new = max(conn.execute(stmt).rowcount or 0, 0)
+        created += new
+        if notify is not None and new:
+            outbox.enqueue(conn, notify, t, chunk)
     if authors:
         update_repeats(conn, authors, repeat_days)
     if created:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, list[str], str]] = {
     "status": ("weibo_mh.db", ["status"], "schema version and row counts"),
     "config": ("weibo_mh.config", [], "validate a config and the files it names; print it, secrets masked"),
     "salt": ("weibo_mh.privacy", ["new-salt"], "print a new pseudonymisation salt"),
+    "notify": ("weibo_mh.notify", [], "push alerts to responders: run, test, status, retry"),
     "report": ("analysis.report", [], "every chart, the alert table and index.html"),
     "alerts": ("analysis.alerts", [], "the high-risk comment table"),
     "trends": ("analysis.trends", [], "scores over time"),

@@ -274,6 +274,56 @@ SPEC: dict[str, dict[str, Key]] = {
         "alerts_from_worker": _k(bool, True, "The worker fills the alerts table after each batch."),
         "repeat_days": _k(int, 7, "Window for counting repeated alerts from the same author_hash.", min=1, max=3650),
         "page_size": _k(int, 50, "Alerts per page.", min=1, max=10_000),
+        "public_url": _k(str, "", "The console's address as responders reach it (e.g. "
+                         "https://console.example.org); notifications link to <public_url>/alerts/<id>. "
+                         "Empty: notifications name the alert id without a link."),
+    },
+    "notify": {
+        "channels": _k(list, [], "Push channels for new alerts (empty: none). Entries: webhook, "
+                       "email, command."),
+        "min_level": _k(int, 7, "Suicide-risk level at or above which an alert is pushed (7: the "
+                        "scale's suicide-risk levels).", max=10),
+        "only_watched": _k(bool, False, "Push only alerts on comments of watched posts ([watch])."),
+        "max_age_hours": _k(float, 72.0, "Alerts on comments older than this are not pushed (a "
+                            "backfill of old comments would otherwise page responders); 0: no limit.",
+                            max=87_600),
+        "digest_minutes": _k(float, 5.0, "After a message on a channel, alerts wait up to this long "
+                             "and go out together as one digest (the first alert goes at once).",
+                             max=1440),
+        "max_per_hour": _k(int, 12, "Messages per channel per hour; alerts the cap holds back go "
+                           "out in the next digest, never dropped.", min=1, max=100_000),
+        "include_text": _k(bool, False, "Put the comment's text in notifications. Off: a notification "
+                           "carries levels, labels, times and a console link only (see docs/deploying.md)."),
+        "backoff_seconds": _k(float, 30.0, "First wait after a failed send on a channel; doubles with "
+                              "each failure in a row.", min=1, max=86_400),
+        "backoff_max_seconds": _k(float, 1800.0, "Longest wait between tries of a failing channel.",
+                                  min=1, max=86_400),
+        "max_attempts": _k(int, 48, "After this many failed tries a notification is marked failed "
+                           "(shown in the console; python -m weibo_mh.notify retry sends it again).",
+                           min=1, max=100_000),
+        "poll_seconds": _k(float, 10.0, "How often the sender looks at the outbox.", min=0.1, max=3600),
+        "in_worker": _k(bool, True, "The scoring worker runs the sender in a thread (otherwise run "
+                        "python -m weibo_mh.notify run)."),
+        "webhook_url": _k(str, "", "webhook channel: URL that receives a JSON POST signed with "
+                          "HMAC-SHA256 (X-WeiboMH-Signature: sha256=<hex> of \"<X-WeiboMH-Timestamp>.<body>\")."),
+        "webhook_secret_file": _k(str, "", "File holding the webhook's HMAC secret (overridden by "
+                                  "WEIBO_MH_WEBHOOK_SECRET / WEIBO_MH_WEBHOOK_SECRET_FILE).", path=True),
+        "webhook_timeout_seconds": _k(float, 10.0, "webhook channel: request timeout.", min=0.1, max=600),
+        "smtp_host": _k(str, "", "email channel: SMTP server."),
+        "smtp_port": _k(int, 587, "email channel: SMTP port (587: submission with STARTTLS).",
+                        min=1, max=65_535),
+        "smtp_starttls": _k(bool, True, "email channel: upgrade to TLS with STARTTLS (refuse to send "
+                            "if the server does not offer it)."),
+        "smtp_ca_file": _k(str, "", "email channel: CA certificates to trust for the SMTP server "
+                           "(empty: the system's).", path=True),
+        "smtp_user": _k(str, "", "email channel: SMTP login (empty: no login). The password comes "
+                        "from WEIBO_MH_SMTP_PASSWORD or WEIBO_MH_SMTP_PASSWORD_FILE."),
+        "smtp_timeout_seconds": _k(float, 30.0, "email channel: SMTP timeout.", min=0.1, max=600),
+        "mail_from": _k(str, "", "email channel: From address."),
+        "mail_to": _k(list, [], "email channel: recipient addresses."),
+        "command": _k(str, "", "command channel: program run (no shell; split like a shell line) "
+                      "with the digest in WEIBO_MH_NOTIFY_* variables and as JSON on stdin."),
+        "command_timeout_seconds": _k(float, 60.0, "command channel: time limit of one run.", min=0.1, max=3600),
     },
     "retention": {
         "texts_days": _k(int, 0, "weibo-mh retention: empty the texts of comments and posts older "
@@ -290,10 +340,14 @@ SPEC: dict[str, dict[str, Key]] = {
     },
 }
 
+#: Push channels the notifier knows.
+NOTIFY_CHANNELS = ("webhook", "email", "command")
+
 #: Environment variables that carry secrets; never printed.
 SECRET_ENV = ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE", "WEIBO_COM_COOKIE", "WEIBO_COM_COOKIE_FILE",
               "WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE", "DATABASE_URL", "REDIS_URL",
-              "WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE")
+              "WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE", "WEIBO_MH_WEBHOOK_SECRET",
+              "WEIBO_MH_WEBHOOK_SECRET_FILE", "WEIBO_MH_SMTP_PASSWORD", "WEIBO_MH_SMTP_PASSWORD_FILE")
 
 #: Search and comment sources the spider knows.
 SEARCH_SOURCES = ("s.weibo.com", "weibo.cn")
@@ -577,7 +631,27 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         raise ConfigError(f"{src}: spider.ban_http_codes must be HTTP status numbers, "
                           f"got {sp.ban_http_codes!r}")
     _check_watch(src, sections["watch"])
+    _check_notify(src, sections["notify"])
     return Config(source=src, sections=sections)
+
+
+def _check_notify(src: Path, no: SimpleNamespace) -> None:
+    """Each chosen channel has what it needs, so that a typo stops start-up, not the first alert."""
+    bad = [c for c in no.channels if c not in NOTIFY_CHANNELS]
+    if bad or len(set(no.channels)) != len(no.channels):
+        raise ConfigError(f"{src}: notify.channels must list distinct entries of "
+                          f"{', '.join(NOTIFY_CHANNELS)}, got {no.channels!r}")
+    if "webhook" in no.channels and not re.match(r"https?://[^/\s]+", no.webhook_url):
+        raise ConfigError(f"{src}: notify.channels has webhook: set notify.webhook_url to an "
+                          f"http:// or https:// URL")
+    if "email" in no.channels:
+        if not no.smtp_host or not no.mail_from or not no.mail_to:
+            raise ConfigError(f"{src}: notify.channels has email: set notify.smtp_host, "
+                              f"notify.mail_from and notify.mail_to")
+        if any(not isinstance(x, str) or "@" not in x for x in no.mail_to):
+            raise ConfigError(f"{src}: notify.mail_to must list e-mail addresses, got {no.mail_to!r}")
+    if "command" in no.channels and not no.command.strip():
+        raise ConfigError(f"{src}: notify.channels has command: set notify.command")
 
 
 #: Hosts whose post URLs a [watch] posts entry may give.
@@ -715,6 +789,19 @@ def cookie_from(cfg: Config, env: Mapping[str, str] | None = None, site: str = "
         raise ConfigError(f"the {site} cookie from {origin} holds a line break: paste the Cookie "
                           f"header as one line")
     return value
+
+
+def secret_from(var: str, cfg_file: str, cfg_key: str, env: Mapping[str, str] | None = None) -> str:
+    """A secret from ``$VAR``, the file named by ``$VAR_FILE``, or the config key's file, in that
+    order; '' when none is set. The value is never part of an error message."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get(var):
+        return environ[var].strip()
+    if environ.get(var + "_FILE"):
+        return read_secret_file(environ[var + "_FILE"], var + "_FILE")
+    if cfg_file:
+        return read_secret_file(cfg_file, cfg_key)
+    return ""
 
 
 def console_key_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:

@@ -445,6 +445,44 @@ forgotten_authors = sa.Table(
     mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
 )
 
+#: The push-notification outbox (weibo_mh.notify): one row per alert and channel, written in the
+#: transaction that creates the alert, so that a channel that is down loses nothing.
+NOTIFY_STATES = ("pending", "sent", "failed")
+
+notifications = sa.Table(
+    "notifications", metadata,
+    sa.Column("id", BIGINT, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", BIGINT, sa.ForeignKey("alerts.id", name="fk_notifications_alert"), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False, comment="webhook, email or command"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False, comment="not sent before this"),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("digest", sa.String(32), comment="id of the message that carried it; rows sent "
+              "together (one digest) share it"),
+    sa.UniqueConstraint("alert_id", "channel", name="uq_notifications_alert_channel"),
+    _enum_check("state", NOTIFY_STATES, "ck_notifications_state"),
+    sa.Index("ix_notifications_due", "channel", "state", "next_attempt_at"),
+    sa.Index("ix_notifications_sent", "channel", "sent_at"),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
+#: One row per channel: who is sending on it now (a lease, so two notifiers never send the same
+#: rows) and when it may be tried again after a failure (back-off for the whole channel).
+notify_channels = sa.Table(
+    "notify_channels", metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0",
+              comment="failed sends in a row; the back-off grows with it"),
+    sa.Column("retry_at", sa.DateTime, comment="after a failure: no send before this"),
+    sa.Column("last_error", sa.String(500)),
+    mysql_engine="InnoDB", mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+)
+
 #: Stratified sampling picks comments by one scorer's level of one dimension, and agreement
 #: reads the human scorers' levels: comment_id makes both index-only on SQLite too (InnoDB
 #: secondary indexes carry the primary key anyway).
@@ -695,6 +733,8 @@ MIGRATIONS: dict[int, tuple[str, Migration]] = {
     7: ("high suicide-risk scores in alert order (risk_scores); drop the redundant ix_scores_scorer_dim", _v7),
     8: ("watch lists: watched_posts, crawl_runs.kind, comments.priority (watched comments first)",
         lambda c: sync_tables(c, [watched_posts, crawl_runs, comments])),
+    9: ("push-notification outbox (notifications, notify_channels)",
+        lambda c: sync_tables(c, [notifications, notify_channels])),
     10: ("deletion requests: forgotten_authors", lambda c: sync_tables(c, [forgotten_authors])),
     11: ("console: server-side sessions, login attempts per name and address, counted audit rows",
          lambda c: sync_tables(c, [audit_log, console_sessions, login_attempts])),

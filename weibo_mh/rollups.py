@@ -489,8 +489,8 @@ COMMENT_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = (
     (db.alerts, "comment_id"),
 )
 #: Tables whose rows point at alerts: (table, column holding alerts.id), deleted before the
-#: alerts. The one place to list a new one (an outbox of alert notifications, say).
-ALERT_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = ()
+#: alerts. The one place to list a new one.
+ALERT_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = ((db.notifications, "alert_id"),)
 #: Tables whose rows point at posts (besides comments): (table, column holding posts.mid).
 POST_DEPENDENTS: tuple[tuple[sa.Table, str], ...] = ((db.post_topics, "mid"),)
 

@@ -30,6 +30,13 @@ EXTENDED_DIMENSIONS: tuple[str, ...] = CORE_DIMENSIONS + tuple(ICD10_BLOCKS)
 #: The dimension alerts, risk_scores and the agreement charts are about.
 SUICIDE_RISK = "suicide_risk"
 
+#: From ../shared/SCALES.md ("A caution that belongs in the product"): under every alert table
+#: and in every notification's footer.
+CAUTION = ("These are research signals about text, not diagnoses of people. A high score means "
+           "the words of a comment resemble the scale's description, not that its author is at risk "
+           "(or safe). Anyone shown these comments should follow their team's protocol and pass on "
+           "crisis resources.")
+
 #: High risk on the SOS-1K binary task: level >= 6.
 HIGH_RISK_LEVEL = 6
 LEVELS = tuple(range(11))

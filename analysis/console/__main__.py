@@ -158,6 +158,7 @@ def _fill_queue(a: argparse.Namespace, cfg: Config) -> int:
 def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     from analysis.console.auth import audit
     from weibo_mh.alert_queue import fill_alerts, missing_scorer_hint
+    from weibo_mh.notify.outbox import policy_from
 
     threshold = cfg.console.alert_threshold if a.threshold is None else a.threshold
     if not 0 <= threshold <= 10:
@@ -168,7 +169,8 @@ def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
         scorer = a.scorer or _default_scorer(conn, cfg)
 
     def run(conn: sa.Connection) -> tuple[int, str]:
-        n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days)
+        n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days,
+                        notify=policy_from(cfg))
         audit(conn, actor, "fill_alerts", f"scorer:{scorer}"[:191], {"threshold": threshold, "created": n})
         return n, ("" if n else missing_scorer_hint(conn, scorer))
 

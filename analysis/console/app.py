@@ -51,6 +51,7 @@ from analysis.console.writes import write
 from weibo_mh import db
 from weibo_mh.alert_queue import fill_alerts
 from weibo_mh.config import ConfigError
+from weibo_mh.notify.outbox import policy_from
 from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS
 
 HERE = Path(__file__).resolve().parent
@@ -486,7 +487,8 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
             return redirect(url_for("admin_page"))
 
         def run(conn: Connection) -> int:
-            n = fill_alerts(conn, scorer, threshold, repeat_days=con.repeat_days)
+            n = fill_alerts(conn, scorer, threshold, repeat_days=con.repeat_days,
+                            notify=policy_from(cfg))
             auth.audit(conn, u.username, "fill_alerts", f"scorer:{scorer}"[:191],
                        {"threshold": threshold, "created": n}, ip=ip)
             return n
@@ -541,6 +543,8 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     def _404(_e: Any) -> Any:
         return render_template("error.html", title="Not found", message="No such page."), 404
 
+    from analysis.console.watch import register as register_watch  # /watch, the alert page's pushes
+    register_watch(app, engine, requires)
     return app
 
 
