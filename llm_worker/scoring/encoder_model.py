@@ -173,7 +173,8 @@ class EncoderClassifier:
             log: Callable[[str], None] | None = None) -> EncoderClassifier:
         source = resolve_encoder(self.encoder)
         self._load_tokenizer(source)
-        self.nets_, self.int8_nets_ = [], None
+        self.nets_: list = []
+        self.int8_nets_: list | None = None
         for k in range(self.members):
             if log and self.members > 1:
                 log(f"  encoder member {k + 1}/{self.members} (seed {self.seed + k})")
@@ -227,17 +228,18 @@ class EncoderClassifier:
         fine-tuned float32 nets themselves. Training always uses the float32 nets."""
         if not self.int8 or self.device_ != "cpu":
             return self.nets_
-        if getattr(self, "int8_nets_", None) is None:
+        cached: list | None = getattr(self, "int8_nets_", None)
+        if cached is None:
             import warnings
 
             import torch
 
             with warnings.catch_warnings():  # torch marks its quantised tensors deprecated (2.13)
                 warnings.simplefilter("ignore")
-                self.int8_nets_ = [torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear},
-                                                                          dtype=torch.qint8)
-                                   for net in self.nets_]
-        return self.int8_nets_
+                cached = [torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+                          for net in self.nets_]
+            self.int8_nets_ = cached
+        return cached
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """(P(high risk), probabilities over the 11 levels), averaged over the members."""
