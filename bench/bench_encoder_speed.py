@@ -1,7 +1,7 @@
 """The fine-tuned encoder's scoring speed and F1: float32 against the fast paths, side by side.
 
     .venv/bin/python bench/bench_encoder_speed.py --model MODEL.joblib --data FILE [--data FILE …]
-        [--rounds 3] [--batch-size 64] [--onnx] [--json OUT]
+        [--rounds 3] [--time-texts 256] [--batch-size 64] [--onnx] [--json OUT]
 
 ``MODEL`` is a classifier trained with ``--encoder`` (``python -m llm_worker.training.train``);
 ``--data`` are labelled suicide files it was not trained on (level files, binary twins, an SOS-4K
@@ -15,9 +15,9 @@ the fast path's own, not a training difference:
   the same nets exported to ONNX and run by ONNX Runtime, then with ONNX Runtime's dynamic int8
   quantisation.
 
-Timing: ``--rounds`` rounds, each scoring all texts once with every path in turn (interleaved,
-so a busy machine slows them alike); the median round gives comments/s, and the ratio to
-float32 is reported. Accuracy: the full classifier (n-grams + encoder) with each path, binary F1
+Timing: ``--rounds`` rounds, each scoring the same ``--time-texts`` texts (a seeded sample of
+the files' texts) once with every path in turn (interleaved, so a busy machine slows them alike);
+the median round gives comments/s, and the ratio to float32 is reported. Accuracy: the full classifier (n-grams + encoder) with each path, binary F1
 (level >= 6 where a file has no binary twin) and weighted F1 over the 11 levels. Also prints the
 thread count. Prints Markdown.
 """
@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", action="append", required=True, metavar="FILE",
                     help="labelled suicide file the model was not trained on; repeat")
     ap.add_argument("--rounds", type=int, default=3, help="timing rounds (default 3; the median counts)")
+    ap.add_argument("--time-texts", type=int, default=256, metavar="N",
+                    help="time on a seeded sample of N of the texts (default 256; 0: all of them)")
     ap.add_argument("--batch-size", type=int, default=64, help="comments per encoder batch (default 64)")
     ap.add_argument("--onnx", action="store_true", help="also time ONNX Runtime, float32 and int8")
     ap.add_argument("--json", help="also write the figures as JSON")
@@ -139,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     folds: list[Fold] = pair_folds([ds.load(f) for f in a.data])
     texts, levels, binary = _concat(folds)
     enc = model.encoder
-    res: dict[str, Any] = {"model": Path(a.model).name, "comments": len(texts), "rounds": a.rounds,
+    rng = np.random.default_rng(0)
+    timed = ([texts[i] for i in rng.permutation(len(texts))[:a.time_texts]] if 0 < a.time_texts < len(texts)
+             else texts)
+    res: dict[str, Any] = {"model": Path(a.model).name, "comments": len(texts), "timed_comments": len(timed),
+                           "rounds": a.rounds,
                            "batch_size": a.batch_size, "torch_threads": torch.get_num_threads(),
                            "cpus": os.cpu_count(), "load_average": os.getloadavg()[0], "paths": {}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(a.rounds):
             for name, w in ways.items():
                 t0 = time.perf_counter()
-                w.predict_proba(texts, a.batch_size)
+                w.predict_proba(timed, a.batch_size)
                 times[name].append(time.perf_counter() - t0)
-            print(f"round {r + 1}/{a.rounds}: " + "  ".join(f"{n} {len(texts) / t[-1]:.1f}/s"
+            print(f"round {r + 1}/{a.rounds}: " + "  ".join(f"{n} {len(timed) / t[-1]:.1f}/s"
                                                           for n, t in times.items()), file=sys.stderr)
         base = statistics.median(times["float32"])
         for name, w in ways.items():
@@ -160,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             pred, _conf, _ph = model.predict(texts)
             m = part_metrics(levels, binary, pred.tolist())
             med = statistics.median(times[name])
-            res["paths"][name] = {"comments_per_second": len(texts) / med, "speedup": base / med,
+            res["paths"][name] = {"comments_per_second": len(timed) / med, "speedup": base / med,
                                   "binary_f1": m["binary_f1"], "weighted_f1": m["weighted_f1"],
                                   "seconds": times[name]}
         model.encoder = enc
@@ -172,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(r: dict[str, Any]) -> str:
     base = r["paths"]["float32"]
-    out = [f"{r['comments']} comments, batch {r['batch_size']}, {r['torch_threads']} torch threads on "
+    out = [f"{r['timed_comments']} comments timed, {r['comments']} scored for F1, batch {r['batch_size']}, {r['torch_threads']} torch threads on "
            f"{r['cpus']} cores (load average {r['load_average']:.1f} at the start), median of "
            f"{r['rounds']} interleaved rounds; the same fine-tuned encoder ({r['model']}) on every path.", "",
            "| path | encoder comments/s | × float32 | binary F1 | Δ | weighted F1 | Δ |",
