@@ -136,3 +136,21 @@ def test_evaluate_takes_the_sos4k_file_as_it_is(tmp_path, capsys):
     assert code == 0
     m = json.loads((tmp_path / "e.json").read_text())["files"][0]["metrics"]
     assert m["n"] == 60 and 0 <= m["binary_f1_from_levels"] <= 1
+
+
+def test_bench_quality_splits_sos4k_by_the_same_hash(tmp_path):
+    """bench_quality --sos4k: fold k trains on the other hash folds' rows and tests on its own."""
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "bench" / "bench_quality.py"
+    spec = importlib.util.spec_from_file_location("bench_quality", path)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    src = _write(tmp_path / "newer.tsv", [r.replace("\t", "。唉\t", 1) for r in _level_rows()])
+    parts = bench.sos4k_parts(src, tmp_path)
+    everything = set(ds.load(src).texts)
+    for k, (train_file, test_file) in enumerate(parts):
+        tr, te = set(ds.load(train_file).texts), set(ds.load(test_file).texts)
+        assert tr | te == everything and not tr & te
+        assert all(ds.hash_fold(t, 5) == k for t in te)
