@@ -114,6 +114,17 @@ def resolve_encoder(name: str) -> Path:
     return path
 
 
+def _int8_body(net: Any) -> Any:
+    """A copy of one member whose encoder body runs on int8 weights (torch's dynamic quantisation
+    of its Linear layers, where nearly all the time goes); the two small heads stay float32, so
+    no rounding lands directly on the output probabilities."""
+    import torch
+
+    fast = torch.nn.ModuleDict(dict(net.items()))  # a new dict of the same modules; ``net`` is untouched
+    fast["enc"] = torch.ao.quantization.quantize_dynamic(net["enc"], {torch.nn.Linear}, dtype=torch.qint8)
+    return fast.eval()
+
+
 class EncoderClassifier:
     """Mean-pooled encoder with two heads, trained together: high risk (2 classes) and level (11).
 
@@ -223,9 +234,9 @@ class EncoderClassifier:
 
     # -- prediction -----------------------------------------------------------------------
     def scoring_nets(self) -> list:
-        """The members that score: int8 copies (torch's dynamic quantisation of every Linear
-        layer, made once and kept) when ``int8`` is on and the nets run on the CPU, else the
-        fine-tuned float32 nets themselves. Training always uses the float32 nets."""
+        """The members that score: int8 copies (``_int8_body``, made once and kept) when ``int8``
+        is on and the nets run on the CPU, else the fine-tuned float32 nets themselves.
+        Training always uses the float32 nets."""
         if not self.int8 or self.device_ != "cpu":
             return self.nets_
         cached: list | None = getattr(self, "int8_nets_", None)
@@ -236,8 +247,7 @@ class EncoderClassifier:
 
             with warnings.catch_warnings():  # torch marks its quantised tensors deprecated (2.13)
                 warnings.simplefilter("ignore")
-                cached = [torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
-                          for net in self.nets_]
+                cached = [_int8_body(net) for net in self.nets_]
             self.int8_nets_ = cached
         return cached
 
