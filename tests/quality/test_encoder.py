@@ -229,24 +229,35 @@ def test_zero_members_is_refused(tiny_bert, tmp_path, capsys):
     assert "--encoder-members must be at least 1" in capsys.readouterr().err
 
 
-def test_int8_scoring_stays_close_to_float32_and_is_never_saved(tiny_bert):
-    """The int8 path scores with quantised copies of the same fine-tuned nets; training and the
-    saved weights stay float32 (bench/bench_encoder_speed.py measures speed and F1 on real data)."""
+def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, monkeypatch):
+    """ONNX Runtime (the default) gives float32's probabilities; int8 stays close; the fast
+    copies are never pickled, and without onnxruntime the encoder falls back to float32 and says
+    so (bench/bench_encoder_speed.py measures speed and F1 on real data)."""
+    import sys
+
+    from llm_worker.scoring.encoder_model import SCORING
+
     texts = ds.load(LEVEL).texts
-    enc = EncoderClassifier(tiny_bert, epochs=1, int8=False).fit(
+    enc = EncoderClassifier(tiny_bert, epochs=1, scoring="float32").fit(
         texts, [int(x) for x in ds.load(LEVEL).labels], [int(x) for x in ds.load(BINARY).labels])
     p32, l32 = enc.predict_proba(texts)
-    enc.int8 = True
-    p8, l8 = enc.predict_proba(texts)
-    assert enc.scoring_nets() is enc.int8_nets_ and enc.scoring_nets()[0] is not enc.nets_[0]
-    np.testing.assert_allclose(p8, p32, atol=0.1)
-    assert np.allclose(l8.sum(1), 1)
+    assert enc.scoring_used_ == "float32"
+    for way, tol in (("onnx", 1e-5), ("int8", 0.1)):
+        enc.scoring, enc.scorers_ = way, None
+        p, lv = enc.predict_proba(texts)
+        assert enc.scoring_used_ == way
+        np.testing.assert_allclose(p, p32, atol=tol)
+        np.testing.assert_allclose(lv, l32, atol=tol)
     state = enc.__getstate__()
-    assert "int8_nets_" not in state and state["int8"] is True
-    again = pickle.loads(pickle.dumps(enc))
-    np.testing.assert_array_equal(again.predict_proba(texts)[0], p8)
-    del state["int8"]   # a model saved before the int8 path takes today's default
+    assert "scorers_" not in state and state["scoring"] == "int8"
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(enc)).predict_proba(texts)[0], p)
+    del state["scoring"]   # a model saved before the scoring paths takes today's default
     old = EncoderClassifier.__new__(EncoderClassifier)
     old.__setstate__(state)
-    from llm_worker.scoring.encoder_model import INT8_SCORING
-    assert old.int8 is INT8_SCORING
+    assert old.scoring == SCORING == "onnx"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)   # not installed
+    old.scorers_ = None
+    np.testing.assert_allclose(old.predict_proba(texts)[0], p32, atol=1e-6)
+    assert old.scoring_used_ == "float32 (onnxruntime not installed)"
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        EncoderClassifier(tiny_bert, scoring="fp16")
