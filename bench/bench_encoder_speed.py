@@ -52,25 +52,15 @@ class OnnxEncoder:
         import onnxruntime as ort
         import torch
 
-        net = enc.nets_[0]
-
-        class Wrapped(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = net
-
-            def forward(self, input_ids, attention_mask):
-                hidden = self.net["enc"](input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / torch.clamp(mask.sum(1), min=1.0)
-                return torch.softmax(self.net["bin"](pooled), -1), torch.softmax(self.net["lvl"](pooled), -1)
+        from llm_worker.scoring.encoder_model import _Probabilities
 
         sample = enc.tokenizer_(["样本文字", "再来一句更长一点的样本文字"], padding=True, return_tensors="pt")
         fp32 = path / "encoder.onnx"
-        torch.onnx.export(Wrapped().eval(), (sample["input_ids"], sample["attention_mask"]), str(fp32),
-                          input_names=["input_ids", "attention_mask"], output_names=["p_bin", "p_lvl"],
+        torch.onnx.export(_Probabilities(enc.nets_[0]).eval(), (sample["input_ids"], sample["attention_mask"]),
+                          str(fp32), input_names=["input_ids", "attention_mask"], output_names=["p_high", "p_level"],
                           dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
-                                        "attention_mask": {0: "batch", 1: "tokens"}},
+                                        "attention_mask": {0: "batch", 1: "tokens"},
+                                        "p_high": {0: "batch"}, "p_level": {0: "batch"}},
                           opset_version=17, dynamo=False)
         model = fp32
         if quantise:
@@ -79,7 +69,8 @@ class OnnxEncoder:
             model = path / "encoder.int8.onnx"
             quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0")) or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
         self.tokenizer_, self.max_length = enc.tokenizer_, enc.max_length
 
@@ -90,9 +81,8 @@ class OnnxEncoder:
             idx = by_len[start:start + batch_size]
             b = self.tokenizer_([texts[i] for i in idx], padding=True, truncation=True,
                                 max_length=self.max_length, return_tensors="np")
-            pb, pl = self.session.run(None, {"input_ids": b["input_ids"].astype(np.int64),
-                                             "attention_mask": b["attention_mask"].astype(np.int64)})
-            p_high[idx], p_lvl[idx] = pb[:, 1], pl
+            p_high[idx], p_lvl[idx] = self.session.run(None, {"input_ids": b["input_ids"].astype(np.int64),
+                                                              "attention_mask": b["attention_mask"].astype(np.int64)})
         return p_high, p_lvl
 
 
