@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
     from llm_worker.scoring.encoder_model import EncoderClassifier
 
+#: How the level inside the chosen band is picked without an encoder: the raw class-balanced
+#: SVM's decision ("svm", the default) or the calibrated level probabilities ("calibrated").
+BAND_LEVELS = ("svm", "calibrated")
 INNER_FOLDS = 4  # inner CV for the decision threshold (fixed a priori: the outer CV trains on four folds)
 
 
@@ -65,14 +68,18 @@ class SuicideModel:
     """Fit on texts with levels (and binary labels when available); predict levels 0-10."""
 
     def __init__(self, features: FeatureConfig | None = None, threshold: float | None = None,
-                 seed: int = 0, encoder: EncoderClassifier | None = None) -> None:
+                 seed: int = 0, encoder: EncoderClassifier | None = None, band_levels: str = "svm") -> None:
+        if band_levels not in BAND_LEVELS:
+            raise ValueError(f"band_levels must be one of {', '.join(BAND_LEVELS)}")
         self.features = features or FeatureConfig()
         self.threshold = threshold
         self.seed = seed
         self.encoder = encoder
+        self.band_levels = band_levels
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("encoder", None)  # models saved before the encoder existed
+        state.setdefault("band_levels", "svm")  # models saved before the choice existed
         self.__dict__.update(state)
 
     # -- features --------------------------------------------------------------------------
@@ -213,10 +220,11 @@ class SuicideModel:
         ph = self._p_high_of(self.binary_, t, c)
         pl = self.level_proba(x)
         d = np.full((x.shape[0], len(LEVELS)), -np.inf)
-        if self.encoder is not None:
-            ph_enc, pl_enc = self.encoder.predict_proba(texts)
-            ph = 0.5 * ph + 0.5 * ph_enc
-            pl = 0.5 * pl + 0.5 * pl_enc
+        if self.encoder is not None or self.band_levels == "calibrated":
+            if self.encoder is not None:
+                ph_enc, pl_enc = self.encoder.predict_proba(texts)
+                ph = 0.5 * ph + 0.5 * ph_enc
+                pl = 0.5 * pl + 0.5 * pl_enc
             seen = self.lvl_svc_.classes_.astype(int)
             d[:, seen] = pl[:, seen]
         else:

@@ -44,7 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from llm_worker.scoring.classifier_model import LevelHead, PositivityModel, SuicideModel
+from llm_worker.scoring.classifier_model import (
+    BAND_LEVELS,
+    LevelHead,
+    PositivityModel,
+    SuicideModel,
+)
 from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, resolve_encoder
 from llm_worker.scoring.features import FeatureConfig
 from llm_worker.training import datasets as ds
@@ -137,7 +142,7 @@ def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int]]:
 
 def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
                   encoder: dict[str, Any] | None = None, log=None,
-                  augment: AugmentSettings | None = None) -> SuicideModel:
+                  augment: AugmentSettings | None = None, band_levels: str = "svm") -> SuicideModel:
     """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None.
 
     ``augment``: add augmented copies of these (training) rows; see ``training.augment``.
@@ -148,7 +153,7 @@ def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
     if augment and log:
         log(f"augmentation ({', '.join(augment.methods)}, {augment.copies} copies, seed {augment.seed}): "
             f"{len(extra)} new rows on top of {len(texts)}")
-    return SuicideModel(features, encoder=enc).fit(texts, levels, binary, log=log,
+    return SuicideModel(features, encoder=enc, band_levels=band_levels).fit(texts, levels, binary, log=log,
                                                    extra_texts=extra, extra_origin=origin)
 
 
@@ -223,7 +228,7 @@ def _summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
                    log=print, encoder: dict[str, Any] | None = None,
                    augment: AugmentSettings | None = None, spread: list[Fold] | None = None,
-                   spread_train: bool = True) -> dict[str, Any]:
+                   spread_train: bool = True, band_levels: str = "svm") -> dict[str, Any]:
     """One fold per level file: train on the others, test on it. Metrics per fold, mean and SD.
 
     ``spread``: level files without folds of their own (SOS-4K), cut into as many parts as there
@@ -242,7 +247,7 @@ def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
         train_on = [f for i, f in enumerate(folds) if i != k]
         if spread_train:
             train_on += [f for j, p in enumerate(parts) if j != k for f in p]
-        model = train_suicide(train_on, features, encoder, log=log, augment=augment)
+        model = train_suicide(train_on, features, encoder, log=log, augment=augment, band_levels=band_levels)
         groups = [("folds", [test])] + ([("spread", parts[k])] if parts else [])
         row: dict[str, Any] = {"fold": test.level.path.name}
         every: tuple[list[int], list[int], list[int]] = ([], [], [])
@@ -349,6 +354,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
+    ap.add_argument("--band-levels", choices=BAND_LEVELS, default="svm",
+                    help="without --encoder, how the level inside the high or low band is picked: the raw "
+                         "class-balanced SVM (svm, default) or the calibrated level probabilities")
     add_augment_options(ap, what="add augmented copies of the training rows (never of a test fold)")
     return ap.parse_args(argv)
 
@@ -409,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                  if spread_folds else ""), file=sys.stderr)
         try:
             res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr), encoder=encoder,
-                                 augment=augment, spread=spread_folds, spread_train=not a.cv_spread_test_only)
+                                 augment=augment, spread=spread_folds, spread_train=not a.cv_spread_test_only,
+                                 band_levels=a.band_levels)
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -429,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{describe_binary(folds)}", file=sys.stderr)
     try:
         model = train_suicide(folds, features, encoder, log=lambda s: print(s, file=sys.stderr),
-                              augment=augment)
+                              augment=augment, band_levels=a.band_levels)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -445,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     heads = train_heads(labels, log=lambda s: print(s, file=sys.stderr)) if labels is not None else {}
     meta = metadata(a.task, files, features, encoder, augment)
     meta["binary_labels"] = binary_sources(folds)
+    meta["band_levels"] = a.band_levels
     meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
     meta["heads"] = {d: (f"trained on {heads[d].n_labels_} human labels" if d in heads else "lexicon")
                      for d in HEAD_DIMENSIONS}

@@ -154,3 +154,13 @@ def test_bench_quality_splits_sos4k_by_the_same_hash(tmp_path):
         tr, te = set(ds.load(train_file).texts), set(ds.load(test_file).texts)
         assert tr | te == everything and not tr & te
         assert all(ds.hash_fold(t, 5) == k for t in te)
+
+
+def test_band_levels_can_come_from_the_calibrated_probabilities(tmp_path, capsys):
+    out = tmp_path / "m.joblib"
+    assert train.main(["--task", "suicide", "--data", str(DATA / "sos_level.tsv"), "--band-levels", "calibrated",
+                       "--out", str(out)]) == 0
+    bundle = joblib.load(out)
+    assert bundle["meta"]["band_levels"] == "calibrated" and bundle["suicide"].band_levels == "calibrated"
+    levels, _, ph = bundle["suicide"].predict(ds.load(DATA / "sos_level.tsv").texts)
+    assert ((levels >= 6) == (ph >= bundle["suicide"].threshold_)).all()
