@@ -142,7 +142,7 @@ def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int]]:
 
 def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
                   encoder: dict[str, Any] | None = None, log=None,
-                  augment: AugmentSettings | None = None, band_levels: str = "svm") -> SuicideModel:
+                  augment: AugmentSettings | None = None, band_levels: str = "calibrated") -> SuicideModel:
     """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None.
 
     ``augment``: add augmented copies of these (training) rows; see ``training.augment``.
@@ -228,7 +228,7 @@ def _summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
                    log=print, encoder: dict[str, Any] | None = None,
                    augment: AugmentSettings | None = None, spread: list[Fold] | None = None,
-                   spread_train: bool = True, band_levels: str = "svm") -> dict[str, Any]:
+                   spread_train: bool = True, band_levels: str = "calibrated") -> dict[str, Any]:
     """One fold per level file: train on the others, test on it. Metrics per fold, mean and SD.
 
     ``spread``: level files without folds of their own (SOS-4K), cut into as many parts as there
@@ -354,9 +354,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
-    ap.add_argument("--band-levels", choices=BAND_LEVELS, default="svm",
-                    help="without --encoder, how the level inside the high or low band is picked: the raw "
-                         "class-balanced SVM (svm, default) or the calibrated level probabilities")
+    ap.add_argument("--band-levels", choices=BAND_LEVELS, default="calibrated",
+                    help="without --encoder, how the level inside the high or low band is picked: the "
+                         "calibrated level probabilities (calibrated, default) or the raw class-balanced SVM "
+                         "(svm, the rule before issue 24)")
     add_augment_options(ap, what="add augmented copies of the training rows (never of a test fold)")
     return ap.parse_args(argv)
 
