@@ -5,7 +5,7 @@
                                              [--adapt [--adapt-data FILE …] [--adapt-epochs N]]
                                              [--task-adapt-epochs N]]
                                             [--augment METHOD … [--augment-copies N] [--augment-alpha A]
-                                             [--augment-seed N]]
+                                             [--augment-seed N]] [--sos4k [FILE]]
 
 For each of the five shared SOS-1K folds, the lexicon (untrained) is evaluated on the
 fold, and the classifier is trained on the other four with ``python -m llm_worker.training.train``
@@ -23,7 +23,9 @@ fine-tuning it: task-adaptive pretraining, after Gururangan et al. 2020. ``--aug
 adds a row for the classifier trained with ``train --augment METHOD …`` (with the same
 ``--augment-copies``, ``--augment-alpha`` and ``--augment-seed``, train's defaults unless
 given) on the same training folds, beside the plain one in the same run; the test
-fold is never augmented. Finally
+fold is never augmented. ``--sos4k`` adds SOS-4K's rows: each goes to one of the five folds by a
+stable hash of its text (``datasets.hash_fold``), trains the models of the other folds and is
+scored with its own, reported apart from SOS-1K's rows. Finally
 the tiny random GLM runs through evaluate to show that the transformers path works:
 its accuracy is meaningless. Prints Markdown; skips with a message when the data is absent.
 """
@@ -63,10 +65,39 @@ def run_eval(backend: str, task: str, files: list[Path], model: str | None = Non
 
 
 def fold_row(doc: dict) -> dict:
-    level, binary = doc["files"]
-    return {"binary_f1": binary["metrics"]["binary_f1"], "weighted_f1": level["metrics"]["weighted_f1"],
-            "macro_f1": level["metrics"]["macro_f1"], "mae": level["metrics"]["mae"],
-            "comments_per_second": doc["timing"]["comments_per_second"]}
+    level, binary, *spread = doc["files"]
+    row = {"binary_f1": binary["metrics"]["binary_f1"], "weighted_f1": level["metrics"]["weighted_f1"],
+           "macro_f1": level["metrics"]["macro_f1"], "mae": level["metrics"]["mae"],
+           "comments_per_second": doc["timing"]["comments_per_second"]}
+    if spread:  # SOS-4K's rows of this fold: high risk is level >= 6 on both sides
+        m = spread[0]["metrics"]
+        row.update(sos4k_binary_f1=m["binary_f1_from_levels"], sos4k_weighted_f1=m["weighted_f1"],
+                   sos4k_mae=m["mae"])
+    return row
+
+
+def write_level_file(path: Path, data) -> Path:
+    """A part of a level file, in its own format, in the run's temporary directory."""
+    path.write_text("comment\tmyLabel\n" + "".join(f"{e.text}\t{e.label}\n" for e in data.examples),
+                    encoding="utf-8")
+    return path
+
+
+def sos4k_parts(path: Path, tmp: Path) -> list[tuple[Path, Path]]:
+    """For each fold k: (SOS-4K rows of the other four hash folds, SOS-4K rows of fold k).
+
+    Rows go to folds by ``datasets.hash_fold`` (the CV protocol, docs/quality.md); the parts are
+    written to the temporary directory, read in place by train and evaluate, and deleted with it."""
+    from llm_worker.training import datasets as ds
+
+    data = ds.load(path)
+    parts = ds.split_by_hash(data, 5)
+    out = []
+    for k in range(5):
+        train = ds.Dataset(data.path, data.kind, [e for j, p in enumerate(parts) if j != k for e in p.examples], "")
+        out.append((write_level_file(tmp / f"sos4k_train_fold{k + 1}.tsv", train),
+                    write_level_file(tmp / f"sos4k_fold{k + 1}.tsv", parts[k])))
+    return out
 
 
 def main() -> int:
@@ -96,6 +127,10 @@ def main() -> int:
                          "training comments for N masked-LM epochs (never on the test fold)")
     add_augment_options(ap, what="also cross-validate the classifier trained with train --augment METHOD …, "
                                  "on the training folds only")
+    ap.add_argument("--sos4k", nargs="?", const="sos4k/train.tsv", metavar="FILE",
+                    help="also train on SOS-4K (default sos4k/train.tsv under --shared) and test on it: its "
+                         "rows are spread over the five folds by a stable hash of their text, and their "
+                         "figures are reported apart from SOS-1K's")
     ap.add_argument("--members", type=int, default=1, metavar="N",
                     help="with --encoder: average N fine-tuned copies (train --encoder-members N)")
     a = ap.parse_args()
@@ -121,6 +156,9 @@ def main() -> int:
     if not sos.is_dir():
         print(f"skipped: research data not found at {a.shared} (needs ../shared/datasets beside the repo)")
         return 0
+    if a.sos4k and not (a.shared / a.sos4k).is_file():
+        print(f"skipped: {a.shared / a.sos4k} not found (--sos4k)")
+        return 0
     from llm_worker.training import adapt, train
 
     smp = a.shared / "smp2020_ewect" / "usual_eval_labeled.txt"
@@ -141,6 +179,9 @@ def main() -> int:
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         encoder = a.encoder
+        parts = sos4k_parts(a.shared / a.sos4k, Path(tmp)) if a.sos4k else []
+        if a.sos4k:
+            results["sos4k"] = a.sos4k
         if a.adapt:
             t0 = time.perf_counter()
             encoder = f"{tmp}/adapted"
@@ -159,8 +200,11 @@ def main() -> int:
             results["classifier+encoder"]["adapt_seconds"] = round(time.perf_counter() - t0, 1)
         for k in range(1, 6):
             test = [sos / f"fold{k}_level.tsv", sos / f"fold{k}_binary.tsv"]
-            results["lexicon"]["folds"].append(fold_row(run_eval("lexicon", "suicide", test)))
             args = ["--task", "suicide"]
+            if parts:
+                test.append(parts[k - 1][1])
+                args += ["--data", str(parts[k - 1][0])]
+            results["lexicon"]["folds"].append(fold_row(run_eval("lexicon", "suicide", test)))
             for j in range(1, 6):
                 if j != k:
                     args += ["--data", str(sos / f"fold{j}_level.tsv"), "--data", str(sos / f"fold{j}_binary.tsv")]
@@ -198,8 +242,9 @@ def main() -> int:
                     print(f"        {FIRST} {row}", file=sys.stderr)
         for name in [n for n in results if n not in ("seconds", "tiny")]:
             folds = results[name]["folds"]
-            results[name]["mean"] = {m: statistics.mean(f[m] for f in folds)
-                                     for m in ("binary_f1", "weighted_f1", "macro_f1", "mae")}
+            keys = [m for m in folds[0] if m not in ("comments_per_second", "train_seconds")]
+            results[name]["mean"] = {m: statistics.mean(f[m] for f in folds) for m in keys}
+            results[name]["sd"] = {m: statistics.stdev(f[m] for f in folds) for m in keys}
         pos_files = [f for f in (smp, clue) if f.exists()]
         runs: list[tuple[str, str | None]] = [("lexicon", None),
                                               *((n, f"{tmp}/fold5-{n}.joblib") for n in trained)]
@@ -249,10 +294,25 @@ def markdown(r: dict) -> str:
         for i, f in enumerate(r[name]["folds"], 1):
             out.append(f"| {name} | {i} | {100 * f['binary_f1']:.2f} | {100 * f['weighted_f1']:.2f} | "
                        f"{100 * f['macro_f1']:.2f} | {f['mae']:.3f} |")
-        m = r[name]["mean"]
+        m, sd = r[name]["mean"], r[name]["sd"]
         out.append(f"| **{name}** | **mean** | **{100 * m['binary_f1']:.2f}** | **{100 * m['weighted_f1']:.2f}** | "
                    f"**{100 * m['macro_f1']:.2f}** | **{m['mae']:.3f}** |")
+        out.append(f"| {name} | fold SD | {100 * sd['binary_f1']:.2f} | {100 * sd['weighted_f1']:.2f} | "
+                   f"{100 * sd['macro_f1']:.2f} | {sd['mae']:.3f} |")
     out.append("")
+    if r.get("sos4k"):
+        out += [f"SOS-4K rows ({r['sos4k']}, spread over the folds by a hash of their text; high risk = "
+                "level >= 6), apart from SOS-1K's:", "",
+                "| backend | fold | binary F1 | weighted F1 | MAE |", "|---|---|---|---|---|"]
+        for name in names:
+            for i, f in enumerate(r[name]["folds"], 1):
+                out.append(f"| {name} | {i} | {100 * f['sos4k_binary_f1']:.2f} | "
+                           f"{100 * f['sos4k_weighted_f1']:.2f} | {f['sos4k_mae']:.3f} |")
+            m, sd = r[name]["mean"], r[name]["sd"]
+            out.append(f"| **{name}** | **mean ± SD** | **{100 * m['sos4k_binary_f1']:.2f} ± "
+                       f"{100 * sd['sos4k_binary_f1']:.2f}** | **{100 * m['sos4k_weighted_f1']:.2f} ± "
+                       f"{100 * sd['sos4k_weighted_f1']:.2f}** | **{m['sos4k_mae']:.3f}** |")
+        out.append("")
     for name in [n for n in names[1:] if n != FIRST]:
         folds = r[name]["folds"]
         out.append(f"- {name}: training {statistics.mean(f['train_seconds'] for f in folds):.0f} s a fold, "

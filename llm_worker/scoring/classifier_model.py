@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 
     from llm_worker.scoring.encoder_model import EncoderClassifier
 
+#: How the level inside the chosen band is picked without an encoder: the calibrated level
+#: probabilities ("calibrated", the default since the pre-registered CV with SOS-4K, BENCHMARKS.md)
+#: or the raw class-balanced SVM's decision ("svm", the rule before; models saved before keep it).
+BAND_LEVELS = ("svm", "calibrated")
 INNER_FOLDS = 4  # inner CV for the decision threshold (fixed a priori: the outer CV trains on four folds)
 
 
@@ -65,14 +69,19 @@ class SuicideModel:
     """Fit on texts with levels (and binary labels when available); predict levels 0-10."""
 
     def __init__(self, features: FeatureConfig | None = None, threshold: float | None = None,
-                 seed: int = 0, encoder: EncoderClassifier | None = None) -> None:
+                 seed: int = 0, encoder: EncoderClassifier | None = None,
+                 band_levels: str = "calibrated") -> None:
+        if band_levels not in BAND_LEVELS:
+            raise ValueError(f"band_levels must be one of {', '.join(BAND_LEVELS)}")
         self.features = features or FeatureConfig()
         self.threshold = threshold
         self.seed = seed
         self.encoder = encoder
+        self.band_levels = band_levels
 
     def __setstate__(self, state: dict) -> None:
         state.setdefault("encoder", None)  # models saved before the encoder existed
+        state.setdefault("band_levels", "svm")  # models saved before the choice: the rule they were measured with
         self.__dict__.update(state)
 
     # -- features --------------------------------------------------------------------------
@@ -175,8 +184,10 @@ class SuicideModel:
                              minlength=len(LEVELS))
         present = counts[counts > 0]
         lvl_cv = int(min(3, present.min())) if len(present) > 1 else 0
-        # Ranking inside a band uses the raw balanced SVM (better weighted F1 than the calibrated
-        # argmax, which leans to the frequent levels); the calibrated copy gives the confidence.
+        # Inside a band the level is the calibrated copy's argmax (band_levels "calibrated": with
+        # SOS-4K's rows it beat the raw SVM's ranking on every CV fold; on SOS-1K's 800 rows alone
+        # the raw SVM had been better) or the raw balanced SVM's ("svm"); the calibrated copy also
+        # gives the confidence.
         self.lvl_svc_ = LinearSVC(C=1.0, class_weight="balanced", max_iter=5000).fit(x, y_lvl)
         if lvl_cv >= 2:
             self.lvl_ = CalibratedClassifierCV(LinearSVC(C=1.0, class_weight="balanced", max_iter=5000),
@@ -213,10 +224,11 @@ class SuicideModel:
         ph = self._p_high_of(self.binary_, t, c)
         pl = self.level_proba(x)
         d = np.full((x.shape[0], len(LEVELS)), -np.inf)
-        if self.encoder is not None:
-            ph_enc, pl_enc = self.encoder.predict_proba(texts)
-            ph = 0.5 * ph + 0.5 * ph_enc
-            pl = 0.5 * pl + 0.5 * pl_enc
+        if self.encoder is not None or self.band_levels == "calibrated":
+            if self.encoder is not None:
+                ph_enc, pl_enc = self.encoder.predict_proba(texts)
+                ph = 0.5 * ph + 0.5 * ph_enc
+                pl = 0.5 * pl + 0.5 * pl_enc
             seen = self.lvl_svc_.classes_.astype(int)
             d[:, seen] = pl[:, seen]
         else:

@@ -213,3 +213,21 @@ def positivity_target(label: int | str) -> int | None:
     if label in NEGATIVE_EMOTIONS:
         return 0
     return None
+
+
+def hash_fold(text: str, k: int) -> int:
+    """A stable fold 0..k-1 for ``text``: SHA-256 of its stripped UTF-8, modulo ``k``.
+
+    Stable across runs, machines and Python versions (unlike ``hash``), and the same text
+    always lands in the same fold, so a duplicated comment cannot sit on both sides of a split.
+    This is the CV protocol's rule for rows that come without folds (SOS-4K)."""
+    return int(hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:16], 16) % k
+
+
+def split_by_hash(data: Dataset, k: int) -> list[Dataset]:
+    """``data`` cut into ``k`` parts by ``hash_fold``; part j is named ``NAME#foldJ+1``."""
+    parts: list[list[Example]] = [[] for _ in range(k)]
+    for e in data.examples:
+        parts[hash_fold(e.text, k)].append(e)
+    return [Dataset(data.path.with_name(f"{data.path.name}#fold{j + 1}"), data.kind, rows, data.sha256)
+            for j, rows in enumerate(parts)]

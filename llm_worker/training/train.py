@@ -5,10 +5,15 @@
 
 Level files (``comment<TAB>myLabel``) train the 11-level head; binary files
 (``comment<TAB>twoClass``) listing the same texts in the same order train the
-high-risk ensemble (without them, level >= 6 is the binary target). Emotion files
+high-risk ensemble. Any mix works: a level file without a binary twin (SOS-4K's
+``train.tsv``, the team's own labels) takes level >= 6 as its binary target, and the
+printout and the model's metadata (``binary_labels``) say which file took which. Emotion files
 (SMP2020-EWECT / CLUEmotion) given as well train a positivity head; without them
 positivity comes from the lexicon. ``--cv`` instead runs cross-validation with one
-fold per level file (train on the others, test on it) and prints the metrics.
+fold per level file (train on the others, test on it) and prints the metrics with their fold
+standard deviations; ``--cv-spread FILE`` spreads a level file without folds (SOS-4K) over
+those folds by a stable hash of each text and reports its rows apart (docs/quality.md,
+"The CV protocol").
 
 ``--encoder DIR`` (a local BERT-family checkpoint directory, or ``m3e-small``) also
 fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble (see
@@ -39,7 +44,12 @@ from typing import Any
 
 import numpy as np
 
-from llm_worker.scoring.classifier_model import LevelHead, PositivityModel, SuicideModel
+from llm_worker.scoring.classifier_model import (
+    BAND_LEVELS,
+    LevelHead,
+    PositivityModel,
+    SuicideModel,
+)
 from llm_worker.scoring.encoder_model import EncoderClassifier, EncoderError, resolve_encoder
 from llm_worker.scoring.features import FeatureConfig
 from llm_worker.training import datasets as ds
@@ -52,7 +62,7 @@ from llm_worker.training.augment import (
 )
 from llm_worker.training.augment import augment as augment_rows
 from llm_worker.training.db_labels import DbLabels, LabelError, read_labels
-from weibo_mh.rubric import CORE_DIMENSIONS
+from weibo_mh.rubric import CORE_DIMENSIONS, HIGH_RISK_LEVEL, LEVELS
 
 MODEL_FORMAT = 1
 
@@ -63,7 +73,10 @@ class UsageError(Exception):
 
 @dataclass
 class Fold:
-    """One level file and, when given, its binary twin (same texts, same order)."""
+    """One level file and, when given, its binary twin (same texts, same order).
+
+    A level file without a twin takes its high/low labels from level >= 6 (the SOS-1K scale's
+    definition of high risk); SOS-4K, for one, has no separate binary labels."""
 
     level: ds.Dataset
     binary: ds.Dataset | None
@@ -77,12 +90,20 @@ class Fold:
         return [int(x) for x in self.level.labels]
 
     @property
-    def binary_labels(self) -> list[int] | None:
-        return [int(x) for x in self.binary.labels] if self.binary else None
+    def binary_labels(self) -> list[int]:
+        if self.binary is not None:
+            return [int(x) for x in self.binary.labels]
+        return [int(y >= HIGH_RISK_LEVEL) for y in self.levels]
+
+    @property
+    def binary_source(self) -> str:
+        """Where the high/low labels come from, for the printout and the model's metadata."""
+        return self.binary.path.name if self.binary is not None else f"level >= {HIGH_RISK_LEVEL}"
 
 
 def pair_folds(files: list[ds.Dataset]) -> list[Fold]:
-    """Match each binary file to the level file with the same texts (order kept)."""
+    """Match each binary file to the level file with the same texts (order kept); a level file
+    left without one takes level >= 6 as its binary label."""
     levels = [f for f in files if f.kind == ds.SOS_LEVEL]
     binaries = [f for f in files if f.kind == ds.SOS_BINARY]
     if not levels:
@@ -93,22 +114,35 @@ def pair_folds(files: list[ds.Dataset]) -> list[Fold]:
         if not match:
             raise UsageError(f"{b.path}: no level file lists the same texts in the same order")
         match[0].binary = b
-    if binaries and any(f.binary is None for f in folds):
-        missing = [str(f.level.path) for f in folds if f.binary is None]
-        raise UsageError(f"binary labels given for some level files but not for {', '.join(missing)}")
     return folds
 
 
-def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int] | None]:
+def binary_sources(folds: list[Fold]) -> dict[str, str]:
+    """Each level file's name and where its high/low labels come from."""
+    return {f.level.path.name: f.binary_source for f in folds}
+
+
+def describe_binary(folds: list[Fold]) -> str:
+    """One line for the printout: which level files have binary labels and which take level >= 6."""
+    derived = [f.level.path.name for f in folds if f.binary is None]
+    if not derived:
+        return "high/low labels from the binary files"
+    if len(derived) == len(folds):
+        return f"high/low labels from level >= {HIGH_RISK_LEVEL} (no binary files)"
+    return (f"high/low labels from the binary files, and from level >= {HIGH_RISK_LEVEL} for "
+            f"{', '.join(derived)} (no binary file)")
+
+
+def _concat(folds: list[Fold]) -> tuple[list[str], list[int], list[int]]:
     texts = [t for f in folds for t in f.texts]
     levels = [y for f in folds for y in f.levels]
-    binary = None if folds[0].binary is None else [y for f in folds for y in f.binary_labels or []]
+    binary = [y for f in folds for y in f.binary_labels]
     return texts, levels, binary
 
 
 def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
                   encoder: dict[str, Any] | None = None, log=None,
-                  augment: AugmentSettings | None = None) -> SuicideModel:
+                  augment: AugmentSettings | None = None, band_levels: str = "calibrated") -> SuicideModel:
     """``encoder``: EncoderClassifier arguments (``{"encoder": "m3e-small", "epochs": 8}``) or None.
 
     ``augment``: add augmented copies of these (training) rows; see ``training.augment``.
@@ -119,7 +153,7 @@ def train_suicide(folds: list[Fold], features: FeatureConfig | None = None,
     if augment and log:
         log(f"augmentation ({', '.join(augment.methods)}, {augment.copies} copies, seed {augment.seed}): "
             f"{len(extra)} new rows on top of {len(texts)}")
-    return SuicideModel(features, encoder=enc).fit(texts, levels, binary, log=log,
+    return SuicideModel(features, encoder=enc, band_levels=band_levels).fit(texts, levels, binary, log=log,
                                                    extra_texts=extra, extra_origin=origin)
 
 
@@ -159,34 +193,103 @@ def train_heads(labels: DbLabels, log=None) -> dict[str, LevelHead]:
     return heads
 
 
+#: The metrics reported per part of a CV test fold, with their mean and standard deviation.
+CV_KEYS = ("binary_f1", "weighted_f1", "macro_f1", "accuracy", "mae", "binary_f1_from_levels",
+           "precision", "recall")
+
+
+def part_metrics(levels: list[int], binary: list[int], predicted: list[int]) -> dict[str, float]:
+    """Level metrics, and the high-risk F1 against ``binary`` (a binary file's labels, or level >= 6)."""
+    m = qm.level_metrics(levels, predicted)
+    b = qm.binary_metrics(binary, [int(y >= HIGH_RISK_LEVEL) for y in predicted])
+    return {"n": len(levels), "binary_f1": b["binary_f1"], "weighted_f1": m["weighted_f1"],
+            "macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "mae": m["mae"],
+            "binary_f1_from_levels": m["binary_f1_from_levels"], "precision": b["precision"],
+            "recall": b["recall"]}
+
+
+def _spread(spread: list[Fold], k: int) -> list[list[Fold]]:
+    """Each spread file cut into ``k`` parts by a stable hash of the text: parts[j] = fold j's rows."""
+    cut = [(ds.split_by_hash(f.level, k), ds.split_by_hash(f.binary, k) if f.binary else [None] * k)
+           for f in spread]
+    return [[Fold(lv[j], bn[j]) for lv, bn in cut if lv[j].examples] for j in range(k)]
+
+
+def _summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and fold standard deviation (ddof 1) of each CV_KEYS metric over the folds."""
+    out: dict[str, dict[str, float]] = {"mean": {}, "sd": {}}
+    for key in CV_KEYS:
+        vals = [r[key] for r in rows]
+        out["mean"][key] = float(np.mean(vals))
+        out["sd"][key] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    return out
+
+
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
                    log=print, encoder: dict[str, Any] | None = None,
-                   augment: AugmentSettings | None = None) -> dict[str, Any]:
-    """One fold per level file: train on the others, test on it. Metrics per fold and mean.
+                   augment: AugmentSettings | None = None, spread: list[Fold] | None = None,
+                   spread_train: bool = True, band_levels: str = "calibrated") -> dict[str, Any]:
+    """One fold per level file: train on the others, test on it. Metrics per fold, mean and SD.
 
-    Augmentation (``augment``) only ever sees the training folds, never the test fold."""
+    ``spread``: level files without folds of their own (SOS-4K), cut into as many parts as there
+    are folds by a stable hash of each text (``datasets.hash_fold``); part k joins fold k's test
+    rows and, unless ``spread_train`` is False, the other parts join the training rows. Their
+    metrics are reported apart from the fold files' ("spread") and together with them ("all").
+    Augmentation (``augment``) only ever sees the training rows, never the test fold."""
     if len(folds) < 2:
         raise UsageError("--cv needs at least two level files (one per fold)")
+    parts = _spread(spread, len(folds)) if spread else []
     rows = []
+    pooled = np.zeros((len(LEVELS), len(LEVELS)), dtype=int)
+    oof: list[dict[str, Any]] = []
     for k, test in enumerate(folds):
         t0 = time.perf_counter()
-        model = train_suicide([f for i, f in enumerate(folds) if i != k], features, encoder, log=log,
-                              augment=augment)
-        levels, _conf, _ph = model.predict(test.texts)
-        m = qm.level_metrics(test.levels, levels.tolist())
-        row = {"fold": test.level.path.name, "n": len(test.texts), "weighted_f1": m["weighted_f1"],
-               "macro_f1": m["macro_f1"], "accuracy": m["accuracy"], "mae": m["mae"],
-               "binary_f1_from_levels": m["binary_f1_from_levels"]}
-        if test.binary is not None:
-            row["binary_f1"] = qm.binary_metrics(test.binary_labels or [], (levels >= 6).tolist())["binary_f1"]
+        train_on = [f for i, f in enumerate(folds) if i != k]
+        if spread_train:
+            train_on += [f for j, p in enumerate(parts) if j != k for f in p]
+        model = train_suicide(train_on, features, encoder, log=log, augment=augment, band_levels=band_levels)
+        groups = [("folds", [test])] + ([("spread", parts[k])] if parts else [])
+        row: dict[str, Any] = {"fold": test.level.path.name}
+        every: tuple[list[int], list[int], list[int]] = ([], [], [])
+        for name, fs in groups:
+            texts, levels, binary = _concat(fs)
+            pred, _conf, ph = model.predict(texts) if texts else (np.zeros(0, int), None, np.zeros(0))
+            m = part_metrics(levels, binary, pred.tolist()) if texts else None
+            if name == "folds":
+                row.update(m or {})
+            else:
+                row["spread"] = m
+            for acc, vals in zip(every, (levels, binary, pred.tolist()), strict=True):
+                acc.extend(vals)
+            pooled += np.asarray(qm.matrix(levels, pred.tolist(), LEVELS)) if texts else 0
+            oof += [{"part": name, "fold": k + 1, "level": y, "binary": b, "predicted": int(p),
+                     "p_high": round(float(h), 4), "threshold": model.threshold_}
+                    for y, b, p, h in zip(levels, binary, pred, ph, strict=True)]
+        if parts:
+            row["all"] = part_metrics(*every)
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
-        log(f"  fold {k + 1}/{len(folds)} {row['fold']}: "
-            + "  ".join(f"{a}={b:.4f}" for a, b in row.items() if isinstance(b, float) and a != "seconds")
-            + f"  ({row['seconds']} s)")
-    keys = [k for k in rows[0] if k not in ("fold", "n", "seconds")]
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
-    return {"folds": rows, "mean": mean}
+        line = "  ".join(f"{a}={row[a]:.4f}" for a in CV_KEYS)
+        if parts and row["spread"]:
+            line += "  | spread " + "  ".join(f"{a}={row['spread'][a]:.4f}" for a in ("binary_f1", "weighted_f1"))
+        log(f"  fold {k + 1}/{len(folds)} {row['fold']}: {line}  ({row['seconds']} s)")
+    res: dict[str, Any] = {"folds": rows, **_summary(rows)}
+    if parts:
+        res["spread"] = _summary([r["spread"] for r in rows if r["spread"]])
+        res["all"] = _summary([r["all"] for r in rows])
+    res["protocol"] = {
+        "folds": [f.level.path.name for f in folds],
+        "binary_labels": binary_sources(folds),
+        "spread": [f.level.path.name for f in spread or []],
+        "spread_rule": "fold = SHA-256 of the stripped UTF-8 text, first 16 hex digits, modulo "
+                       f"{len(folds)}, plus 1",
+        "spread_rows_trained_on": bool(spread) and spread_train,
+        "spread_rows_per_fold": [sum(len(f.texts) for f in p) for p in parts],
+    }
+    res["pooled_level_matrix"] = {"labels": list(LEVELS), "rows": "true", "columns": "predicted",
+                                  "matrix": pooled.tolist()}
+    res["out_of_fold"] = oof
+    return res
 
 
 def metadata(task: str, files: list[ds.Dataset], features: FeatureConfig,
@@ -236,6 +339,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cv", action="store_true",
                     help="cross-validate instead (one fold per level file) and print the metrics")
     ap.add_argument("--json", metavar="OUT", help="with --cv: write the metrics as JSON")
+    ap.add_argument("--cv-spread", action="append", default=[], metavar="FILE",
+                    help="with --cv: a level file without folds of its own (e.g. sos4k/train.tsv), its rows "
+                         "spread over the folds by a stable hash of their text; repeat")
+    ap.add_argument("--cv-spread-test-only", action="store_true",
+                    help="with --cv-spread: score the spread rows in their folds but never train on them "
+                         "(the same test rows as a run that does, without the new training rows)")
     ap.add_argument("--no-words", action="store_true", help="leave out jieba word n-grams")
     ap.add_argument("--encoder", metavar="DIR|m3e-small",
                     help="also fine-tune a pretrained encoder: a local BERT-family checkpoint directory, "
@@ -245,6 +354,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
+    ap.add_argument("--band-levels", choices=BAND_LEVELS, default="calibrated",
+                    help="without --encoder, how the level inside the high or low band is picked: the "
+                         "calibrated level probabilities (calibrated, default) or the raw class-balanced SVM "
+                         "(svm, the rule before issue 24)")
     add_augment_options(ap, what="add augmented copies of the training rows (never of a test fold)")
     return ap.parse_args(argv)
 
@@ -268,6 +381,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("give labelled files with --data FILE, or --from-db URL")
         if a.cv and a.from_db:
             raise UsageError("--cv cross-validates over level files; it does not read --from-db")
+        if (a.cv_spread or a.cv_spread_test_only) and not a.cv:
+            raise UsageError("--cv-spread is for --cv; to train on the file, give it with --data")
+        if a.cv_spread_test_only and not a.cv_spread:
+            raise UsageError("--cv-spread-test-only needs --cv-spread FILE")
+        spread = [ds.load(f) for f in a.cv_spread]
+        if any(f.kind not in (ds.SOS_LEVEL, ds.SOS_BINARY) for f in spread):
+            raise UsageError("--cv-spread takes suicide level files (comment<TAB>myLabel) and their binary twins")
         files = [ds.load(f) for f in a.data]
         wrong = [f for f in files if f.task not in ("suicide", "positivity")]
         if wrong:
@@ -277,15 +397,13 @@ def main(argv: list[str] | None = None) -> int:
         if a.from_db:
             labels = read_labels(a.from_db, a.labels)
             print(f"read {labels.summary()}", file=sys.stderr)
-            if labels.count("suicide_risk"):
-                with_binary = any(f.kind == ds.SOS_BINARY for f in suicide_files)
+            if labels.count("suicide_risk"):  # its high/low labels: level >= 6, like any level file's
                 suicide_files.append(labels.dataset("suicide_risk"))
-                if with_binary:  # a human level file gets its binary twin (level >= 6)
-                    suicide_files.append(labels.dataset("suicide_risk", binary=True))
         if not any(f.kind == ds.SOS_LEVEL for f in suicide_files):
             raise UsageError("no suicide-risk labels: give a level file (comment<TAB>myLabel) or human "
                              "suicide_risk labels in --from-db")
         folds = pair_folds(suicide_files)
+        spread_folds = pair_folds(spread) if spread else []
         emotion = [f for f in files if f.task == "positivity"]
     except (ds.DataFormatError, UsageError, EncoderError, AugmentError, LabelError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -293,25 +411,35 @@ def main(argv: list[str] | None = None) -> int:
     features = FeatureConfig(use_words=not a.no_words)
     n = sum(len(f.texts) for f in folds)
     if a.cv:
-        print(f"cross-validating on {len(folds)} folds ({n} texts)", file=sys.stderr)
+        n_spread = sum(len(f.texts) for f in spread_folds)
+        print(f"cross-validating on {len(folds)} folds ({n} texts); {describe_binary(folds + spread_folds)}"
+              + (f"; {n_spread} rows of {', '.join(f.level.path.name for f in spread_folds)} spread over the "
+                 f"folds by a hash of their text{' (scored, never trained on)' if a.cv_spread_test_only else ''}"
+                 if spread_folds else ""), file=sys.stderr)
         try:
             res = cross_validate(folds, features, log=lambda s: print(s, file=sys.stderr), encoder=encoder,
-                                 augment=augment)
+                                 augment=augment, spread=spread_folds, spread_train=not a.cv_spread_test_only,
+                                 band_levels=a.band_levels)
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        print("mean: " + "  ".join(f"{k}={v:.4f}" for k, v in res["mean"].items()))
+        for part, title in (("", "fold files"), ("spread", "spread rows"), ("all", "all rows")):
+            if part and part not in res:
+                continue
+            r = res[part] if part else res
+            print(f"{title}: " + "  ".join(f"{k}={r['mean'][k]:.4f}±{r['sd'][k]:.4f}" for k in CV_KEYS)
+                  + " (mean ± fold SD)")
         if a.json:
             import json
 
             Path(a.json).write_text(json.dumps(res, indent=2, ensure_ascii=False), encoding="utf-8")
         return 0
     t0 = time.perf_counter()
-    print(f"training the suicide model on {n} texts from {len(folds)} level file(s)"
-          f"{' with binary labels' if folds[0].binary else ''}", file=sys.stderr)
+    print(f"training the suicide model on {n} texts from {len(folds)} level file(s); "
+          f"{describe_binary(folds)}", file=sys.stderr)
     try:
         model = train_suicide(folds, features, encoder, log=lambda s: print(s, file=sys.stderr),
-                              augment=augment)
+                              augment=augment, band_levels=a.band_levels)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -326,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
         positivity = train_positivity(emotion, human_pos)
     heads = train_heads(labels, log=lambda s: print(s, file=sys.stderr)) if labels is not None else {}
     meta = metadata(a.task, files, features, encoder, augment)
+    meta["binary_labels"] = binary_sources(folds)
+    meta["band_levels"] = a.band_levels
     meta["positivity"] = "model blended with lexicon" if positivity else "lexicon"
     meta["heads"] = {d: (f"trained on {heads[d].n_labels_} human labels" if d in heads else "lexicon")
                      for d in HEAD_DIMENSIONS}

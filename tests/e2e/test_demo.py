@@ -67,7 +67,7 @@ def test_make_demo_runs_the_whole_pipeline_and_can_run_again(tmp_path):
                     for t in ("topics", "posts", "comments", "scores", "crawl_runs")}
 
     after_first = counts()
-    # lexicon:v2 and the demo's own labels (human:demo), four dimensions each
+    # lexicon:v3 and the demo's own labels (human:demo), four dimensions each
     assert after_first == {"topics": 11, "posts": 17, "comments": N_COMMENTS, "scores": 8 * N_COMMENTS,
                            "crawl_runs": 1 + HISTORY}
     with eng.connect() as conn:

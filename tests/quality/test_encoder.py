@@ -227,3 +227,37 @@ def test_zero_members_is_refused(tiny_bert, tmp_path, capsys):
                        "--encoder-members", "0", "--out", str(tmp_path / "m.joblib")])
     assert code == 2
     assert "--encoder-members must be at least 1" in capsys.readouterr().err
+
+
+def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, monkeypatch):
+    """ONNX Runtime (the default) gives float32's probabilities; int8 stays close; the fast
+    copies are never pickled, and without onnxruntime the encoder falls back to float32 and says
+    so (bench/bench_encoder_speed.py measures speed and F1 on real data)."""
+    import sys
+
+    from llm_worker.scoring.encoder_model import SCORING
+
+    texts = ds.load(LEVEL).texts
+    enc = EncoderClassifier(tiny_bert, epochs=1, scoring="float32").fit(
+        texts, [int(x) for x in ds.load(LEVEL).labels], [int(x) for x in ds.load(BINARY).labels])
+    p32, l32 = enc.predict_proba(texts)
+    assert enc.scoring_used_ == "float32"
+    for way, tol in (("onnx", 1e-5), ("int8", 0.1)):
+        enc.scoring, enc.scorers_ = way, None
+        p, lv = enc.predict_proba(texts)
+        assert enc.scoring_used_ == way
+        np.testing.assert_allclose(p, p32, atol=tol)
+        np.testing.assert_allclose(lv, l32, atol=tol)
+    state = enc.__getstate__()
+    assert "scorers_" not in state and state["scoring"] == "int8"
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(enc)).predict_proba(texts)[0], p)
+    del state["scoring"]   # a model saved before the scoring paths takes today's default
+    old = EncoderClassifier.__new__(EncoderClassifier)
+    old.__setstate__(state)
+    assert old.scoring == SCORING == "onnx"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)   # not installed
+    old.scorers_ = None
+    np.testing.assert_allclose(old.predict_proba(texts)[0], p32, atol=1e-6)
+    assert old.scoring_used_ == "float32 (onnxruntime not installed)"
+    with pytest.raises(ValueError, match="scoring must be one of"):
+        EncoderClassifier(tiny_bert, scoring="fp16")

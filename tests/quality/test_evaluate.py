@@ -25,7 +25,7 @@ def test_suicide_task_on_level_and_binary_files(tmp_path, capsys):
     assert code == 0
     assert "weighted_f1=" in out and "binary_f1=" in out and "comments/s" in out
     doc = json.loads((tmp_path / "m.json").read_text())
-    assert doc["backend"] == "lexicon:v2" and doc["task"] == "suicide"
+    assert doc["backend"] == "lexicon:v3" and doc["task"] == "suicide"
     level, binary = doc["files"]
     assert set(level["metrics"]) >= {"accuracy", "weighted_f1", "macro_f1", "mae"}
     assert binary["metrics"]["binary_f1"] > 0.7   # the lexicon on sentences written to be clear

@@ -118,7 +118,7 @@ def backend() -> LexiconBackend:
 
 def test_backend_follows_the_protocol(backend):
     assert isinstance(backend, Backend)
-    assert backend.name == "lexicon:v2"
+    assert backend.name == "lexicon:v3"
     assert backend.dimensions == CORE_DIMENSIONS
 
 
@@ -180,7 +180,7 @@ def test_the_registry_builds_it():
     from llm_worker.scoring.backends import make_backend
 
     b = make_backend("lexicon", load_config())
-    assert b.name == "lexicon:v2"
+    assert b.name == "lexicon:v3"
 
 
 @pytest.mark.parametrize("text", [

@@ -91,8 +91,8 @@ def test_requeue_failed_and_status_from_the_command_line(engine, db_url):
     assert r.returncode == 0 and "requeued 2 failed comments" in r.stdout
     assert {s["attempts"] for s in states(engine).values()} == {0}
     run(db_url, "--backend", "null", "--once")
-    r = run(db_url, "requeue", "--all", "--scorer", "lexicon:v2")
-    assert "requeued 3 done comments not yet scored by lexicon:v2" in r.stdout
+    r = run(db_url, "requeue", "--all", "--scorer", "lexicon:v3")
+    assert "requeued 3 done comments not yet scored by lexicon:v3" in r.stdout
     r = run(db_url, "status")
     assert r.returncode == 0 and "pending" in r.stdout and "scored by null:v1: 3" in r.stdout
     assert "most common errors" not in r.stdout

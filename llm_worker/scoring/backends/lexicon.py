@@ -13,13 +13,15 @@ confidence when no cue is present). That is crude on purpose and documented.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
 from llm_worker.scoring.lexicons import Hit, contains_any, matcher, modifiers
 from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS, ICD10_BLOCKS
 
-VERSION = "v2"  # v2 (2026-12-01): implicit-risk cues, company, deadlines, weighed methods
+VERSION = "v3"  # v3 (2026-12-06): mood and substance cues and rules (issue 24); suicide risk as v2
+# v2 (2026-12-01): implicit-risk cues, company, deadlines, weighed methods
 
 #: Single-character or vague method words count only next to another suicide cue.
 _WEAK_METHOD = frozenset({"割", "药", "吊", "跳", "炭", "绳子", "窗户", "高楼", "河里", "海里", "吃药",
@@ -206,32 +208,69 @@ def grade_sentiment(hits: list[Hit], suicide_level: int, mood_value: int) -> tup
     return max(0, min(10, value)), _conf(len(used), 0.3), used
 
 
+#: A single symptom family this light (a low mood, a bad night), said once, is a passing mood.
+_PASSING_WEIGHT = 2.5
+
+
 def grade_mood(hits: list[Hit], suicide_level: int) -> tuple[int, float, list[str]]:
-    """Distinct symptom families add up; lasting symptoms and a wish to die add more."""
+    """Distinct symptom families add up; lasting symptoms and a wish to die add more.
+
+    A passing low mood (one light family, nothing lasting), someone else's mood (a song, a drama, a
+    novel, awareness of the illness: the ``fiction`` cues) and 抑郁 said loosely about a trifle
+    (``loose``) score 2 at most, unless the suicide-risk cues say the writer is at risk."""
     live = _live(hits)
     fam: dict[str, float] = {}
     for h in live:
         fam[h.category] = max(fam.get(h.category, 0.0), h.weight * min(h.degree, 1.25))
-    duration = fam.pop("duration", 0.0)
+    duration = max(fam.pop("duration", 0.0), fam.pop("duration_short", 0.0))
+    fiction = fam.pop("fiction", None) is not None
     total = sum(fam.values())
     if fam and duration:
-        total += duration if len(fam) >= 2 else duration / 2
+        total += duration if len(fam) >= 2 else 0.75 * duration
     if suicide_level >= 4:
         total += 3
-    elif suicide_level >= 2 and fam:
+    elif suicide_level >= 2 and len(fam) >= 2:
         total += 1
     value = max(0, min(10, int(round(total))))
+    passing = len(fam) <= 1 and not duration and max(fam.values(), default=0.0) <= _PASSING_WEIGHT
+    if suicide_level < 4 and (fiction or passing or ("loose" in fam and not duration)):
+        value = min(value, 2)
     return value, _conf(len(live)), [h.word for h in live]
 
 
-def grade_substance(hits: list[Hit]) -> tuple[int, float, list[str]]:
+#: Substance cues that name a medicine: next to a suicide plan they are the method, not use.
+_MEDICINE = frozenset({"安眠药", "安定", "镇静剂", "吃药"})
+#: Quitting long ago (戒烟十年了) is no sign of use.
+_QUIT_LONG_AGO = re.compile(r"戒[烟酒毒][^，,。.！!？?]{0,3}年")
+
+
+def grade_substance(text: str, hits: list[Hit], suicide_level: int = 0) -> tuple[int, float, list[str]]:
+    """The level of substance use: the strongest cue, a little more for several.
+
+    Generic cues (上瘾, 大量) and the weight-0 contexts count only next to a named substance.
+    Use next to coping or regularity is heavy use (6). A scene (a film, a toast) keeps the level
+    at 2 and an advertisement at 1, unless heavy use or dependence is named; quitting long ago
+    is 1; medicines next to a suicide plan are the suicide scale's, not this one's (1)."""
     live = _live(hits)
-    if not live:
+    named = [h for h in live if h.category in ("use", "heavy", "dependence")]
+    if not named:
         return 0, _conf(0, 0.5), []
-    top = max(h.weight for h in live)
-    extra = len({h.word for h in live}) - 1
-    value = int(min(10, top + min(2, extra)))
-    return value, _conf(len(live)), [h.word for h in live]
+    cats = {h.category for h in live}
+    counted = [h for h in live if h.weight > 0]
+    value = int(min(10, max(h.weight for h in counted) + min(2, len({h.word for h in counted}) - 1)))
+    strong = cats & {"heavy", "heavy_generic", "dependence", "dependence_generic"}
+    if not strong and cats & {"coping", "often"}:
+        value = max(value, 6)
+    if not strong - {"dependence"} and _QUIT_LONG_AGO.search(text):
+        value = 1
+    elif "advert" in cats:
+        value = min(value, 1)
+    elif "scene" in cats and not strong:
+        value = min(value, 2)
+    elif suicide_level >= 6 and not strong and not cats & {"coping", "often"} \
+            and all(h.word in _MEDICINE for h in named):
+        value = min(value, 1)
+    return value, _conf(len(counted)), [h.word for h in counted]
 
 
 def grade_block(hits: list[Hit], block: str) -> tuple[int, float, list[str]]:
@@ -248,7 +287,7 @@ def analyse(text: str, extended: bool = False) -> Analysis:
     s_hits = matcher("suicide").find(t)
     level, s_conf, s_used = grade_suicide(t, s_hits)
     mood, m_conf, m_used = grade_mood(matcher("mood").find(t), level)
-    subst, u_conf, u_used = grade_substance(matcher("substance").find(t))
+    subst, u_conf, u_used = grade_substance(t, matcher("substance").find(t), level)
     pos, p_conf, p_used = grade_sentiment(matcher("sentiment").find(t), level, mood)
     scores = {
         "positivity": DimensionScore(pos, p_conf),
@@ -272,7 +311,7 @@ def analyse(text: str, extended: bool = False) -> Analysis:
 
 
 class LexiconBackend:
-    """``lexicon:v2``: the default scorer of the worker (see module docstring)."""
+    """``lexicon:v3``: the default scorer of the worker (see module docstring)."""
 
     def __init__(self, dimensions: tuple[str, ...] = CORE_DIMENSIONS, max_chars: int = 512,
                  explain: bool = False) -> None:
