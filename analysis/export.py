@@ -308,7 +308,7 @@ def _main(argv: list[str] | None) -> int:
     spec = Spec(Window(a.since, a.until, (a.topic or "").strip() or None), scorers, a.format,
                 a.with_text, a.time_precision, stable=a.stable_authors, only_scored=bool(a.scorer))
     if a.stable_authors:
-        from weibo_mh.privacy import load_salt
+        from weibo_mh.config import load_salt
 
         try:
             spec.key = stable_key(load_salt(cfg))

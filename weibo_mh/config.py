@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import secrets
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -837,6 +838,49 @@ SECRET_FILE_KEYS = {
 _HIDDEN = "(set in the environment, hidden)"
 
 
+# The salt is a secret the configuration names, read like the cookies and the console key
+# above; weibo_mh.privacy hashes with it.
+DEMO_SALT_FILE = PROJECT_ROOT / "data" / "demo.salt"
+MIN_SALT_CHARS = 16
+
+
+def load_salt(cfg: Config, env: Mapping[str, str] | None = None) -> bytes:
+    """The salt as bytes, or ConfigError explaining how to provide one."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if environ.get("WEIBO_MH_SALT"):
+        salt, origin = environ["WEIBO_MH_SALT"].strip(), "WEIBO_MH_SALT"
+    elif environ.get("WEIBO_MH_SALT_FILE"):
+        salt, origin = read_secret_file(environ["WEIBO_MH_SALT_FILE"], "WEIBO_MH_SALT_FILE"), "WEIBO_MH_SALT_FILE"
+    elif cfg.privacy.salt_file:
+        salt, origin = read_secret_file(cfg.privacy.salt_file, "privacy.salt_file"), "privacy.salt_file"
+    elif cfg.privacy.demo_salt:
+        salt, origin = demo_salt(), str(DEMO_SALT_FILE)
+    else:
+        raise ConfigError(
+            f"{cfg.source}: no salt for pseudonymising user ids. Set WEIBO_MH_SALT_FILE to a file "
+            "outside the repository (create one with: python -m weibo_mh.privacy new-salt > FILE), "
+            "or set WEIBO_MH_SALT, or privacy.salt_file in the config.")
+    if len(salt) < MIN_SALT_CHARS:
+        raise ConfigError(f"the salt from {origin} is too short: use at least {MIN_SALT_CHARS} characters")
+    return salt.encode("utf-8")
+
+
+def demo_salt(path: Path = DEMO_SALT_FILE) -> str:
+    """Read the demo salt, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = new_salt()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value + "\n")
+    return value
+
+
+def new_salt() -> str:
+    return secrets.token_hex(32)
+
+
 def env_overrides(cfg: Config, env: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     """``section.key`` -> (effective value, the variable it comes from) for every key the
     environment overrides; a secret given itself (not as a file) shows as hidden."""
@@ -860,8 +904,6 @@ def file_problems(cfg: Config, env: Mapping[str, str] | None = None) -> list[str
     An unset secret is not a problem here (a machine that does not crawl needs no cookie
     and no salt); a named file that is missing, unreadable, empty or malformed is.
     """
-    from weibo_mh.privacy import load_salt  # privacy imports this module
-
     environ: Mapping[str, str] = os.environ if env is None else env
     problems: list[str] = []
 
@@ -935,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # through the imported module, so that its ConfigError is the one weibo_mh.privacy raises
+    # through the imported module, so that its ConfigError is the one other modules import
     from weibo_mh.config import main as _main
 
     raise SystemExit(_main())
