@@ -230,8 +230,8 @@ def test_zero_members_is_refused(tiny_bert, tmp_path, capsys):
 
 
 def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, monkeypatch):
-    """ONNX Runtime on the fused graph (the default) gives float32's probabilities; the int8
-    paths stay close; the fast copies are never pickled, and without onnxruntime the encoder
+    """ONNX Runtime on the fused graph gives float32's probabilities; its per-channel int8 (the
+    default) and torch's int8 stay close; the fast copies are never pickled, and without onnxruntime the encoder
     falls back to float32 and says so (bench/bench_encoder_speed.py measures speed and F1 on
     real data)."""
     import sys
@@ -259,7 +259,7 @@ def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, mon
     del state["scoring"]   # a model saved before the scoring paths takes today's default
     old = EncoderClassifier.__new__(EncoderClassifier)
     old.__setstate__(state)
-    assert old.scoring == SCORING == "onnx"
+    assert old.scoring == SCORING == "onnx-int8"
     monkeypatch.setitem(sys.modules, "onnxruntime", None)   # not installed
     old.scorers_ = None
     np.testing.assert_allclose(old.predict_proba(texts)[0], p32, atol=1e-6)
