@@ -230,9 +230,10 @@ def test_zero_members_is_refused(tiny_bert, tmp_path, capsys):
 
 
 def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, monkeypatch):
-    """ONNX Runtime (the default) gives float32's probabilities; int8 stays close; the fast
-    copies are never pickled, and without onnxruntime the encoder falls back to float32 and says
-    so (bench/bench_encoder_speed.py measures speed and F1 on real data)."""
+    """ONNX Runtime on the fused graph gives float32's probabilities; its per-channel int8 (the
+    default) and torch's int8 stay close; the fast copies are never pickled, and without onnxruntime the encoder
+    falls back to float32 and says so (bench/bench_encoder_speed.py measures speed and F1 on
+    real data)."""
     import sys
 
     from llm_worker.scoring.encoder_model import SCORING
@@ -242,19 +243,23 @@ def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, mon
         texts, [int(x) for x in ds.load(LEVEL).labels], [int(x) for x in ds.load(BINARY).labels])
     p32, l32 = enc.predict_proba(texts)
     assert enc.scoring_used_ == "float32"
-    for way, tol in (("onnx", 1e-5), ("int8", 0.1)):
+    attn = enc.nets_[0]["enc"].config._attn_implementation
+    for way, tol in (("onnx", 1e-5), ("onnx-int8", 0.1), ("int8", 0.1)):
         enc.scoring, enc.scorers_ = way, None
         p, lv = enc.predict_proba(texts)
         assert enc.scoring_used_ == way
+        if way.startswith("onnx"):   # the BERT fusion took: one Attention kernel a layer
+            assert "2 Attention" in enc.onnx_note_ and "SkipLayerNormalization" in enc.onnx_note_
         np.testing.assert_allclose(p, p32, atol=tol)
         np.testing.assert_allclose(lv, l32, atol=tol)
+    assert enc.nets_[0]["enc"].config._attn_implementation == attn   # the export put it back
     state = enc.__getstate__()
     assert "scorers_" not in state and state["scoring"] == "int8"
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(enc)).predict_proba(texts)[0], p)
     del state["scoring"]   # a model saved before the scoring paths takes today's default
     old = EncoderClassifier.__new__(EncoderClassifier)
     old.__setstate__(state)
-    assert old.scoring == SCORING == "onnx"
+    assert old.scoring == SCORING == "onnx-int8"
     monkeypatch.setitem(sys.modules, "onnxruntime", None)   # not installed
     old.scorers_ = None
     np.testing.assert_allclose(old.predict_proba(texts)[0], p32, atol=1e-6)
