@@ -169,6 +169,26 @@ def test_the_config_alone_drives_a_run_and_old_audit_rows_go(sqlite_url, tmp_pat
     assert "must not be negative" in capsys.readouterr().err
 
 
+def test_a_watched_post_keeps_its_row_when_its_old_comments_go(sqlite_url, capsys):
+    old = datetime(2020, 1, 1)
+    eng = db.make_engine(sqlite_url)
+    with eng.begin() as conn:
+        for mid in ("Pwatched", "Pplain"):
+            conn.execute(db.posts.insert().values(mid=mid, text="帖子", created_at=old,
+                                                  first_scraped_at=old, scraped_at=old))
+            conn.execute(db.comments.insert().values(id=f"c-{mid}", mid=mid, text="评论", created_at=old,
+                                                     first_scraped_at=old, scraped_at=old))
+        conn.execute(db.watched_posts.insert().values(mid="Pwatched", label="树洞", added_at=old))
+    eng.dispose()
+    assert retention.main(["--db", sqlite_url, "--config", CONFIG, "--rows-older-than", "30",
+                           "--dry-run"]) == 0
+    assert any(line.strip().startswith("posts") and line.rstrip().endswith(" 1 would be deleted")
+               for line in capsys.readouterr().out.splitlines())
+    assert retention.main(["--db", sqlite_url, "--config", CONFIG, "--rows-older-than", "30"]) == 0
+    assert scalar(sqlite_url, "SELECT COUNT(*) FROM comments") == 0
+    assert column(sqlite_url, "SELECT mid FROM posts") == ["Pwatched"]
+
+
 def test_retired_days_keep_their_counts_and_late_comments_still_add_up(sqlite_url):
     """The rule for deleted days, in the rollups themselves: a retired day's counts are kept as
     they were, a comment of that day collected later adds to them through the write path, and

@@ -82,6 +82,13 @@ def cutoff(days: int, now: datetime | None = None) -> datetime | None:
     return datetime.combine(today, datetime.min.time())
 
 
+def _unwatched() -> Any:
+    """Posts the watch rounds still read keep their row (the console's watch page and the next
+    round's notifications name them), whatever their age; their old comments go as any."""
+    W = db.watched_posts
+    return P.c.mid.not_in(sa.select(W.c.mid).where(W.c.active.is_(True)))
+
+
 def _older(table: sa.Table, before: datetime) -> Any:
     """Rows whose time (created_at, else first_scraped_at) is before ``before``; written as an
     OR so that the created_at index serves it."""
@@ -143,7 +150,7 @@ def preview(engine: Engine, plan: Plan, now: datetime | None = None) -> tuple[di
             deleted[db.risk_scores.name] = count(conn, sa.select(db.risk_scores.c.comment_id).where(
                 db.risk_scores.c.comment_id.in_(doomed)))
             left = sa.exists().where(C.c.mid == P.c.mid, C.c.id.not_in(doomed))
-            posts = sa.select(P.c.mid).where(_older(P, plan.rows_before), ~left)
+            posts = sa.select(P.c.mid).where(_older(P, plan.rows_before), ~left, _unwatched())
             deleted["posts"] = count(conn, posts)
             for table, col in rollups.POST_DEPENDENTS:
                 deleted[table.name] = count(conn, sa.select(table.c[col]).where(table.c[col].in_(posts)))
@@ -212,7 +219,8 @@ def run(engine: Engine, plan: Plan) -> tuple[dict[str, int], dict[str, int]]:
 
         def posts_step(conn: Connection) -> dict[str, int] | None:
             mids = list(conn.execute(sa.select(P.c.mid).where(
-                _older(P, before), ~sa.exists().where(C.c.mid == P.c.mid)).limit(plan.batch_size)).scalars())
+                _older(P, before), ~sa.exists().where(C.c.mid == P.c.mid), _unwatched())
+                .limit(plan.batch_size)).scalars())
             if not mids:
                 return None
             out = rollups.retire_posts(conn, mids)
