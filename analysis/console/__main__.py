@@ -156,8 +156,8 @@ def _fill_queue(a: argparse.Namespace, cfg: Config) -> int:
 
 
 def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
-    from analysis.console.auth import audit
-    from weibo_mh.alert_queue import fill_alerts, missing_scorer_hint
+    from analysis.console.triage import fill_and_audit
+    from weibo_mh.alert_queue import missing_scorer_hint
     from weibo_mh.notify.outbox import policy_from
 
     threshold = cfg.console.alert_threshold if a.threshold is None else a.threshold
@@ -167,17 +167,14 @@ def _fill_alerts(a: argparse.Namespace, cfg: Config) -> int:
     actor = f"shell:{getpass.getuser()}"
     with engine.connect() as conn:
         scorer = a.scorer or _default_scorer(conn, cfg)
-
-    def run(conn: sa.Connection) -> tuple[int, str]:
-        n = fill_alerts(conn, scorer, threshold, repeat_days=cfg.console.repeat_days,
-                        notify=policy_from(cfg))
-        audit(conn, actor, "fill_alerts", f"scorer:{scorer}"[:191], {"threshold": threshold, "created": n})
-        return n, ("" if n else missing_scorer_hint(conn, scorer))
-
-    n, hint = write(engine, run)
+    n = write(engine, lambda conn: fill_and_audit(conn, actor, scorer, threshold,
+                                                  cfg.console.repeat_days, policy_from(cfg)))
     print(f"{n} new alerts from {scorer} at suicide risk >= {threshold}")
-    if hint:
-        print(f"warning: {hint}", file=sys.stderr)
+    if not n:
+        with engine.connect() as conn:   # read after the write, outside its lock
+            hint = missing_scorer_hint(conn, scorer)
+        if hint:
+            print(f"warning: {hint}", file=sys.stderr)
     return 0
 
 

@@ -138,14 +138,21 @@ def fill(conn: Connection, strategy: str, n: int, *, actor: str, scorer: str | N
 
 def current_task(conn: Connection, user: User) -> dict[str, Any] | None:
     """The annotator's open task, taking the next free one if they hold none."""
+    mine = held_task(conn, user)
+    if mine is None:
+        mine = take_task(conn, user)
+    return None if mine is None else task(conn, mine)
+
+
+def held_task(conn: Connection, user: User) -> int | None:
+    """The id of the open task the annotator holds (a read: no write lock needed)."""
     mine = conn.execute(sa.select(T.c.id).where(T.c.annotator == user.username, T.c.state == "open")
                         .order_by(T.c.taken_at.desc(), T.c.id.desc()).limit(1)).scalar()
-    if mine is None:
-        mine = _take(conn, user)
-    return None if mine is None else task(conn, int(mine))
+    return None if mine is None else int(mine)
 
 
-def _take(conn: Connection, user: User) -> int | None:
+def take_task(conn: Connection, user: User) -> int | None:
+    """Give the annotator the next free task (a write: run it in a write transaction)."""
     other = T.alias("other")
     for _ in range(5):  # another annotator may take the same task between our SELECT and UPDATE
         free = conn.execute(

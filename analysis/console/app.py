@@ -44,12 +44,12 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.engine import Connection, Engine
 from werkzeug.routing import IntegerConverter
 
-from analysis.console import annotate, auth, scales, sessions, triage
+from analysis.console import annotate, auth, scales, sessions, triage, watch
 from analysis.console.agreement_cache import AgreementCache
 from analysis.console.auth import User
-from analysis.console.writes import write
+from analysis.console.writes import retryable, write
 from weibo_mh import db
-from weibo_mh.alert_queue import fill_alerts
+from weibo_mh.alert_queue import missing_scorer_hint
 from weibo_mh.config import ConfigError
 from weibo_mh.notify.outbox import policy_from
 from weibo_mh.rubric import CORE_DIMENSIONS, LEVELS
@@ -249,9 +249,13 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
 
     @app.errorhandler(sa.exc.OperationalError)
     def _busy(e: sa.exc.OperationalError) -> Any:
-        log.warning("event=database_error path=%s error=%s", request.path, db.short_error(e))
-        return error(503, "Database busy", "The database did not answer in time; nothing was saved. "
-                                           "Try again in a moment.")
+        why = db.server_state_error(e)
+        log.warning("event=database_error path=%s error=%s", request.path, why or db.short_error(e))
+        if retryable(e) or "database is locked" in str(e.orig).lower():
+            return error(503, "Database busy", "The database did not answer in time; nothing was saved. "
+                                               "Try again in a moment.")
+        return error(503, "Database error", "The database refused this request; nothing was saved. "
+                                            "The console's log names the cause.")
 
     @app.errorhandler(400)
     def _400(_e: Any) -> Any:
@@ -314,7 +318,13 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     @requires("annotator", "admin")
     def annotate_page() -> Any:
         u = user()
-        t, prog = write(engine, lambda conn: (annotate.current_task(conn, u), annotate.progress(conn, u)))
+        with engine.connect() as conn:   # a view or reload takes no write lock while a task is held
+            mine = annotate.held_task(conn, u)
+        if mine is None:
+            mine = write(engine, lambda conn: annotate.take_task(conn, u))
+        with engine.connect() as conn:
+            t = None if mine is None else annotate.task(conn, mine)
+            prog = annotate.progress(conn, u)
         return render_template("annotate.html", task=t, progress=prog)
 
     @app.post("/annotate/label")
@@ -385,10 +395,12 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
             others = triage.same_author(conn, a, con.repeat_days)
             hist = triage.history(conn, alert_id)
             assignees = auth.active_users(conn, triage.ASSIGNEE_ROLES)
+            notified = watch.notifications(conn, [alert_id]).get(alert_id, [])
         link = triage.comment_url(cfg.spider.weibo_cn_base, a["mid"], a["comment_id"])
         allowed = [act for act, (starts, _) in triage.ACTIONS.items() if a["state"] in starts]
         return render_template("alert.html", a=a, others=others, history=hist, link=link,
-                               allowed=allowed, repeat_days=con.repeat_days, assignees=assignees)
+                               allowed=allowed, repeat_days=con.repeat_days, assignees=assignees,
+                               notified=notified)
 
     @app.post("/alerts/<id:alert_id>/act")
     @requires("responder", "admin")
@@ -464,7 +476,7 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     def admin_queue() -> Any:
         u, ip = user(), client_ip()
         strategy = request.form.get("strategy", "stratified")
-        n = max(1, min(_int(request.form.get("n"), con.queue_size), 100_000))
+        n = arg_int(request.form.get("n"), min(con.queue_size, 100_000), 1, 100_000)
         ids = (request.form.get("ids") or "").split()
         scorer = request.form.get("scorer") or None
         try:
@@ -481,20 +493,19 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     def admin_fill_alerts() -> Any:
         u, ip = user(), client_ip()
         scorer = request.form.get("scorer", "")
-        threshold = _int(request.form.get("threshold"), con.alert_threshold)
+        threshold = arg_int(request.form.get("threshold"), con.alert_threshold, 0, 10)
         if not scorer or not 0 <= threshold <= 10:
             flash("Choose a scorer and a level 0–10.")
             return redirect(url_for("admin_page"))
 
-        def run(conn: Connection) -> int:
-            n = fill_alerts(conn, scorer, threshold, repeat_days=con.repeat_days,
-                            notify=policy_from(cfg))
-            auth.audit(conn, u.username, "fill_alerts", f"scorer:{scorer}"[:191],
-                       {"threshold": threshold, "created": n}, ip=ip)
-            return n
-
-        n = write(engine, run)
+        n = write(engine, lambda conn: triage.fill_and_audit(
+            conn, u.username, scorer, threshold, con.repeat_days, policy_from(cfg), ip=ip))
         flash(f"{n} new alerts from {scorer} at level ≥ {threshold}.")
+        if not n:
+            with engine.connect() as conn:
+                hint = missing_scorer_hint(conn, scorer)
+            if hint:
+                flash(hint)
         return redirect(url_for("admin_page"))
 
     @app.post("/admin/users/<name>/<what>")
@@ -543,16 +554,8 @@ def create_app(cfg: Any, engine: Engine, secret_key: str) -> Flask:
     def _404(_e: Any) -> Any:
         return render_template("error.html", title="Not found", message="No such page."), 404
 
-    from analysis.console.watch import register as register_watch  # /watch, the alert page's pushes
-    register_watch(app, engine, requires)
+    watch.register(app, engine, requires)   # /watch
     return app
-
-
-def _int(text: str | None, default: int = 0) -> int:
-    try:
-        return int(text or "")
-    except ValueError:
-        return default
 
 
 def _safe_next(nxt: str) -> str:

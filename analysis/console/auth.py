@@ -40,7 +40,7 @@ MIN_PASSWORD = 10
 ACTIONS = ("login", "login_failed", "login_refused", "logout", "end_sessions", "refused", "csrf_refused",
            "label", "skip", "undo", "fill_queue", "fill_alerts", "alert_acknowledge", "alert_escalate",
            "alert_dismiss", "alert_resolve", "alert_assign", "alert_note", "export_alerts", "add_user",
-           "update_user", "disable_user", "enable_user")
+           "update_user", "disable_user", "enable_user", "retention", "forget")
 
 _hasher = PasswordHasher()
 #: Verified against when the user does not exist, so that both cases take as long.
@@ -149,13 +149,6 @@ def end_sessions(engine: Engine, *, actor: str, ip: str = "", username: str | No
         return n
 
     return write(engine, run)
-
-
-def get_user(conn: Connection, user_id: int) -> User | None:
-    """The active user with this id (None if it is gone or disabled)."""
-    r = conn.execute(sa.select(U.c.id, U.c.username, U.c.role)
-                     .where(U.c.id == user_id, U.c.disabled.is_(sa.false()))).first()
-    return None if r is None else User(int(r.id), r.username, r.role)
 
 
 def active_users(conn: Connection, roles: tuple[str, ...] = ROLES) -> list[str]:

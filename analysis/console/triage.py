@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 
 from analysis.console.auth import User, active_users, audit
 from weibo_mh import db
+from weibo_mh.alert_queue import fill_alerts
+from weibo_mh.notify.outbox import Policy
 from weibo_mh.sanitize import csv_cell
 
 A = db.alerts
@@ -259,3 +261,12 @@ def export_rows(conn: Connection, states: tuple[str, ...], base: str) -> Iterato
             buf.seek(0)
             buf.truncate()
     yield buf.getvalue()
+
+
+def fill_and_audit(conn: Connection, actor: str, scorer: str, threshold: int, repeat_days: int,
+                   notify: Policy | None, ip: str = "") -> int:
+    """Alerts from one scorer's scores at ``threshold`` or above, with their notifications and
+    one audit row (the admin page's button and the ``fill-alerts`` command)."""
+    n = fill_alerts(conn, scorer, threshold, repeat_days=repeat_days, notify=notify)
+    audit(conn, actor, "fill_alerts", f"scorer:{scorer}"[:191], {"threshold": threshold, "created": n}, ip=ip)
+    return n

@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, render_template
 from sqlalchemy.engine import Connection, Engine
 
+from analysis.console.triage import OPEN
 from weibo_mh import db
 from weibo_mh.notify import outbox
 
 WP, A, C, N = db.watched_posts, db.alerts, db.comments, db.notifications
 RECENT = 50
-OPEN_STATES = ("new", "acknowledged", "escalated")
 
 
 def watched(conn: Connection) -> list[dict[str, Any]]:
@@ -37,7 +37,7 @@ def watched(conn: Connection) -> list[dict[str, Any]]:
     for p in posts:
         by_state = counts.get(p["mid"], {})
         p["alerts"] = sum(by_state.values())
-        p["open"] = sum(by_state.get(s, 0) for s in OPEN_STATES)
+        p["open"] = sum(by_state.get(s, 0) for s in OPEN)
     return posts
 
 
@@ -83,9 +83,4 @@ def register(app: Flask, engine: Engine, requires: Callable[..., Any]) -> None:
         return render_template("watch/watch.html", posts=posts, alerts=alerts, labels=labels,
                                outbox=outbox_counts, channels=channels, states=db.NOTIFY_STATES)
 
-    def notifications_for(alert_id: int) -> list[dict[str, Any]]:
-        with engine.connect() as conn:
-            return notifications(conn, [alert_id]).get(alert_id, [])
-
-    app.jinja_env.globals["notifications_for"] = notifications_for
     app.register_blueprint(bp)
