@@ -71,8 +71,17 @@ def _post_cond(authors: Sequence[str], raw: str | None) -> Any:
     return sa.or_(*cond)
 
 
-def _pointers(ids: Sequence[str]) -> list[Any]:
-    return [C.c.reply_to_id.in_(ids), C.c.root_id.in_(ids)]
+def _posts_of(conn: Connection, ids: Sequence[str]) -> list[str]:
+    """The posts these comments are on: a reply is on the post of the comment it answers, so
+    the reply look-ups below go through ix_comments_mid instead of scanning every comment
+    (reply_to_id and root_id have no index). Read first: MySQL refuses a subquery on the
+    table an UPDATE changes."""
+    return list(conn.execute(sa.select(C.c.mid).where(C.c.id.in_(ids)).distinct()).scalars())
+
+
+def _pointers(conn: Connection, ids: Sequence[str]) -> Any:
+    """Comments that answer one of ``ids`` or sit in a thread under one of them."""
+    return sa.and_(C.c.mid.in_(_posts_of(conn, ids)), sa.or_(C.c.reply_to_id.in_(ids), C.c.root_id.in_(ids)))
 
 
 REPLIES = "replies pointing at them"
@@ -104,8 +113,7 @@ def preview(engine: Engine, authors: Sequence[str], nicknames: Sequence[str] = (
                 out[table.name] += count(conn, sa.select(table.c[col]).where(table.c[col].in_(alert_ids)))
             for table, col in rollups.COMMENT_DEPENDENTS:
                 out[table.name] += count(conn, sa.select(table.c[col]).where(table.c[col].in_(part)))
-            out[REPLIES] += count(conn, sa.select(C.c.id).where(
-                sa.or_(*_pointers(part)), C.c.id.not_in(ids)))
+            out[REPLIES] += count(conn, sa.select(C.c.id).where(_pointers(conn, part), C.c.id.not_in(ids)))
         if nicknames:
             out[NICK_REPLIES] = count(conn, sa.select(C.c.id).where(
                 C.c.reply_to_hash.in_(list(nicknames))))
@@ -134,9 +142,10 @@ def forget(engine: Engine, authors: Sequence[str], nicknames: Sequence[str] = ()
     out = dict.fromkeys(keys(nicknames), 0)
     for part in chunks(ids, batch_size):
         def step(conn: Connection, part: Sequence[str] = part) -> dict[str, int]:
-            n = conn.execute(sa.update(C).where(C.c.reply_to_id.in_(part))
+            mids = _posts_of(conn, part)
+            n = conn.execute(sa.update(C).where(C.c.mid.in_(mids), C.c.reply_to_id.in_(part))
                              .values(reply_to_id=None, reply_to_hash=None)).rowcount
-            conn.execute(sa.update(C).where(C.c.root_id.in_(part)).values(root_id=None))
+            conn.execute(sa.update(C).where(C.c.mid.in_(mids), C.c.root_id.in_(part)).values(root_id=None))
             labels = count(conn, sa.select(db.scores.c.comment_id).where(
                 db.scores.c.comment_id.in_(part), db.scores.c.scorer.like("human:%")))
             return {**rollups.purge_comments(conn, part), LABELS: labels,
