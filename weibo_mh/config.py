@@ -805,6 +805,25 @@ def secret_from(var: str, cfg_file: str, cfg_key: str, env: Mapping[str, str] | 
     return ""
 
 
+def notify_secrets(cfg: Config, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(webhook HMAC secret, SMTP password) for the configured [notify] channels ('' where a
+    channel is off or needs none); ConfigError naming the variable to set when one is missing."""
+    no = cfg.notify
+    secret = password = ""
+    if "webhook" in no.channels:
+        secret = secret_from("WEIBO_MH_WEBHOOK_SECRET", no.webhook_secret_file, "notify.webhook_secret_file", env)
+        if len(secret) < 16:
+            raise ConfigError("the webhook channel needs an HMAC secret of at least 16 characters: "
+                              "set WEIBO_MH_WEBHOOK_SECRET_FILE (or notify.webhook_secret_file) to a "
+                              "file outside the repository")
+    if "email" in no.channels:
+        password = secret_from("WEIBO_MH_SMTP_PASSWORD", "", "", env)
+        if no.smtp_user and not password:
+            raise ConfigError("notify.smtp_user is set: put its password in WEIBO_MH_SMTP_PASSWORD "
+                              "or in a file named by WEIBO_MH_SMTP_PASSWORD_FILE")
+    return secret, password
+
+
 def console_key_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
     """The key that signs console sessions: WEIBO_MH_CONSOLE_KEY, WEIBO_MH_CONSOLE_KEY_FILE or
     console.secret_key_file. Raises ConfigError when none is set or the key is short."""
@@ -834,6 +853,7 @@ SECRET_FILE_KEYS = {
     "spider.cookie_file": ("WEIBO_COOKIE", "WEIBO_COOKIE_FILE"),
     "spider.weibo_com_cookie_file": ("WEIBO_COM_COOKIE", "WEIBO_COM_COOKIE_FILE"),
     "console.secret_key_file": ("WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE"),
+    "notify.webhook_secret_file": ("WEIBO_MH_WEBHOOK_SECRET", "WEIBO_MH_WEBHOOK_SECRET_FILE"),
 }
 _HIDDEN = "(set in the environment, hidden)"
 
@@ -917,6 +937,8 @@ def file_problems(cfg: Config, env: Mapping[str, str] | None = None) -> list[str
         checks.append(partial(load_salt, cfg, environ))
     if named("console.secret_key_file"):
         checks.append(partial(console_key_from, cfg, environ))
+    if cfg.notify.channels:
+        checks.append(partial(notify_secrets, cfg, environ))
     for check in checks:
         try:
             check()
@@ -927,6 +949,8 @@ def file_problems(cfg: Config, env: Mapping[str, str] | None = None) -> list[str
         models.append(("classifier.model_path", cfg.classifier.model_path, False))
     if cfg.transformers.adapter:
         models.append(("transformers.adapter", cfg.transformers.adapter, True))
+    if "email" in cfg.notify.channels and cfg.notify.smtp_ca_file:
+        models.append(("notify.smtp_ca_file", cfg.notify.smtp_ca_file, False))
     for key, path, folder in models:
         p = Path(path)
         if not (p.is_dir() if folder else p.is_file()) or not os.access(p, os.R_OK):

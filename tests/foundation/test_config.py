@@ -152,3 +152,18 @@ def test_config_path_relative_to_the_working_directory_survives_crawls_chdir(tmp
     env = {"WEIBO_MH_CONFIG": str(rel)}
     cli.absolute_config_env(env, ROOT)
     assert env["WEIBO_MH_CONFIG"] == str(ROOT / rel)
+
+
+def test_the_config_check_reads_the_notification_secrets(tmp_path):
+    """A webhook channel without its HMAC secret fails `weibo-mh config`, not the worker's start."""
+    from weibo_mh.config import file_problems
+
+    path = tmp_path / "c.toml"
+    path.write_text('[notify]\nchannels = ["webhook"]\nwebhook_url = "https://hooks.example.org/x"\n',
+                    encoding="utf-8")
+    cfg = load_config(path, env={})
+    (problem,) = file_problems(cfg, env={})
+    assert "WEIBO_MH_WEBHOOK_SECRET_FILE" in problem
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 32, encoding="utf-8")
+    assert file_problems(cfg, env={"WEIBO_MH_WEBHOOK_SECRET_FILE": str(secret)}) == []

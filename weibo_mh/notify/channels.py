@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Protocol
 
-from weibo_mh.config import ConfigError, secret_from
+from weibo_mh.config import notify_secrets
 from weibo_mh.notify.message import Digest
 
 SIGNATURE_HEADER = "X-WeiboMH-Signature"
@@ -167,21 +167,12 @@ class Command:
 def channels_from(cfg: Any, env: Mapping[str, str] | None = None) -> dict[str, Channel]:
     """The configured channels with their secrets read; ConfigError when a secret is missing."""
     no = cfg.notify
+    secret, password = notify_secrets(cfg, env)
     out: dict[str, Channel] = {}
     for name in no.channels:
         if name == "webhook":
-            secret = secret_from("WEIBO_MH_WEBHOOK_SECRET", no.webhook_secret_file,
-                                 "notify.webhook_secret_file", env)
-            if len(secret) < 16:
-                raise ConfigError("the webhook channel needs an HMAC secret of at least 16 characters: "
-                                  "set WEIBO_MH_WEBHOOK_SECRET_FILE (or notify.webhook_secret_file) to a "
-                                  "file outside the repository")
             out[name] = Webhook(no.webhook_url, secret, no.webhook_timeout_seconds)
         elif name == "email":
-            password = secret_from("WEIBO_MH_SMTP_PASSWORD", "", "", env)
-            if no.smtp_user and not password:
-                raise ConfigError("notify.smtp_user is set: put its password in WEIBO_MH_SMTP_PASSWORD "
-                                  "or in a file named by WEIBO_MH_SMTP_PASSWORD_FILE")
             out[name] = Email(no.smtp_host, no.smtp_port, no.smtp_starttls, no.smtp_user, password,
                               no.mail_from, no.mail_to, no.smtp_timeout_seconds, no.smtp_ca_file)
         elif name == "command":
