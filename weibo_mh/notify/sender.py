@@ -127,6 +127,10 @@ class Notifier:
 
     def send_channel(self, name: str) -> int:
         now = self.clock()
+        with self.engine.connect() as conn:   # a read first: an idle poll takes no write lock
+            if not outbox.due(conn, name, 1):
+                self._held.discard(name)
+                return 0
         with self._tx() as conn, conn.begin():
             if not outbox.lease(conn, name, self.owner, now, self.lease_seconds):
                 return 0
