@@ -114,12 +114,13 @@ def _cut(t: datetime, precision: str) -> datetime:
     return t.replace(hour=0) if precision == "day" else t
 
 
-def rows(conn: Connection, spec: Spec, dims: dict[str, list[str]]) -> Iterator[list[dict[str, Any]]]:
-    """The export's rows, a chunk at a time."""
+def rows(conn: Connection, spec: Spec, dims: dict[str, list[str]],
+         rubrics: dict[str, set[str]] | None = None) -> Iterator[list[dict[str, Any]]]:
+    """The export's rows, a chunk at a time; the rubric versions met go into ``rubrics``."""
+    cols = [C.c.id, C.c.mid, C.c.author_hash, comment_time().label("at"), C.c.created_at,
+            C.c.ip_location, C.c.likes, *([C.c.text] if spec.with_text else [])]
     for ids in _ids(conn, spec):
-        base = conn.execute(sa.select(C.c.id, C.c.mid, C.c.author_hash, comment_time().label("at"),
-                                      C.c.created_at, C.c.ip_location, C.c.likes, C.c.text)
-                            .where(C.c.id.in_(ids)).order_by(C.c.id)).all()
+        base = conn.execute(sa.select(*cols).where(C.c.id.in_(ids)).order_by(C.c.id)).all()
         topics: dict[str, list[str]] = defaultdict(list)
         mids = sorted({r.mid for r in base})
         for mid, word in conn.execute(sa.select(PT.c.mid, T.c.word).select_from(PT.join(T, T.c.id == PT.c.topic_id))
@@ -131,6 +132,8 @@ def rows(conn: Connection, spec: Spec, dims: dict[str, list[str]]) -> Iterator[l
                 .where(S.c.comment_id.in_(ids), S.c.scorer.in_(list(dims)))):
             scores[cid][f"{scorer}/{dim}"] = int(value)
             scores[cid][f"{scorer}/rubric_version"] = rubric
+            if rubrics is not None:
+                rubrics.setdefault(scorer, set()).add(rubric)
         out = []
         for r in base:
             row: dict[str, Any] = {
@@ -167,7 +170,8 @@ def schema(dims: dict[str, list[str]], with_text: bool) -> Any:
     return pa.schema(fields)
 
 
-def write_data(engine: Engine, spec: Spec, dims: dict[str, list[str]], path: Path) -> int:
+def write_data(engine: Engine, spec: Spec, dims: dict[str, list[str]], path: Path,
+               rubrics: dict[str, set[str]] | None = None) -> int:
     """Stream the rows into ``path`` (atomically). Returns the row count."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -182,7 +186,7 @@ def write_data(engine: Engine, spec: Spec, dims: dict[str, list[str]], path: Pat
                        else pcsv.CSVWriter(tmp, sch))
         try:
             with engine.connect() as conn:
-                for chunk in rows(conn, spec, dims):
+                for chunk in rows(conn, spec, dims, rubrics):
                     writer.write_table(pa.Table.from_pylist(chunk, schema=sch))
                     n += len(chunk)
         finally:
@@ -240,10 +244,9 @@ def export(engine: Engine, out: Path, spec: Spec, cfg_hash: str = "") -> dict[st
     prepare_out(out)
     with engine.connect() as conn:
         dims = columns_of(conn, spec.scorers)
-        rubrics = {s: sorted(conn.execute(sa.select(S.c.rubric_version).where(S.c.scorer == s).distinct())
-                             .scalars()) for s in dims}
     data = out / f"comments.{spec.fmt}"
-    n = write_data(engine, spec, dims, data)
+    met: dict[str, set[str]] = {}   # the rubric versions of the exported scores
+    n = write_data(engine, spec, dims, data, met)
     doc = atomic_write(out / "README.md", lambda tmp: tmp.write_text(readme(spec, dims, data.name, n),
                                                                      encoding="utf-8"))
     w = spec.window
@@ -253,7 +256,7 @@ def export(engine: Engine, out: Path, spec: Spec, cfg_hash: str = "") -> dict[st
         "filters": {"since": w.since and f"{w.since:%Y-%m-%d %H:%M}", "until": w.until and f"{w.until:%Y-%m-%d %H:%M}",
                     "topic": w.topic, "scorers": spec.scorers, "with_text": spec.with_text,
                     "time_precision": spec.precision, "stable_authors": spec.stable},
-        "scorers": {s: {"dimensions": ds, "rubric_versions": rubrics[s]} for s, ds in dims.items()},
+        "scorers": {s: {"dimensions": ds, "rubric_versions": sorted(met.get(s, ()))} for s, ds in dims.items()},
         "rubric_version": RUBRIC_VERSION,
         "schema_version": db.SCHEMA_VERSION,
         "config_sha256": cfg_hash,
