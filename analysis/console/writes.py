@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from weibo_mh import db
+
 T = TypeVar("T")
 #: MariaDB/MySQL errors after which the transaction was rolled back and may simply run again.
 RETRY_CODES = (1205, 1213)
@@ -25,7 +27,8 @@ ATTEMPTS = 4
 
 
 def write(engine: Engine, fn: Callable[[Connection], T]) -> T:
-    """Run ``fn(conn)`` in one write transaction and commit; retried on a MariaDB deadlock.
+    """Run ``fn(conn)`` in one write transaction and commit; retried on a MariaDB deadlock or a
+    dropped connection.
 
     ``fn`` must only touch the database (it may run more than once).
     """
@@ -43,7 +46,11 @@ def write(engine: Engine, fn: Callable[[Connection], T]) -> T:
 
 
 def retryable(e: sa.exc.DBAPIError) -> bool:
-    """A deadlock or lock-wait timeout (PyMySQL puts the code first in args, mysql-connector in errno)."""
+    """A deadlock or lock-wait timeout (PyMySQL puts the code first in args, mysql-connector in
+    errno), or a connection the server dropped (a restart: the pool's next connection is new).
+    Not SQLite's "database is locked": that comes after the whole busy timeout already."""
     args: tuple[Any, ...] = tuple(getattr(e.orig, "args", ()))
     code = getattr(e.orig, "errno", None) or (args[0] if args else None)
-    return code in RETRY_CODES
+    if code in RETRY_CODES:
+        return True
+    return db.is_disconnect(e) and "database is locked" not in str(e.orig).lower()
