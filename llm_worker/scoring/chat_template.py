@@ -45,10 +45,17 @@ def load_chat_template(path: str) -> tuple[str, str, str]:
 
 def render_chat(template: tuple[str, str, str], messages: list[dict[str, str]]) -> str:
     """The prompt text of ``messages`` with the generation prompt, rendered as llama.cpp's
-    Python server renders it (sandboxed Jinja, trim_blocks, lstrip_blocks)."""
-    import jinja2
-    import jinja2.ext
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    Python server renders it (sandboxed Jinja, trim_blocks, lstrip_blocks).
+
+    A template that does not compile, or that refuses the messages (its ``raise_exception``),
+    raises ValueError; without jinja2, PermanentBackendError."""
+    try:
+        import jinja2
+        import jinja2.ext
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:
+        raise PermanentBackendError("openai.chat_template needs the jinja2 package: "
+                                    "pip install jinja2") from None
 
     def raise_exception(message: str) -> None:
         raise jinja2.TemplateError(message)
@@ -56,6 +63,11 @@ def render_chat(template: tuple[str, str, str], messages: list[dict[str, str]]) 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=[jinja2.ext.loopcontrols])
     env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False, **kw)
-    return env.from_string(template[0]).render(messages=messages, bos_token=template[1], eos_token=template[2],
-                                               add_generation_prompt=True, raise_exception=raise_exception)
+    try:
+        return env.from_string(template[0]).render(messages=messages, bos_token=template[1],
+                                                   eos_token=template[2], add_generation_prompt=True,
+                                                   raise_exception=raise_exception)
+    except jinja2.TemplateError as e:  # TemplateSyntaxError included
+        where = f" (line {e.lineno})" if isinstance(e, jinja2.TemplateSyntaxError) else ""
+        raise ValueError(f"the template does not render{where}: {type(e).__name__}: {e}") from None
 
