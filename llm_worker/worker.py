@@ -143,7 +143,9 @@ class Worker:
         db_failures = 0
         try:
             while not self._stop.is_set():
-                want = self.batch_size
+                # While the model server is away, each retry claims one comment: a hung server
+                # then fails one request per try, not a whole batch with a warning per comment.
+                want = 1 if self._outage is not None else self.batch_size
                 if self.max_items:
                     want = min(want, self.max_items - self.stats.claimed)
                     if want <= 0:
@@ -235,6 +237,7 @@ class Worker:
             back = [i for i, r in zip(items, results, strict=True) if isinstance(r, ScoreResult) and r.unavailable]
             out = self.queue.release(back)
             self.stats.released += out.retry
+            self.stats.claimed -= len(back)  # not ours any more: --max-items counts them again
             self._server_away(away[0], len(back))
             kept = [(i, r, c) for i, r, c in zip(items, results, cut, strict=True)
                     if not (isinstance(r, ScoreResult) and r.unavailable)]

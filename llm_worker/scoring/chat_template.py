@@ -8,6 +8,7 @@ The backend checks at start-up that the rendering equals the server's own.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -43,19 +44,43 @@ def load_chat_template(path: str) -> tuple[str, str, str]:
         return f.read(), "", ""
 
 
-def render_chat(template: tuple[str, str, str], messages: list[dict[str, str]]) -> str:
-    """The prompt text of ``messages`` with the generation prompt, rendered as llama.cpp's
-    Python server renders it (sandboxed Jinja, trim_blocks, lstrip_blocks)."""
+def _raise_exception(message: str) -> None:
+    """The ``raise_exception`` that chat templates call to refuse a conversation."""
     import jinja2
-    import jinja2.ext
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    def raise_exception(message: str) -> None:
-        raise jinja2.TemplateError(message)
+    raise jinja2.TemplateError(message)
 
+
+@functools.lru_cache(maxsize=8)
+def _compiled(source: str) -> Any:
+    """The template compiled once per text (the likelihood method renders 8-14 prompts per
+    comment), in the sandboxed environment llama.cpp's Python server uses."""
+    try:
+        import jinja2.ext
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+    except ImportError:
+        raise PermanentBackendError("openai.chat_template needs the jinja2 package: "
+                                    "pip install jinja2") from None
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                         extensions=[jinja2.ext.loopcontrols])
     env.filters["tojson"] = lambda x, **kw: json.dumps(x, ensure_ascii=False, **kw)
-    return env.from_string(template[0]).render(messages=messages, bos_token=template[1], eos_token=template[2],
-                                               add_generation_prompt=True, raise_exception=raise_exception)
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as e:
+        raise ValueError(f"the template does not compile (line {e.lineno}): {e}") from None
 
+
+def render_chat(template: tuple[str, str, str], messages: list[dict[str, str]]) -> str:
+    """The prompt text of ``messages`` with the generation prompt, rendered as llama.cpp's
+    Python server renders it (sandboxed Jinja, trim_blocks, lstrip_blocks).
+
+    A template that does not compile, or that refuses the messages (its ``raise_exception``),
+    raises ValueError; without jinja2, PermanentBackendError."""
+    compiled = _compiled(template[0])
+    import jinja2  # present: _compiled needed it
+
+    try:
+        return str(compiled.render(messages=messages, bos_token=template[1], eos_token=template[2],
+                                   add_generation_prompt=True, raise_exception=_raise_exception))
+    except jinja2.TemplateError as e:
+        raise ValueError(f"the template refuses the messages: {type(e).__name__}: {e}") from None

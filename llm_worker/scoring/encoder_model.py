@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from weibo_mh.rubric import LEVELS
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -385,6 +388,9 @@ class EncoderClassifier:
         if made is None:
             made = [self._torch_scorer(net) for net in self.nets_]
         self.scorers_, self.scoring_used_ = made, way
+        note = getattr(self, "onnx_note_", "") if way.startswith("onnx") else ""
+        log.info("encoder scoring: %s, %d member%s%s", way, len(made), "" if len(made) == 1 else "s",
+                 f" ({note})" if note else "")
         return made
 
     def _torch_scorer(self, net: Any) -> Callable[[list[str]], tuple[np.ndarray, np.ndarray]]:

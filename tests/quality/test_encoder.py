@@ -89,6 +89,21 @@ def test_the_classifier_backend_scores_with_the_encoder(model_path):
     assert "fine-tuned encoder" in b.sources()["suicide_risk"]
 
 
+def test_the_backend_builds_its_scorers_before_the_first_claim_and_says_which_path(model_path, caplog):
+    import logging
+
+    from llm_worker.scoring.backends.classifier import ClassifierBackend
+
+    b = ClassifierBackend(model_path)
+    assert getattr(b.model.encoder, "scorers_", None) is None  # nothing built at load time
+    with caplog.at_level(logging.INFO, logger="llm_worker.scoring.encoder_model"):
+        b.prepare()  # the worker's prepare_backend calls it before claiming
+        b.score_batch([ScoreInput("话题", "今天很开心")])
+    assert b.model.encoder.scorers_ is not None
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("encoder scoring:")]
+    assert len(lines) == 1 and b.model.encoder.scoring_used_ in lines[0]  # once, not per batch
+
+
 def test_a_comment_longer_than_the_encoder_reads_is_marked_truncated(model_path):
     from llm_worker.scoring.backends.classifier import ClassifierBackend
 

@@ -54,6 +54,7 @@ def test_likelihood_scores_are_stored_with_their_answer_mass_and_flag(db_url, fa
     try:
         seed(engine, texts=TEXTS)
         fake_openai.rich_levels = True  # top 20 holds all eleven levels: mass .88, nothing missing
+        fake_openai.tokenize = True  # the start-up checks read the level spelling from /tokenize
         w = make_worker(engine, openai(fake_openai, method="likelihood", answer_mass_floor=0.9))
         w.run()
         rows = score_rows(engine)

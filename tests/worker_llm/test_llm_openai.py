@@ -23,7 +23,9 @@ ITEM = ScoreInput("某热搜", "最近压力很大，晚上总是睡不着")
 
 def backend(srv, **kw) -> OpenAIBackend:
     opts = {"concurrency": 4, "timeout": 5.0, "max_retries": 3, "backoff": 0.01} | kw
-    return OpenAIBackend(srv.base_url, "fake-glm", **opts)
+    b = OpenAIBackend(srv.base_url, "fake-glm", **opts)
+    b.prepared = True  # the per-comment protocol only: the start-up checks are in test_llm_openai_startup.py
+    return b
 
 
 def expected(item: ScoreInput, dims=CORE_DIMENSIONS) -> dict[str, int]:
@@ -102,8 +104,8 @@ def test_timeouts_are_retried(fake_openai):
 
 def test_an_unreachable_server_is_a_transient_error():
     b = OpenAIBackend("http://127.0.0.1:9/v1", "m", max_retries=1, backoff=0.01, timeout=1)
-    r = b.score_batch([ITEM])[0]
-    assert not r.ok and not r.final and "connection" in r.error
+    r = b.score_batch([ITEM])[0]  # the start-up checks find no server: the comment is handed back
+    assert not r.ok and not r.final and r.unavailable and "connection" in r.error.lower()
 
 
 @pytest.mark.parametrize("bad", ["garbage", "out_of_range", "missing", "float", "not_completion"])

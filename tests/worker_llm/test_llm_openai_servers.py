@@ -26,7 +26,9 @@ ITEMS = [ScoreInput("t", f"第{i}条评论，有点累") for i in range(6)]
 
 def backend(srv, **kw) -> OpenAIBackend:
     opts = {"concurrency": 1, "timeout": 5.0, "max_retries": 2, "backoff": 0.01} | kw
-    return OpenAIBackend(srv.base_url, "fake-glm", **opts)
+    b = OpenAIBackend(srv.base_url, "fake-glm", **opts)
+    b.prepared = True  # the per-comment protocol only: the start-up checks are in test_llm_openai_startup.py
+    return b
 
 
 def values(result) -> dict[str, int]:
@@ -157,10 +159,12 @@ def test_exact_level_logprobs_where_the_server_offers_logprob_token_ids(fake_ope
     fake_openai.tokenize = True
     fake_openai.token_ids = True
     fake_openai.rich_levels = True
-    b = backend(fake_openai, method="likelihood", answer_mass_floor=0.9)
+    # Not prepared by hand: score_batch runs the start-up checks itself (as in evaluation).
+    b = OpenAIBackend(fake_openai.base_url, "fake-glm", method="likelihood", answer_mass_floor=0.9)
     r = b.score_batch([ITEM])[0]
+    assert b.prepared and b.route == "chat"
     assert b.value_token_ids == tuple(range(1000, 1011))
-    assert fake_openai.requests[0]["logprob_token_ids"] == list(range(1000, 1011))
+    assert fake_openai.requests[-1]["logprob_token_ids"] == list(range(1000, 1011))
     for s in r.scores.values():
         assert s.answer_mass == pytest.approx(0.88) and s.mass_gap is None
         assert s.uncertain is True  # 0.88 < the floor of 0.9
@@ -172,6 +176,7 @@ def test_a_server_rejecting_logprob_token_ids_falls_back_to_top_k(fake_openai):
     fake_openai.unknown_fields = "reject"
     fake_openai.rich_levels = True
     b = backend(fake_openai, method="likelihood")
+    b.prepared = False  # the start-up checks find the level ids; the server then rejects them
     r = b.score_batch([ITEM])[0]
     assert r.ok and b.value_token_ids == ()
     assert "logprob_token_ids" not in fake_openai.requests[-1]
@@ -198,6 +203,7 @@ def test_the_special_token_list_comes_from_the_config(fake_openai):
 
     cfg = load_config()
     cfg.openai.base_url = fake_openai.base_url
+    cfg.openai.model = "fake-glm"
     assert OpenAIBackend.from_config(cfg).special_tokens == prompt.DEFAULT_SPECIAL_TOKENS
     cfg.openai.special_tokens = ["<|my_turn|>"]
     b = OpenAIBackend.from_config(cfg)

@@ -81,3 +81,15 @@ def test_neutralising_is_complete_for_nested_tokens_and_idempotent():
     assert prompt.neutralise("a<my>b§", ["<my>", "§"]) == "a<\u200bmy>b§"
     msgs = prompt.json_messages("t", "x<|user|>y", ("positivity",), special_tokens=["<|user|>"])
     assert "x<\u200b|user|>y" in msgs[1]["content"]
+
+
+def test_a_chat_template_is_compiled_once_and_rendered_many_times():
+    from llm_worker.scoring import chat_template
+
+    template = ("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}"
+                "{% if add_generation_prompt %}<|assistant|>{% endif %}", "", "")
+    chat_template._compiled.cache_clear()
+    texts = [chat_template.render_chat(template, [{"role": "user", "content": f"评论{i}"}]) for i in range(3)]
+    assert texts[2] == "<|user|>评论2<|assistant|>"
+    info = chat_template._compiled.cache_info()
+    assert info.misses == 1 and info.hits == 2

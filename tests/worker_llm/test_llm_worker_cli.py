@@ -109,3 +109,27 @@ def test_an_alert_scorer_with_the_old_openai_name_gets_a_hint(tmp_path, sqlite_u
     assert p.returncode == 0, p.stderr[-2000:]
     assert "console.alert_scorer='openai:fake-glm' is this scorer's old name" in p.stderr
     assert "'openai:fake-glm:json'" in p.stderr
+
+
+@pytest.mark.parametrize("template", ["{% for m in messages %}{{ m.content }",
+                                      "{{ raise_exception('只支持用户和助手的对话') }}"],
+                         ids=["syntax_error", "raise_exception"])
+def test_a_bad_chat_template_stops_the_worker_with_one_line_naming_the_setting(tmp_path, sqlite_url,
+                                                                               fake_openai, template):
+    engine = db.make_engine(sqlite_url)
+    seed(engine, texts=TEXTS[:2])
+    engine.dispose()
+    fake_openai.tokenize = True
+    path = tmp_path / "chat_template.jinja"
+    path.write_text(template, encoding="utf-8")
+    p = run_worker(tmp_path, sqlite_url,
+                   f'[openai]\nbase_url = "{fake_openai.base_url}"\nmethod = "likelihood"\n'
+                   f'chat_template = "{path}"\n', "--backend", "openai", "--model", "fake-glm")
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "backend error" in p.stderr and "openai.chat_template" in p.stderr, p.stderr[-2000:]
+    assert "Traceback" not in p.stderr
+    engine = db.make_engine(sqlite_url)
+    try:
+        assert {(s["score_status"], s["attempts"]) for s in states(engine).values()} == {("pending", 0)}
+    finally:
+        engine.dispose()

@@ -44,6 +44,33 @@ def test_a_5xx_storm_hands_the_batch_back_uncounted_and_the_worker_resumes(sqlit
         engine.dispose()
 
 
+def test_max_items_counts_only_what_was_kept_and_an_outage_claims_one_at_a_time(sqlite_url, fake_openai):
+    engine = db.make_engine(sqlite_url)
+    try:
+        seed(engine, texts=TEXTS)
+        b = OpenAIBackend(fake_openai.base_url, "fake-glm", concurrency=2, backoff=0.01, max_retries=0)
+        w = make_worker(engine, b, batch_size=2, max_items=len(TEXTS))
+        assert w.prepare_backend()
+        claims: list[tuple[int, bool]] = []
+        claim = w.queue.claim
+
+        def recording_claim(limit: int) -> list:
+            claims.append((limit, w._outage is not None))
+            return claim(limit)
+
+        w.queue.claim = recording_claim
+        fake_openai.mode = "503"
+        threading.Timer(1.2, lambda: setattr(fake_openai, "mode", "good")).start()
+        stats = w.run()
+        # the comments handed back during the outage are not counted against --max-items
+        assert stats.scored == len(TEXTS) and stats.claimed == len(TEXTS)
+        assert {s["score_status"] for s in states(engine).values()} == {"done"}
+        during = [limit for limit, away in claims if away]
+        assert claims[0] == (2, False) and during and set(during) == {1}
+    finally:
+        engine.dispose()
+
+
 def test_once_gives_up_with_a_non_zero_status_when_the_server_never_answered(sqlite_url, tmp_path):
     from tests.worker_llm.test_llm_worker_cli import run_worker
 

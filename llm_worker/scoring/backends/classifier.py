@@ -16,7 +16,12 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from llm_worker.scoring.backends.base import DimensionScore, ScoreInput, ScoreResult
+from llm_worker.scoring.backends.base import (
+    DimensionScore,
+    PermanentBackendError,
+    ScoreInput,
+    ScoreResult,
+)
 from llm_worker.scoring.backends.lexicon import analyse
 from weibo_mh.config import ConfigError
 from weibo_mh.rubric import CORE_DIMENSIONS, EXTENDED_DIMENSIONS
@@ -71,6 +76,19 @@ class ClassifierBackend:
         self.max_chars = max_chars
         self.explain = explain
         self._extended = any(d not in CORE_DIMENSIONS for d in self.dimensions)
+
+    def prepare(self) -> None:
+        """Build the fine-tuned encoder's scorers now (its ONNX export and int8 quantisation take
+        seconds), so that the worker does it before its first claim, not while holding one; the
+        path that ran is logged. Without an encoder there is nothing to do."""
+        encoder = getattr(self.model, "encoder", None)
+        if encoder is None:
+            return
+        try:
+            encoder.scorers()
+        except Exception as e:  # noqa: BLE001 - the model file, not any comment, is at fault
+            raise PermanentBackendError(f"classifier: the encoder of {self.name} cannot score here "
+                                        f"({type(e).__name__}: {e}); check classifier.model_path") from None
 
     def sources(self) -> dict[str, str]:
         encoder = getattr(self.model, "encoder", None)

@@ -4,7 +4,8 @@ This is how one database feeds a GPU cluster: each worker process keeps
 ``openai.concurrency`` requests in flight, the server batches them (and caches
 the shared system-prompt prefix).
 
-Start-up (``prepare``, run by the worker before the first claim; nothing is assumed):
+Start-up (``prepare``: run by the worker before the first claim, which waits while the server is
+away, and by ``score_batch`` itself when nobody ran it, as in evaluation; nothing is assumed):
 * ``GET /v1/models``: the configured model must be listed (empty ``openai.model``: the
   server's only model). A mismatch stops the worker with one line. The scorer name is
   ``openai:<model the server reports>:<method>`` (``:json`` or ``:likelihood``).
@@ -183,15 +184,17 @@ class OpenAIBackend:
         #: continue_final_message (llama-cpp-python).
         self.chat_template = chat_template
         self._template: tuple[str, str, str] | None = None
-        #: "chat" (continue_final_message) or "completions" (the template rendered here); None:
-        #: not checked (``prepare`` not run: the chat route, as before).
+        #: "chat" (continue_final_message) or "completions" (the template rendered here); set by
+        #: ``prepare``.
         self.route: str | None = None
         #: How the server spells each level in tokens ({10: ("1", "0")} on Qwen's tokenizer).
         self.spelling: dict[int, tuple[str, ...]] = {v: (str(v),) for v in LEVELS}
-        #: Token ids of "0".."10" for vLLM's ``logprob_token_ids`` (exact level logprobs):
-        #: None until looked up through the server's /tokenize, () when it cannot be used.
-        self.value_token_ids: tuple[int, ...] | None = None
+        #: Token ids of "0".."10" for vLLM's ``logprob_token_ids`` (exact level logprobs), set by
+        #: ``prepare`` through the server's tokenizer; () when they cannot be used.
+        self.value_token_ids: tuple[int, ...] = ()
         self.prepared = False
+        #: Held while ``prepare`` runs (not ``_lock``, which prepare's helpers take themselves).
+        self._prepare_lock = threading.Lock()
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
         self._lock = threading.Lock()
@@ -431,16 +434,17 @@ class OpenAIBackend:
         Raises BackendUnavailable when the server does not answer (the worker waits), and
         PermanentBackendError with one line when it cannot score as configured.
         """
-        if self.prepared:
-            return
-        self._check_model()
-        if self.method == "likelihood":
-            self._prepare_likelihood()
-        elif self.guides:
-            self._probe_guides()
-        else:
-            log.info("guided output: off (openai.guided_json = false); answers are validated")
-        self.prepared = True
+        with self._prepare_lock:
+            if self.prepared:
+                return
+            self._check_model()
+            if self.method == "likelihood":
+                self._prepare_likelihood()
+            elif self.guides:
+                self._probe_guides()
+            else:
+                log.info("guided output: off (openai.guided_json = false); answers are validated")
+            self.prepared = True
 
     def _get(self, url: str) -> requests.Response:
         try:
@@ -707,22 +711,6 @@ class OpenAIBackend:
             return scores
         raise InvalidAnswer("the server ignored every way of guiding the output", content)
 
-    def _lookup_value_ids(self) -> tuple[int, ...]:
-        """Ids of "0".."10" from vLLM's /tokenize, for exact level logprobs; () if unavailable."""
-        root = self.base_url[:-3] if self.base_url.endswith("/v1") else self.base_url
-        ids: list[int] = []
-        try:
-            for v in LEVELS:
-                r = self._session().post(root + "/tokenize", timeout=self.timeout, data=json.dumps(
-                    {"model": self.model, "prompt": str(v), "add_special_tokens": False}).encode())
-                toks = r.json().get("tokens") if r.status_code == 200 else None
-                if not isinstance(toks, list) or len(toks) != 1:
-                    return ()
-                ids.append(int(toks[0]))
-        except (requests.RequestException, ValueError, TypeError, AttributeError):
-            return ()
-        return tuple(ids) if len(set(ids)) == len(LEVELS) else ()
-
     def _next_tokens(self, item: ScoreInput, dimension: str, after: str) -> tuple[Tops, str]:
         """The top next tokens after "分数：" + ``after`` for one dimension's prompt, and the
         answer text the server gave (for the failed-comment record)."""
@@ -757,13 +745,6 @@ class OpenAIBackend:
         is spelt in two tokens) give every level's probability as a token sequence
         (``level_scores``). The server's prefix cache shares the system prompt and the comment
         across dimensions."""
-        if self.value_token_ids is None:
-            ids = self._lookup_value_ids()
-            with self._lock:
-                if self.value_token_ids is None:
-                    self.value_token_ids = ids
-                    log.info("level logprobs: %s", "exact (logprob_token_ids)" if ids else
-                             f"top {self.top_logprobs} (no /tokenize with single-token values)")
         prefixes = sorted({"".join(p[:i]) for p in self.spelling.values() for i in range(1, len(p))})
         out: dict[str, DimensionScore] = {}
         for d in self.dimensions:
@@ -822,8 +803,16 @@ class OpenAIBackend:
     def score_batch(self, items: list[ScoreInput]) -> list[ScoreResult]:
         """Score up to ``concurrency`` comments at a time; results in input order.
 
+        Runs the start-up checks first when nobody did (evaluation, paraphrasing build the
+        backend without the worker): a server away then makes every result ``unavailable``.
         Raises PermanentBackendError when the server refuses the configuration itself.
         """
+        if not self.prepared:
+            try:
+                self.prepare()
+            except BackendUnavailable as e:
+                return [ScoreResult(error=f"model server unavailable: {e}", final=False, unavailable=True)
+                        for _ in items]
         return list(self._pool.map(self.score_one, items))
 
     def close(self) -> None:
