@@ -129,6 +129,51 @@ def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url
     assert text == "深夜的树洞，有人在吗"
 
 
+def test_a_keyword_search_whose_source_is_unreachable_falls_back_to_the_next(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """s.weibo.com refuses the connection (a closed port): weibo.cn's search by time takes over,
+    the hand-over is recorded, and the post found is watched and its comments read."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with LocalSite(watch_corpus()) as site:
+        post = site.add_post("深夜的树洞，有人在吗")
+        site.add_comment(post["mid"], "我在，一直都在")
+        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]',
+                              spider=f'retry_times = 1\ns_weibo_base = "http://127.0.0.1:{dead}/sweibo"')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok, crawl.output
+    assert any(h.startswith("/search/mblog?") and "sort=time" in h for h in hits)
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "ok" and run["stats"]["watch"]["keywords_failed"] == {}
+    (moved,) = run["stats"]["source_fallbacks"]
+    assert (moved["keyword"], moved["source"], moved["reason"], moved["next"]) == \
+        ("树洞", "s.weibo.com", "refused", "weibo.cn")
+    assert watched(sqlite_url)[post["mid"]]["origin"] == "keyword:树洞"
+    assert [r["text"] for r in comment_rows(sqlite_url, post["mid"]).values()] == ["我在，一直都在"]
+
+
+def test_a_keyword_no_source_can_search_fails_a_keyword_only_round(sqlite_url: str, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with LocalSite(watch_corpus()) as site:
+        config = write_config(tmp_path / "watch.toml", site, (
+            f'retry_times = 1\ns_weibo_base = "http://127.0.0.1:{dead}/sweibo"\n'
+            f'weibo_cn_base = "http://127.0.0.1:{dead}"'), extra=f"""
+[watch]
+keywords = [{{keyword = "树洞", label = "树洞搜索"}}]
+lock_file = "{tmp_path / 'watch.lock'}"
+""")
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+    assert crawl.returncode == 1, crawl.output
+    (run,) = runs(sqlite_url)
+    cause = f"connection refused by 127.0.0.1:{dead}"
+    assert run["status"] == "failed" and run["stats"]["watch"]["keywords_failed"] == {"树洞": cause}
+    assert run["error"] == f"no watch keyword could be searched: 树洞 ({cause})"
+
+
 def test_the_weibo_com_source_asks_for_comments_by_time(sqlite_url: str, tmp_path: Path) -> None:
     with LocalSite(watch_corpus(8)) as site:
         config = watch_config(tmp_path, site, spider='comments_source = "weibo.com"')
