@@ -129,6 +129,28 @@ def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url
     assert text == "深夜的树洞，有人在吗"
 
 
+def test_a_post_a_keyword_found_is_read_in_later_rounds_after_it_leaves_the_search(
+        sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        post = site.add_post("深夜的树洞，有人在吗")
+        site.add_comment(post["mid"], "我在，一直都在")
+        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
+        assert run_crawl(config, sqlite_url, spider="watch").ok
+        for i in range(10):   # a full newer page: the post is off the one page a round searches
+            site.add_post(f"又一个树洞 {i}")
+        added = site.add_comment(post["mid"], "谢谢你还在")
+        site.hits.clear()
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok, crawl.output
+    assert not any("page=2" in h for h in hits if "q=" in h or "keyword=" in h)
+    assert sum(1 for h in hits if h.startswith(f"/comment/{post['bid']}?")) == 1   # read once
+    assert added["id"] in comment_rows(sqlite_url, post["mid"])
+    run = runs(sqlite_url)[-1]
+    assert run["comments_new"] == 1 and run["stats"]["watch"]["posts"] == 2
+    assert watched(sqlite_url)[post["mid"]]["newest_comment_id"] == added["id"]
+
+
 def test_a_keyword_search_whose_source_is_unreachable_falls_back_to_the_next(
         sqlite_url: str, tmp_path: Path) -> None:
     """s.weibo.com refuses the connection (a closed port): weibo.cn's search by time takes over,

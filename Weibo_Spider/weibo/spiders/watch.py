@@ -13,7 +13,8 @@ so a round is a ``crawl_runs`` row of kind ``watch`` with the same statuses.
   is ordered by heat; see ``NEWEST_FIRST``). A post whose comments fail on one source, or
   whose source refuses its cookie, goes to the next, as in the hot-topic crawl (the same
   ``_comments_fall_back``, recorded in ``comment_fallbacks``).
-- Keywords (``watch.keywords``): each round searches newest first (s.weibo.com
+- Keywords (``watch.keywords``): each round first reads the posts its keywords found in
+  earlier rounds (active ``keyword:`` rows of ``watched_posts``), then searches newest first (s.weibo.com
   ``/realtime``, weibo.cn ``sort=time``), ``watch.search_pages`` pages. A search that meets
   a login wall, or whose first page fails (DNS, refused, timeout, 5xx after retries, 403/404
   while a next source exists: ``weibo.sources.classify_failure``), goes to the next search
@@ -70,6 +71,8 @@ class WatchSpider(HotTopicsSpider):
     newest_seen: dict[str, list[str]]
     #: mid -> its newest stored comment id before this round (watched_posts.newest_comment_id)
     known_newest: dict[str, str]
+    #: posts whose first comment page this round has asked for
+    asked: set[str]
     #: posts whose comment pages failed in this round (after retries)
     unreadable: set[str]
     watch_stats: dict[str, Any]
@@ -97,6 +100,7 @@ class WatchSpider(HotTopicsSpider):
         spider.newest_seen = {}
         spider.known_newest = {}
         spider.unreadable = set()
+        spider.asked = set()
         spider.watch_stats = {"posts": 0, "keywords": len(spider.watch_keywords), "posts_found": 0,
                               "stops": {}, "budget_reached": [], "keywords_failed": {}}
         return spider
@@ -130,15 +134,18 @@ class WatchSpider(HotTopicsSpider):
             log.error("%s", self.failure)
             return
         store = getattr(self.crawler, "weibo_store", None)
+        found: list[dict[str, str | None]] = []
         if store is not None:
             # a post's comments may come from the weibo.com JSON (first or after a fallback)
-            self.known_newest = store.sync_watch_list(posts, keywords,
-                                                      stub_posts="weibo.com" in self.comment_sources)
-        log.info("watch round: %d posts, %d keywords; up to %d comment pages per post (newest "
-                 "first from %s, stopping at the first stored comment), %d search pages per keyword",
-                 len(posts), len(keywords), self.page_budget, " then ".join(self.comment_sources),
-                 self.search_pages)
-        for p in posts:
+            watch_list = store.sync_watch_list(posts, keywords,
+                                               stub_posts="weibo.com" in self.comment_sources)
+            self.known_newest = watch_list.known_newest
+            found = watch_list.keyword_posts
+        log.info("watch round: %d posts, %d keywords (%d posts found by them before); up to %d "
+                 "comment pages per post (newest first from %s, stopping at the first stored "
+                 "comment), %d search pages per keyword", len(posts), len(keywords), len(found),
+                 self.page_budget, " then ".join(self.comment_sources), self.search_pages)
+        for p in [*posts, *found]:
             request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
             if request is not None:
                 yield request
@@ -267,11 +274,15 @@ class WatchSpider(HotTopicsSpider):
     def watch_request(self, mid: str, bid: str | None, label: str, page: int = 1,
                       max_id: int = 0, source: int | None = None) -> scrapy.Request | None:
         """A page of a watched post's comments, newest first, on comment source ``source``
-        (default: the first whose login has not been refused; None when every one has been)."""
+        (default: the first whose login has not been refused; None when every one has been, or
+        when this round has already asked for the post's first page)."""
         at = self._next_comment_source(-1) if source is None else source
         if at is None:
             return None
         if page == 1 and source is None:
+            if mid in self.asked:
+                return None   # configured, found before and found again: read once a round
+            self.asked.add(mid)
             self.watch_stats["posts"] += 1
         kw = {"mid": mid, "page": page, "bid": bid, "label": label, "source": at}
         again = source is not None and page == 1   # a fallback: past the dupe filter
