@@ -454,13 +454,22 @@ class Store:
                 times.update(conn.execute(sa.select(c.id, c.created_at)
                                           .where(c.id.in_(all_ids[i:i + 500]))).all())
             now = db.now()
-            w = db.watched_posts
+            w = db.watched_posts.c
+            rows = []
             for mid, ids in todo.items():
-                values: dict[str, Any] = {"last_crawled_at": now, "last_run_id": self.run_id}
                 first = next((i for i in ids if i in times), None)
-                if first is not None:
-                    values.update(newest_comment_id=first, newest_comment_at=times[first])
-                conn.execute(w.update().where(w.c.mid == mid).values(**values))
+                rows.append({"b_mid": mid, "b_newest_id": first,
+                             "b_newest_at": times[first] if first is not None else None})
+            # one executemany; a post with no stored comment among ``ids`` keeps its newest
+            # (id and time together: a comment's created_at may be NULL)
+            newest_id = sa.bindparam("b_newest_id", type_=w.newest_comment_id.type)
+            kept = newest_id.is_(None)
+            conn.execute(db.watched_posts.update().where(w.mid == sa.bindparam("b_mid")).values(
+                last_crawled_at=now, last_run_id=self.run_id,
+                newest_comment_id=sa.case((kept, w.newest_comment_id), else_=newest_id),
+                newest_comment_at=sa.case((kept, w.newest_comment_at),
+                                          else_=sa.bindparam("b_newest_at", type_=w.newest_comment_at.type))),
+                rows)
 
         self._tx(go, "record the watched posts' newest comments")
 

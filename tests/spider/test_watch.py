@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from weibo.localsite import TREE_HOLE_MID, LocalSite, watch_corpus
 from weibo.parsing import mid_to_bid
+from weibo.store import Store
 
 from tests.spider.helpers import PY, SPIDER_DIR, crawl_env, run_crawl, runs, write_config
 from weibo_mh import db
@@ -149,6 +150,34 @@ def test_a_post_a_keyword_found_is_read_in_later_rounds_after_it_leaves_the_sear
     run = runs(sqlite_url)[-1]
     assert run["comments_new"] == 1 and run["stats"]["watch"]["posts"] == 2
     assert watched(sqlite_url)[post["mid"]]["newest_comment_id"] == added["id"]
+
+
+def test_mark_watched_records_each_post_and_keeps_the_newest_it_did_not_see(db_url: str) -> None:
+    """One UPDATE for every post: a post whose newest comments are stored moves its mark, one
+    whose ids are not stored keeps its old mark; both get the round's id and time."""
+    store = Store(db_url)
+    store.start_run(kind="watch")
+    store.sync_watch_list([{"mid": m, "bid": None, "label": "树洞"} for m in ("4990000000000001",
+                                                                             "4990000000000002")], [])
+    t = db.now()
+    for mid in ("4990000000000001", "4990000000000002"):
+        store.add("post", {"mid": mid, "text": "一个树洞", "first_scraped_at": t, "scraped_at": t,
+                           "full_text": True, "topics": []})
+    store.add("comment", {"id": "5000000000000001", "mid": "4990000000000001", "text": "还在吗",
+                          "likes": 0, "is_hot": False, "created_at": t, "first_scraped_at": t,
+                          "scraped_at": t})
+    store.flush()
+    store.mark_watched({"4990000000000001": ["5000000000000001"], "4990000000000002": ["5000000000000009"]})
+    rows = watched(db_url)
+    a, b = rows["4990000000000001"], rows["4990000000000002"]
+    assert (a["newest_comment_id"], a["last_run_id"]) == ("5000000000000001", store.run_id)
+    assert a["newest_comment_at"] is not None and a["last_crawled_at"] is not None
+    assert (b["newest_comment_id"], b["newest_comment_at"], b["last_run_id"]) == (None, None, store.run_id)
+    store.mark_watched({"4990000000000001": ["5000000000000099"]})   # nothing of it stored
+    store.close()
+    again = watched(db_url)["4990000000000001"]
+    assert (again["newest_comment_id"], again["newest_comment_at"]) == \
+        (a["newest_comment_id"], a["newest_comment_at"])
 
 
 def test_a_keyword_search_whose_source_is_unreachable_falls_back_to_the_next(
