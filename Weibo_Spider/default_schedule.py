@@ -144,7 +144,7 @@ class Scheduler:
     def _refuse(self, run_id: int, status: str, error: str) -> str:
         """End a run that was not started (its cookie cannot be used): record, log, notify."""
         self._end_run(run_id, {"status": status, "error": error})
-        log.error("crawl run %d not started: %s: %s", run_id, status, error)
+        log.error("%s %d not started: %s: %s", self.what, run_id, status, error)
         if status in self.notify_on and self.notify_command:
             self.notify(run_id, status, error)
         return status

@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -58,6 +58,14 @@ COMMENT_UPDATE = ["text", "likes", "is_hot", "scraped_at"]
 
 class DatabaseUnavailable(RuntimeError):
     """The database can take no row now (its state, not the rows'): every row was kept."""
+
+
+class WatchList(NamedTuple):
+    """What a watch round reads besides its config (Store.sync_watch_list)."""
+    #: mid -> the newest stored comment id, for every active watched post that has one
+    known_newest: dict[str, str]
+    #: the active posts a configured keyword found in earlier rounds: {mid, bid, label}
+    keyword_posts: list[dict[str, str | None]]
 
 
 class Store:
@@ -371,7 +379,7 @@ class Store:
     # ----------------------------------------------------------------- watch lists
 
     def sync_watch_list(self, posts: list[dict[str, str | None]], keywords: list[str],
-                        stub_posts: bool = False) -> dict[str, str]:
+                        stub_posts: bool = False) -> WatchList:
         """Record the configured watched posts (mid, bid, label; origin post) and retire the
         rows the config no longer names (kept, inactive, for the console's history).
 
@@ -379,8 +387,10 @@ class Store:
         post, so a post not stored yet gets a row without text (the comments' foreign key
         needs one); a weibo.cn page or a hot-topic crawl fills the text in later.
 
-        Returns the newest stored comment id of every watched post that has one."""
-        def go(conn: Connection) -> dict[str, str]:
+        Returns the newest stored comment id of every watched post that has one, and the
+        active posts the configured keywords found before (a round reads them even when the
+        newest search page no longer lists them)."""
+        def go(conn: Connection) -> WatchList:
             w = db.watched_posts.c
             self._watch(conn, posts, "post")
             if stub_posts and posts:
@@ -394,10 +404,15 @@ class Store:
             conn.execute(db.watched_posts.update().where(
                 w.origin != db.WATCH_ORIGIN_POST, w.origin.notin_(origins) if origins
                 else sa.true()).values(active=False))
-            return dict(conn.execute(sa.select(w.mid, w.newest_comment_id)
-                                     .where(w.active, w.newest_comment_id.is_not(None))).all())
+            newest = dict(conn.execute(sa.select(w.mid, w.newest_comment_id)
+                                       .where(w.active, w.newest_comment_id.is_not(None))).all())
+            found = [dict(r._mapping) for r in conn.execute(
+                sa.select(w.mid, w.bid, w.label).where(w.active, w.origin != db.WATCH_ORIGIN_POST)
+                .order_by(w.added_at.desc(), w.mid))]
+            return WatchList(newest, found)
 
-        return dict(self._tx(go, "record the watch list"))
+        result: WatchList = self._tx(go, "record the watch list")
+        return result
 
     def watch_found(self, posts: list[dict[str, str | None]], keyword: str) -> None:
         """Posts a keyword watch found: watched from now on (a configured post keeps its entry)."""
@@ -439,13 +454,22 @@ class Store:
                 times.update(conn.execute(sa.select(c.id, c.created_at)
                                           .where(c.id.in_(all_ids[i:i + 500]))).all())
             now = db.now()
-            w = db.watched_posts
+            w = db.watched_posts.c
+            rows = []
             for mid, ids in todo.items():
-                values: dict[str, Any] = {"last_crawled_at": now, "last_run_id": self.run_id}
                 first = next((i for i in ids if i in times), None)
-                if first is not None:
-                    values.update(newest_comment_id=first, newest_comment_at=times[first])
-                conn.execute(w.update().where(w.c.mid == mid).values(**values))
+                rows.append({"b_mid": mid, "b_newest_id": first,
+                             "b_newest_at": times[first] if first is not None else None})
+            # one executemany; a post with no stored comment among ``ids`` keeps its newest
+            # (id and time together: a comment's created_at may be NULL)
+            newest_id = sa.bindparam("b_newest_id", type_=w.newest_comment_id.type)
+            kept = newest_id.is_(None)
+            conn.execute(db.watched_posts.update().where(w.mid == sa.bindparam("b_mid")).values(
+                last_crawled_at=now, last_run_id=self.run_id,
+                newest_comment_id=sa.case((kept, w.newest_comment_id), else_=newest_id),
+                newest_comment_at=sa.case((kept, w.newest_comment_at),
+                                          else_=sa.bindparam("b_newest_at", type_=w.newest_comment_at.type))),
+                rows)
 
         self._tx(go, "record the watched posts' newest comments")
 

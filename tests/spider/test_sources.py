@@ -129,6 +129,21 @@ def test_432_and_captcha_redirects_back_off_then_stop_as_rate_limited(
     assert counts(sqlite_url)["posts"] > 0
 
 
+def test_a_403_storm_on_the_only_search_source_backs_off_then_stops_as_rate_limited(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """403 hands a search to the next source only when there is one: on the last (here the
+    only) source it is a block answer like any other."""
+    with LocalSite(small_corpus(), scenario="sweibo_403") as site:
+        config = write_config(tmp_path / "c.toml", site, 'search_sources = ["s.weibo.com"]\n'
+                                                          "concurrent_per_domain = 1\nban_limit = 3")
+        crawl = run_crawl(config, sqlite_url)
+    assert crawl.returncode == 4, crawl.output
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "rate_limited" and run["stats"]["ban_answers"] >= 3
+    assert "pausing the crawl" in crawl.output
+    assert not run["stats"].get("source_fallbacks")
+
+
 def test_ok_minus_100_from_the_comment_json_ends_as_login_required(sqlite_url: str, tmp_path: Path) -> None:
     with LocalSite(small_corpus(), scenario="ok100", after=4) as site:
         config = write_config(tmp_path / "c.toml", site, 'comments_source = "weibo.com"\n'

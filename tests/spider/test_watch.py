@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from weibo.localsite import TREE_HOLE_MID, LocalSite, watch_corpus
 from weibo.parsing import mid_to_bid
+from weibo.store import Store
 
 from tests.spider.helpers import PY, SPIDER_DIR, crawl_env, run_crawl, runs, write_config
 from weibo_mh import db
@@ -127,6 +128,101 @@ def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url
         text = conn.execute(sa.select(db.posts.c.text).where(db.posts.c.mid == post["mid"])).scalar()
     eng.dispose()
     assert text == "深夜的树洞，有人在吗"
+
+
+def test_a_post_a_keyword_found_is_read_in_later_rounds_after_it_leaves_the_search(
+        sqlite_url: str, tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        post = site.add_post("深夜的树洞，有人在吗")
+        site.add_comment(post["mid"], "我在，一直都在")
+        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
+        assert run_crawl(config, sqlite_url, spider="watch").ok
+        for i in range(10):   # a full newer page: the post is off the one page a round searches
+            site.add_post(f"又一个树洞 {i}")
+        added = site.add_comment(post["mid"], "谢谢你还在")
+        site.hits.clear()
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok, crawl.output
+    assert not any("page=2" in h for h in hits if "q=" in h or "keyword=" in h)
+    assert sum(1 for h in hits if h.startswith(f"/comment/{post['bid']}?")) == 1   # read once
+    assert added["id"] in comment_rows(sqlite_url, post["mid"])
+    run = runs(sqlite_url)[-1]
+    assert run["comments_new"] == 1 and run["stats"]["watch"]["posts"] == 2
+    assert watched(sqlite_url)[post["mid"]]["newest_comment_id"] == added["id"]
+
+
+def test_mark_watched_records_each_post_and_keeps_the_newest_it_did_not_see(db_url: str) -> None:
+    """One UPDATE for every post: a post whose newest comments are stored moves its mark, one
+    whose ids are not stored keeps its old mark; both get the round's id and time."""
+    store = Store(db_url)
+    store.start_run(kind="watch")
+    store.sync_watch_list([{"mid": m, "bid": None, "label": "树洞"} for m in ("4990000000000001",
+                                                                             "4990000000000002")], [])
+    t = db.now()
+    for mid in ("4990000000000001", "4990000000000002"):
+        store.add("post", {"mid": mid, "text": "一个树洞", "first_scraped_at": t, "scraped_at": t,
+                           "full_text": True, "topics": []})
+    store.add("comment", {"id": "5000000000000001", "mid": "4990000000000001", "text": "还在吗",
+                          "likes": 0, "is_hot": False, "created_at": t, "first_scraped_at": t,
+                          "scraped_at": t})
+    store.flush()
+    store.mark_watched({"4990000000000001": ["5000000000000001"], "4990000000000002": ["5000000000000009"]})
+    rows = watched(db_url)
+    a, b = rows["4990000000000001"], rows["4990000000000002"]
+    assert (a["newest_comment_id"], a["last_run_id"]) == ("5000000000000001", store.run_id)
+    assert a["newest_comment_at"] is not None and a["last_crawled_at"] is not None
+    assert (b["newest_comment_id"], b["newest_comment_at"], b["last_run_id"]) == (None, None, store.run_id)
+    store.mark_watched({"4990000000000001": ["5000000000000099"]})   # nothing of it stored
+    store.close()
+    again = watched(db_url)["4990000000000001"]
+    assert (again["newest_comment_id"], again["newest_comment_at"]) == \
+        (a["newest_comment_id"], a["newest_comment_at"])
+
+
+def test_a_keyword_search_whose_source_is_unreachable_falls_back_to_the_next(
+        sqlite_url: str, tmp_path: Path) -> None:
+    """s.weibo.com refuses the connection (a closed port): weibo.cn's search by time takes over,
+    the hand-over is recorded, and the post found is watched and its comments read."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with LocalSite(watch_corpus()) as site:
+        post = site.add_post("深夜的树洞，有人在吗")
+        site.add_comment(post["mid"], "我在，一直都在")
+        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]',
+                              spider=f'retry_times = 1\ns_weibo_base = "http://127.0.0.1:{dead}/sweibo"')
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok, crawl.output
+    assert any(h.startswith("/search/mblog?") and "sort=time" in h for h in hits)
+    (run,) = runs(sqlite_url)
+    assert run["status"] == "ok" and run["stats"]["watch"]["keywords_failed"] == {}
+    (moved,) = run["stats"]["source_fallbacks"]
+    assert (moved["keyword"], moved["source"], moved["reason"], moved["next"]) == \
+        ("树洞", "s.weibo.com", "refused", "weibo.cn")
+    assert watched(sqlite_url)[post["mid"]]["origin"] == "keyword:树洞"
+    assert [r["text"] for r in comment_rows(sqlite_url, post["mid"]).values()] == ["我在，一直都在"]
+
+
+def test_a_keyword_no_source_can_search_fails_a_keyword_only_round(sqlite_url: str, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    with LocalSite(watch_corpus()) as site:
+        config = write_config(tmp_path / "watch.toml", site, (
+            f'retry_times = 1\ns_weibo_base = "http://127.0.0.1:{dead}/sweibo"\n'
+            f'weibo_cn_base = "http://127.0.0.1:{dead}"'), extra=f"""
+[watch]
+keywords = [{{keyword = "树洞", label = "树洞搜索"}}]
+lock_file = "{tmp_path / 'watch.lock'}"
+""")
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+    assert crawl.returncode == 1, crawl.output
+    (run,) = runs(sqlite_url)
+    cause = f"connection refused by 127.0.0.1:{dead}"
+    assert run["status"] == "failed" and run["stats"]["watch"]["keywords_failed"] == {"树洞": cause}
+    assert run["error"] == f"no watch keyword could be searched: 树洞 ({cause})"
 
 
 def test_the_weibo_com_source_asks_for_comments_by_time(sqlite_url: str, tmp_path: Path) -> None:

@@ -290,12 +290,20 @@ class HotTopicsSpider(scrapy.Spider):
     def search_request(self, word: str, search_word: str, source: int, page: int) -> scrapy.Request:
         name = self.sources[source]
         headers = self.browser_headers() if name == "s.weibo.com" else {}
-        # 403/404 on a search URL is not a block: the topic moves to the next source
         return scrapy.Request(self.search_url(name, search_word, page), callback=self.parse_search,
                               errback=self.on_error, priority=10, headers=headers,
-                              meta={"kind": "search", "move_on_statuses": MOVE_ON_STATUSES},
+                              meta=self.search_meta("search", source),
                               cb_kwargs={"word": word, "search_word": search_word, "source": source,
                                          "page": page})
+
+    def search_meta(self, kind: str, source: int) -> dict[str, Any]:
+        """A search request's meta: a 403/404 hands the search to the next source, not a block,
+        but only when a next source exists; on the last one it is a block (back-off, then the
+        rate_limited stop), as for comment requests."""
+        meta: dict[str, Any] = {"kind": kind}
+        if self._next_source(source) is not None:
+            meta["move_on_statuses"] = MOVE_ON_STATUSES
+        return meta
 
     def _fall_back(self, word: str, search_word: str, source: int, reason: str,
                    cause: str | None = None) -> Iterator[Any]:

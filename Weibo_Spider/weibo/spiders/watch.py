@@ -13,9 +13,13 @@ so a round is a ``crawl_runs`` row of kind ``watch`` with the same statuses.
   is ordered by heat; see ``NEWEST_FIRST``). A post whose comments fail on one source, or
   whose source refuses its cookie, goes to the next, as in the hot-topic crawl (the same
   ``_comments_fall_back``, recorded in ``comment_fallbacks``).
-- Keywords (``watch.keywords``): each round searches newest first (s.weibo.com
-  ``/realtime``, weibo.cn ``sort=time``), ``watch.search_pages`` pages, falling back to the
-  next search source on a login wall; every post found is watched from then on (origin
+- Keywords (``watch.keywords``): each round first reads the posts its keywords found in
+  earlier rounds (active ``keyword:`` rows of ``watched_posts``), then searches newest first (s.weibo.com
+  ``/realtime``, weibo.cn ``sort=time``), ``watch.search_pages`` pages. A search that meets
+  a login wall, or whose first page fails (DNS, refused, timeout, 5xx after retries, 403/404
+  while a next source exists: ``weibo.sources.classify_failure``), goes to the next search
+  source (recorded in ``source_fallbacks``); a keyword no source could search is named in
+  ``watch.keywords_failed``. Every post found is watched from then on (origin
   ``keyword:<kw>``) and its comments are read the same way.
 - Progress per post (the newest stored comment, when and by which round) is written to
   ``watched_posts`` when the round closes, after its last rows are stored.
@@ -37,6 +41,7 @@ from twisted.python.failure import Failure
 from weibo import parsing
 from weibo.items import PostItem
 from weibo.middlewares import LoginWall
+from weibo.sources import classify_failure
 from weibo.spiders.hot_topics import SOURCE_COOKIE, HotTopicsSpider, _cb_kwargs
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,8 @@ class WatchSpider(HotTopicsSpider):
     newest_seen: dict[str, list[str]]
     #: mid -> its newest stored comment id before this round (watched_posts.newest_comment_id)
     known_newest: dict[str, str]
+    #: posts whose first comment page this round has asked for
+    asked: set[str]
     #: posts whose comment pages failed in this round (after retries)
     unreadable: set[str]
     watch_stats: dict[str, Any]
@@ -93,8 +100,9 @@ class WatchSpider(HotTopicsSpider):
         spider.newest_seen = {}
         spider.known_newest = {}
         spider.unreadable = set()
+        spider.asked = set()
         spider.watch_stats = {"posts": 0, "keywords": len(spider.watch_keywords), "posts_found": 0,
-                              "stops": {}, "budget_reached": []}
+                              "stops": {}, "budget_reached": [], "keywords_failed": {}}
         return spider
 
     def _stop(self, why: str, mid: str) -> None:
@@ -126,15 +134,18 @@ class WatchSpider(HotTopicsSpider):
             log.error("%s", self.failure)
             return
         store = getattr(self.crawler, "weibo_store", None)
+        found: list[dict[str, str | None]] = []
         if store is not None:
             # a post's comments may come from the weibo.com JSON (first or after a fallback)
-            self.known_newest = store.sync_watch_list(posts, keywords,
-                                                      stub_posts="weibo.com" in self.comment_sources)
-        log.info("watch round: %d posts, %d keywords; up to %d comment pages per post (newest "
-                 "first from %s, stopping at the first stored comment), %d search pages per keyword",
-                 len(posts), len(keywords), self.page_budget, " then ".join(self.comment_sources),
-                 self.search_pages)
-        for p in posts:
+            watch_list = store.sync_watch_list(posts, keywords,
+                                               stub_posts="weibo.com" in self.comment_sources)
+            self.known_newest = watch_list.known_newest
+            found = watch_list.keyword_posts
+        log.info("watch round: %d posts, %d keywords (%d posts found by them before); up to %d "
+                 "comment pages per post (newest first from %s, stopping at the first stored "
+                 "comment), %d search pages per keyword", len(posts), len(keywords), len(found),
+                 self.page_budget, " then ".join(self.comment_sources), self.search_pages)
+        for p in [*posts, *found]:
             request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
             if request is not None:
                 yield request
@@ -157,17 +168,27 @@ class WatchSpider(HotTopicsSpider):
         return scrapy.Request(self.keyword_url(name, keyword, page), callback=self.parse_keyword,
                               errback=self.on_error, priority=10, dont_filter=True,
                               headers=self.browser_headers() if name == "s.weibo.com" else {},
-                              meta={"kind": "watch_search"},
+                              meta=self.search_meta("watch_search", source),
                               cb_kwargs={"keyword": keyword, "label": label, "source": source,
                                          "page": page})
 
     def on_error(self, failure: Failure) -> Iterator[Any]:
-        """A keyword search behind a login wall goes to the next search source (as the hot-topic
-        search does); everything else as in the hot-topic spider."""
+        """A keyword search behind a login wall, or whose first page failed in a way another
+        source may not (``classify_failure``), goes to the next search source, as the
+        hot-topic search does; everything else as in the hot-topic spider."""
         request = failure.request  # type: ignore[attr-defined]
-        if failure.check(LoginWall) and request.meta.get("kind") == "watch_search":
-            self._walled(failure.value.site, failure.value.url)
-            yield from self._keyword_fall_back(**request.cb_kwargs)
+        if request.meta.get("kind") == "watch_search":
+            if failure.check(LoginWall):
+                self._walled(failure.value.site, failure.value.url)
+                yield from self._keyword_fall_back(**request.cb_kwargs, reason="login_wall")
+                return
+            yield from super().on_error(failure)   # counted and logged; nothing asked for this kind
+            failed = classify_failure(failure, request.url)
+            if failed and not self._stopping():
+                self.crawler.stats.inc_value(f"weibo/search_errors/{failed[0]}")
+                if request.cb_kwargs.get("page") == 1:
+                    yield from self._keyword_fall_back(**request.cb_kwargs, reason=failed[0],
+                                                       cause=failed[1])
             return
         # a post whose comments moved on to the next source is not unreadable (yet)
         moved = list(super().on_error(failure))
@@ -180,14 +201,40 @@ class WatchSpider(HotTopicsSpider):
                 self.failure = (f"no watched post could be read: the first comment page of "
                                 f"{len(self.unreadable)} posts failed (see the errors in the log)")
 
-    def _keyword_fall_back(self, keyword: str, label: str, source: int, page: int) -> Iterator[Any]:
+    def _keyword_fall_back(self, keyword: str, label: str, source: int, page: int, reason: str,
+                           cause: str | None = None) -> Iterator[Any]:
+        """``source`` gave nothing usable for ``keyword`` (``reason``: login_wall, dns, http_503,
+        ...; ``cause``: what failed): ask the next search source, or record the keyword as not
+        searched this round (login_required once every source refused its cookie)."""
+        name = self.sources[source]
         nxt = self._next_source(source)
-        if nxt is None:
+        cause = f"login wall at {name}" if reason == "login_wall" else cause or reason
+        self.crawler.stats.inc_value(f"weibo/source_fallbacks/{name}/{reason}")
+        if len(self.source_fallbacks) < 200:
+            self.source_fallbacks.append({"keyword": keyword, "source": name, "reason": reason,
+                                          "next": self.sources[nxt] if nxt is not None else None,
+                                          "cause": cause})
+        if nxt is not None:
+            if not self._stopping():
+                log.info("%s failed for watch keyword %s (%s); trying %s", name, keyword, cause,
+                         self.sources[nxt])
+                yield self.keyword_request(keyword, label, nxt, page)
+            return
+        if reason == "login_wall" and self._next_source(-1) is None:
             self._login_required()   # every search source refused its cookie
-        elif not self._stopping():
-            log.info("%s refused the search for watch keyword %s; trying %s", self.sources[source],
-                     keyword, self.sources[nxt])
-            yield self.keyword_request(keyword, label, nxt, page)
+            return
+        self._keyword_failed(keyword, cause)
+
+    def _keyword_failed(self, keyword: str, cause: str) -> None:
+        """No search source could answer for ``keyword`` this round. A round that watches only
+        keywords, none of which could be searched, has failed, with the causes named."""
+        failed = self.watch_stats["keywords_failed"]
+        failed[keyword] = cause
+        log.error("watch keyword %s could not be searched on any source (last: %s)", keyword, cause)
+        if not self.watch_posts and len(failed) >= len(self.watch_keywords):
+            self.failure = (f"no watch keyword could be searched: "
+                            f"{', '.join(f'{k} ({c})' for k, c in failed.items())}")
+            log.error("%s", self.failure)
 
     def parse_keyword(self, response: Response, keyword: str, label: str, source: int,
                       page: int) -> Iterator[Any]:
@@ -197,7 +244,7 @@ class WatchSpider(HotTopicsSpider):
         result = parse(response.text, response.url, self.now())
         if result.kind == "login_wall":
             self._walled(SOURCE_COOKIE[name], response.url)
-            yield from self._keyword_fall_back(keyword, label, source, page)
+            yield from self._keyword_fall_back(keyword, label, source, page, "login_wall")
             return
         if result.kind == "malformed":
             self._malformed(response, "search page without posts or a no-results notice")
@@ -227,11 +274,15 @@ class WatchSpider(HotTopicsSpider):
     def watch_request(self, mid: str, bid: str | None, label: str, page: int = 1,
                       max_id: int = 0, source: int | None = None) -> scrapy.Request | None:
         """A page of a watched post's comments, newest first, on comment source ``source``
-        (default: the first whose login has not been refused; None when every one has been)."""
+        (default: the first whose login has not been refused; None when every one has been, or
+        when this round has already asked for the post's first page)."""
         at = self._next_comment_source(-1) if source is None else source
         if at is None:
             return None
         if page == 1 and source is None:
+            if mid in self.asked:
+                return None   # configured, found before and found again: read once a round
+            self.asked.add(mid)
             self.watch_stats["posts"] += 1
         kw = {"mid": mid, "page": page, "bid": bid, "label": label, "source": at}
         again = source is not None and page == 1   # a fallback: past the dupe filter
