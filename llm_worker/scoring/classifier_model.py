@@ -22,6 +22,8 @@ SVM's and the encoder's level probabilities, averaged.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -202,6 +204,17 @@ class SuicideModel:
             if self.threshold is None:
                 self.threshold_ = 0.5 * self.ngram_threshold_ + 0.5 * 0.5
         return self
+
+    @contextmanager
+    def ngram_only(self) -> Iterator[SuicideModel]:
+        """Predict with the n-gram ensemble alone, at its own threshold: the same rows, features
+        and inner CV as a model trained without an encoder, so that one CV run measures both."""
+        encoder, threshold = self.encoder, self.threshold_
+        self.encoder, self.threshold_ = None, self.ngram_threshold_
+        try:
+            yield self
+        finally:
+            self.encoder, self.threshold_ = encoder, threshold
 
     # -- prediction ------------------------------------------------------------------------
     def _p_high_of(self, m: dict, t: sparse.csr_matrix, c: np.ndarray) -> np.ndarray:

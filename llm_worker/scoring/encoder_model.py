@@ -29,7 +29,8 @@ import io
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -255,9 +256,13 @@ class EncoderClassifier:
 
     def __init__(self, encoder: str | Path, *, epochs: int = 8, learning_rate: float = 1e-4,
                  batch_size: int = 16, max_length: int = 160, seed: int = 0, members: int = 1,
-                 scoring: str = SCORING) -> None:
+                 scoring: str = SCORING, snapshot_epochs: tuple[int, ...] = ()) -> None:
+        """``snapshot_epochs``: keep the members' weights after these epochs (before the last) in
+        memory, for ``at_epoch``; cross-validation uses them for a learning curve in one run."""
         if members < 1:
             raise ValueError("members must be at least 1")
+        if any(not 1 <= e < epochs for e in snapshot_epochs):
+            raise ValueError(f"snapshot epochs must lie between 1 and {epochs - 1}")
         self.encoder = str(encoder)
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -268,6 +273,7 @@ class EncoderClassifier:
         if scoring not in SCORING_PATHS:
             raise ValueError(f"scoring must be one of {', '.join(SCORING_PATHS)}")
         self.scoring = scoring
+        self.snapshot_epochs = tuple(sorted(set(snapshot_epochs)))
 
     # -- building -------------------------------------------------------------------------
     def _load_tokenizer(self, source: str | Path) -> None:
@@ -310,6 +316,7 @@ class EncoderClassifier:
         self._load_tokenizer(source)
         self.nets_: list = []
         self.scorers_: list | None = None
+        self.snapshots_: dict[int, list[dict[str, Any]]] = {e: [] for e in self.snapshot_epochs}
         for k in range(self.members):
             if log and self.members > 1:
                 log(f"  encoder member {k + 1}/{self.members} (seed {self.seed + k})")
@@ -353,8 +360,30 @@ class EncoderClassifier:
             if log:
                 log(f"  encoder epoch {epoch + 1}/{self.epochs}: loss {total / len(texts):.3f} "
                     f"({time.perf_counter() - t0:.0f} s)")
+            if epoch + 1 in self.snapshot_epochs:
+                self.snapshots_[epoch + 1].append({k: v.detach().clone() for k, v in net.state_dict().items()})
         net.eval()
         return net
+
+    @contextmanager
+    def at_epoch(self, epoch: int) -> Iterator[EncoderClassifier]:
+        """Score with the members' weights as they were after ``epoch`` (one of
+        ``snapshot_epochs``); the final weights and scorers come back afterwards. Not the same as a
+        model trained for ``epoch`` epochs: its learning rate had not decayed to zero yet."""
+        kept = getattr(self, "snapshots_", {}).get(epoch)
+        if not kept:
+            raise ValueError(f"no weights kept after epoch {epoch} (snapshot_epochs: {self.snapshot_epochs})")
+        final = [{k: v.detach().clone() for k, v in net.state_dict().items()} for net in self.nets_]
+        scorers = self.scorers_
+        try:
+            for net, state in zip(self.nets_, kept, strict=True):
+                net.load_state_dict(state)
+            self.scorers_ = None
+            yield self
+        finally:
+            for net, state in zip(self.nets_, final, strict=True):
+                net.load_state_dict(state)
+            self.scorers_ = scorers
 
     # -- prediction -----------------------------------------------------------------------
     def scorers(self) -> list[Callable[[list[str]], tuple[np.ndarray, np.ndarray]]]:
@@ -467,6 +496,7 @@ class EncoderClassifier:
         files, weights = state.pop("files_", None), state.pop("weights_", None)
         state.setdefault("members", 1)  # models saved before members existed
         state.setdefault("scoring", SCORING)  # models saved before the scoring paths
+        state.setdefault("snapshot_epochs", ())
         self.__dict__.update(state)
         if files is None:
             return

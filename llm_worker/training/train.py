@@ -36,8 +36,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +228,58 @@ def _summary(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _score_fold(model: SuicideModel, groups: list[tuple[str, list[Fold]]], fold_name: str
+                ) -> tuple[dict[str, Any], list[tuple[str, list[str], list[int], list[int], np.ndarray, np.ndarray]]]:
+    """One test fold's metrics per part ("folds", "spread") and over both ("all"), and what was
+    scored: (part, texts, levels, binary labels, predicted levels, P(high))."""
+    row: dict[str, Any] = {"fold": fold_name}
+    every: tuple[list[int], list[int], list[int]] = ([], [], [])
+    scored = []
+    for name, fs in groups:
+        texts, levels, binary = _concat(fs)
+        pred, _conf, ph = model.predict(texts) if texts else (np.zeros(0, int), None, np.zeros(0))
+        m = part_metrics(levels, binary, pred.tolist()) if texts else None
+        if name == "folds":
+            row.update(m or {})
+        else:
+            row["spread"] = m
+        for acc, vals in zip(every, (levels, binary, pred.tolist()), strict=True):
+            acc.extend(vals)
+        scored.append((name, texts, levels, binary, pred, ph))
+    if len(groups) > 1:
+        row["all"] = part_metrics(*every)
+    return row, scored
+
+
+def _fold_line(row: dict[str, Any]) -> str:
+    line = "  ".join(f"{a}={row[a]:.4f}" for a in CV_KEYS)
+    if row.get("spread"):
+        line += "  | spread " + "  ".join(f"{a}={row['spread'][a]:.4f}" for a in ("binary_f1", "weighted_f1"))
+    if row.get("all"):
+        line += "  | all " + "  ".join(f"{a}={row['all'][a]:.4f}" for a in ("binary_f1", "weighted_f1"))
+    return line
+
+
+def _variants(model: SuicideModel) -> list[tuple[str, Callable[[], AbstractContextManager[Any]]]]:
+    """What else one CV run can measure of a model with an encoder, at no extra training: the
+    n-gram ensemble alone (the same as training without ``--encoder``), and the encoder's weights
+    after each kept epoch (``--encoder-snapshots``)."""
+    enc = model.encoder
+    if enc is None:
+        return []
+    out: list[tuple[str, Callable[[], AbstractContextManager[Any]]]] = [("ngram-only", model.ngram_only)]
+    out += [(f"encoder-epoch-{e}", functools.partial(enc.at_epoch, e)) for e in enc.snapshot_epochs]
+    return out
+
+
+def _cv_summary(rows: list[dict[str, Any]], spread: bool) -> dict[str, Any]:
+    out: dict[str, Any] = dict(_summary(rows))
+    if spread:
+        out["spread"] = _summary([r["spread"] for r in rows if r["spread"]])
+        out["all"] = _summary([r["all"] for r in rows])
+    return out
+
+
 def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
                    log=print, encoder: dict[str, Any] | None = None,
                    augment: AugmentSettings | None = None, spread: list[Fold] | None = None,
@@ -242,6 +297,7 @@ def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
     rows = []
     pooled = np.zeros((len(LEVELS), len(LEVELS)), dtype=int)
     oof: list[dict[str, Any]] = []
+    variant_rows: dict[str, list[dict[str, Any]]] = {}
     for k, test in enumerate(folds):
         t0 = time.perf_counter()
         train_on = [f for i, f in enumerate(folds) if i != k]
@@ -249,34 +305,24 @@ def cross_validate(folds: list[Fold], features: FeatureConfig | None = None,
             train_on += [f for j, p in enumerate(parts) if j != k for f in p]
         model = train_suicide(train_on, features, encoder, log=log, augment=augment, band_levels=band_levels)
         groups = [("folds", [test])] + ([("spread", parts[k])] if parts else [])
-        row: dict[str, Any] = {"fold": test.level.path.name}
-        every: tuple[list[int], list[int], list[int]] = ([], [], [])
-        for name, fs in groups:
-            texts, levels, binary = _concat(fs)
-            pred, _conf, ph = model.predict(texts) if texts else (np.zeros(0, int), None, np.zeros(0))
-            m = part_metrics(levels, binary, pred.tolist()) if texts else None
-            if name == "folds":
-                row.update(m or {})
-            else:
-                row["spread"] = m
-            for acc, vals in zip(every, (levels, binary, pred.tolist()), strict=True):
-                acc.extend(vals)
+        row, scored = _score_fold(model, groups, test.level.path.name)
+        for name, texts, levels, binary, pred, ph in scored:
             pooled += np.asarray(qm.matrix(levels, pred.tolist(), LEVELS)) if texts else 0
             oof += [{"part": name, "fold": k + 1, "level": y, "binary": b, "predicted": int(p),
                      "p_high": round(float(h), 4), "threshold": model.threshold_}
                     for y, b, p, h in zip(levels, binary, pred, ph, strict=True)]
-        if parts:
-            row["all"] = part_metrics(*every)
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
-        line = "  ".join(f"{a}={row[a]:.4f}" for a in CV_KEYS)
-        if parts and row["spread"]:
-            line += "  | spread " + "  ".join(f"{a}={row['spread'][a]:.4f}" for a in ("binary_f1", "weighted_f1"))
-        log(f"  fold {k + 1}/{len(folds)} {row['fold']}: {line}  ({row['seconds']} s)")
-    res: dict[str, Any] = {"folds": rows, **_summary(rows)}
-    if parts:
-        res["spread"] = _summary([r["spread"] for r in rows if r["spread"]])
-        res["all"] = _summary([r["all"] for r in rows])
+        log(f"  fold {k + 1}/{len(folds)} {row['fold']}: {_fold_line(row)}  ({row['seconds']} s)")
+        for name, variant in _variants(model):
+            with variant():
+                vrow, _ = _score_fold(model, groups, test.level.path.name)
+            variant_rows.setdefault(name, []).append(vrow)
+            log(f"    {name}: {_fold_line(vrow)}")
+    res: dict[str, Any] = {"folds": rows, **_cv_summary(rows, bool(parts))}
+    if variant_rows:
+        res["variants"] = {name: {"folds": vrows, **_cv_summary(vrows, bool(parts))}
+                           for name, vrows in variant_rows.items()}
     res["protocol"] = {
         "folds": [f.level.path.name for f in folds],
         "binary_labels": binary_sources(folds),
@@ -323,6 +369,14 @@ def save(bundle: dict[str, Any], out: Path) -> None:
     tmp.replace(out)
 
 
+def _epoch_list(value: str) -> tuple[int, ...]:
+    try:
+        epochs = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected epochs like 4,6, not {value!r}") from None
+    return epochs
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m llm_worker.training.train",
                                  description="Train the classifier backend's model from labelled files "
@@ -354,6 +408,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--encoder-members", type=int, metavar="N",
                     help="fine-tune N copies of --encoder from different seeds and average them "
                          "(default 1; N times the training time, scoring time and model size)")
+    ap.add_argument("--encoder-snapshots", type=_epoch_list, metavar="E[,E…]",
+                    help="with --cv and --encoder: also score each test fold with the encoder's weights after "
+                         "these epochs (a learning curve from one run; not the same as training for E epochs, "
+                         "whose learning rate would decay sooner)")
     ap.add_argument("--band-levels", choices=BAND_LEVELS, default="calibrated",
                     help="without --encoder, how the level inside the high or low band is picked: the "
                          "calibrated level probabilities (calibrated, default) or the raw class-balanced SVM "
@@ -374,9 +432,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{flag} must be at least 1")
         augment = augment_settings(a)
         encoder = None
+        if a.encoder_snapshots and not (a.cv and a.encoder):
+            raise UsageError("--encoder-snapshots needs --cv and --encoder")
         if a.encoder:
             resolve_encoder(a.encoder)  # fail before loading any data
             encoder = {"encoder": a.encoder, "epochs": a.encoder_epochs or 8, "members": a.encoder_members or 1}
+            if a.encoder_snapshots:
+                if any(not 1 <= e < encoder["epochs"] for e in a.encoder_snapshots):
+                    raise UsageError(f"--encoder-snapshots: each epoch must lie between 1 and {encoder['epochs'] - 1}")
+                encoder["snapshot_epochs"] = a.encoder_snapshots
         if not a.data and not a.from_db:
             raise UsageError("give labelled files with --data FILE, or --from-db URL")
         if a.cv and a.from_db:
@@ -423,12 +487,13 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        for part, title in (("", "fold files"), ("spread", "spread rows"), ("all", "all rows")):
-            if part and part not in res:
-                continue
-            r = res[part] if part else res
-            print(f"{title}: " + "  ".join(f"{k}={r['mean'][k]:.4f}±{r['sd'][k]:.4f}" for k in CV_KEYS)
-                  + " (mean ± fold SD)")
+        for name, r0 in [("", res), *res.get("variants", {}).items()]:
+            for part, title in (("", "fold files"), ("spread", "spread rows"), ("all", "all rows")):
+                if part and part not in r0:
+                    continue
+                r = r0[part] if part else r0
+                print(f"{name + ', ' if name else ''}{title}: "
+                      + "  ".join(f"{k}={r['mean'][k]:.4f}±{r['sd'][k]:.4f}" for k in CV_KEYS) + " (mean ± fold SD)")
         if a.json:
             import json
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import joblib
@@ -281,3 +283,53 @@ def test_the_scoring_paths_agree_with_float32_and_are_never_saved(tiny_bert, mon
     assert old.scoring_used_ == "float32 (onnxruntime not installed)"
     with pytest.raises(ValueError, match="scoring must be one of"):
         EncoderClassifier(tiny_bert, scoring="fp16")
+
+
+def test_kept_epochs_score_with_their_weights_and_the_final_ones_come_back(tiny_bert):
+    texts = ds.load(LEVEL).texts
+    levels = [int(x) for x in ds.load(LEVEL).labels]
+    binary = [int(x) for x in ds.load(BINARY).labels]
+    enc = EncoderClassifier(tiny_bert, epochs=2, snapshot_epochs=(1,)).fit(texts, levels, binary)
+    final = enc.predict_proba(texts)[0]
+    with enc.at_epoch(1):
+        early = enc.predict_proba(texts)[0]
+    assert not np.allclose(early, final)
+    np.testing.assert_array_equal(enc.predict_proba(texts)[0], final)
+    reloaded = pickle.loads(pickle.dumps(enc))  # the kept weights are for CV, never saved
+    with pytest.raises(ValueError, match="no weights kept after epoch 1"):
+        with reloaded.at_epoch(1):
+            pass
+    with pytest.raises(ValueError, match="between 1 and 1"):
+        EncoderClassifier(tiny_bert, epochs=2, snapshot_epochs=(2,))
+
+
+def test_cv_with_an_encoder_also_measures_the_ngrams_alone_and_the_kept_epochs(tiny_bert, tmp_path, capsys):
+    from tests.quality.test_level_mix import _two_folds
+
+    folds = _two_folds(tmp_path)
+    with_enc, plain = tmp_path / "enc.json", tmp_path / "plain.json"
+    assert train.main(["--task", "suicide", "--cv", *folds, "--encoder", str(tiny_bert), "--encoder-epochs", "2",
+                       "--encoder-snapshots", "1", "--json", str(with_enc)]) == 0
+    assert "ngram-only, fold files: binary_f1=" in capsys.readouterr().out
+    assert train.main(["--task", "suicide", "--cv", *folds, "--json", str(plain)]) == 0
+    res, alone = json.loads(with_enc.read_text()), json.loads(plain.read_text())
+    assert set(res["variants"]) == {"ngram-only", "encoder-epoch-1"}
+    # The n-gram part of the encoder model is the model trained without --encoder: same figures.
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in alone["folds"]]
+    assert res["variants"]["ngram-only"]["folds"] == strip
+    compare = [sys.executable, str(Path(__file__).parents[2] / "bench" / "cv_compare.py")]
+    out = subprocess.run([*compare, str(with_enc)], capture_output=True, text=True, check=True).stdout
+    assert "| ngram-only | fold files | binary F1 |" in out and "| encoder-epoch-1 | fold files |" in out
+    subprocess.run([*compare, str(plain), "--against", str(with_enc)], capture_output=True, check=True)
+    refused = subprocess.run([*compare, str(plain)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "has no variants" in refused.stderr
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--out", "m.joblib"], "--encoder-snapshots needs --cv and --encoder"),
+    (["--cv", "--encoder-epochs", "2"], "each epoch must lie between 1 and 1"),
+])
+def test_encoder_snapshots_are_refused_where_they_mean_nothing(tiny_bert, tmp_path, capsys, extra, message):
+    code = train.main(["--task", "suicide", "--data", str(LEVEL), "--data", str(BINARY), "--encoder", str(tiny_bert),
+                       "--encoder-snapshots", "2", *extra])
+    assert code == 2 and message in capsys.readouterr().err
