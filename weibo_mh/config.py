@@ -163,6 +163,9 @@ SPEC: dict[str, dict[str, Key]] = {
                           "stops earlier at the first comment already stored.", min=1, max=50),
         "search_pages": _k(int, 1, "Search result pages (newest first) a round reads per keyword.",
                            min=1, max=50),
+        "keyword_post_days": _k(int, 7, "A post a keyword found is read for this many days after it "
+                                "was found, then no longer (its row is kept, inactive); list it under "
+                                "watch.posts to watch it for longer. 0: for ever.", min=0, max=3650),
         "time_budget_minutes": _k(float, 8.0, "A watch round is stopped (SIGTERM, then SIGKILL after "
                                   "schedule.grace_seconds) after this.", min=0.01, max=1440),
         "lock_file": _k(str, "data/watch.lock", "File lock so two watch rounds never overlap (the "

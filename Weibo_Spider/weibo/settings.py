@@ -47,6 +47,7 @@ WATCH_POSTS = list(_cfg.watch.posts)
 WATCH_KEYWORDS = list(_cfg.watch.keywords)
 WATCH_PAGE_BUDGET = _cfg.watch.page_budget
 WATCH_SEARCH_PAGES = _cfg.watch.search_pages
+WATCH_KEYWORD_POST_DAYS = _cfg.watch.keyword_post_days
 #: Set by the scheduler: use this crawl_runs row instead of inserting one.
 CRAWL_RUN_ID = 0
 #: Attempts of one database transaction after a lost connection (8: about a minute; tests lower it).

@@ -31,6 +31,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -66,6 +67,8 @@ class WatchList(NamedTuple):
     known_newest: dict[str, str]
     #: the active posts a configured keyword found in earlier rounds: {mid, bid, label}
     keyword_posts: list[dict[str, str | None]]
+    #: keyword-found posts this call retired: found longer ago than ``keyword_post_days``
+    retired: int = 0
 
 
 class Store:
@@ -379,9 +382,12 @@ class Store:
     # ----------------------------------------------------------------- watch lists
 
     def sync_watch_list(self, posts: list[dict[str, str | None]], keywords: list[str],
-                        stub_posts: bool = False) -> WatchList:
+                        stub_posts: bool = False, keyword_post_days: int = 0) -> WatchList:
         """Record the configured watched posts (mid, bid, label; origin post) and retire the
         rows the config no longer names (kept, inactive, for the console's history).
+
+        ``keyword_post_days``: also retire the posts a keyword found longer ago than this (0:
+        never), so that the rounds do not grow without end and the searches keep their time.
 
         ``stub_posts``: the comments come from the weibo.com JSON, which does not carry its
         post, so a post not stored yet gets a row without text (the comments' foreign key
@@ -404,12 +410,17 @@ class Store:
             conn.execute(db.watched_posts.update().where(
                 w.origin != db.WATCH_ORIGIN_POST, w.origin.notin_(origins) if origins
                 else sa.true()).values(active=False))
+            retired = 0
+            if keyword_post_days:
+                cutoff = db.now() - timedelta(days=keyword_post_days)
+                retired = conn.execute(db.watched_posts.update().where(
+                    w.active, w.origin != db.WATCH_ORIGIN_POST, w.added_at < cutoff).values(active=False)).rowcount
             newest = dict(conn.execute(sa.select(w.mid, w.newest_comment_id)
                                        .where(w.active, w.newest_comment_id.is_not(None))).all())
             found = [dict(r._mapping) for r in conn.execute(
                 sa.select(w.mid, w.bid, w.label).where(w.active, w.origin != db.WATCH_ORIGIN_POST)
                 .order_by(w.added_at.desc(), w.mid))]
-            return WatchList(newest, found)
+            return WatchList(newest, found, retired)
 
         result: WatchList = self._tx(go, "record the watch list")
         return result

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,59 @@ def test_a_post_a_keyword_found_is_read_in_later_rounds_after_it_leaves_the_sear
     run = runs(sqlite_url)[-1]
     assert run["comments_new"] == 1 and run["stats"]["watch"]["posts"] == 2
     assert watched(sqlite_url)[post["mid"]]["newest_comment_id"] == added["id"]
+
+
+def _age_watched(url: str, mid: str, days: int) -> None:
+    eng = db.make_engine(url)
+    with eng.begin() as conn:
+        conn.execute(db.watched_posts.update().where(db.watched_posts.c.mid == mid)
+                     .values(added_at=db.now() - timedelta(days=days)))
+    eng.dispose()
+
+
+def test_posts_a_keyword_found_are_read_for_keyword_post_days_then_retired(db_url: str) -> None:
+    """Found longer ago than the days: inactive, kept; configured posts never age out; 0: for ever."""
+    store = Store(db_url)
+    configured = {"mid": "4990000000000001", "bid": None, "label": "树洞"}
+    store.sync_watch_list([configured], ["树洞"])
+    store.watch_found([{"mid": m, "bid": None, "label": "树洞搜索"} for m in ("4990000000000002",
+                                                                           "4990000000000003")], "树洞")
+    for mid in ("4990000000000001", "4990000000000002"):
+        _age_watched(db_url, mid, 8)
+    assert store.sync_watch_list([configured], ["树洞"], keyword_post_days=0).retired == 0
+    listed = store.sync_watch_list([configured], ["树洞"], keyword_post_days=7)
+    store.close()
+    assert listed.retired == 1
+    assert [p["mid"] for p in listed.keyword_posts] == ["4990000000000003"]
+    rows = watched(db_url)
+    assert {m: r["active"] for m, r in rows.items()} == {"4990000000000001": True, "4990000000000002": False,
+                                                         "4990000000000003": True}
+
+
+def test_a_round_searches_before_it_reads_old_finds_and_leaves_expired_ones(sqlite_url: str,
+                                                                           tmp_path: Path) -> None:
+    with LocalSite(watch_corpus()) as site:
+        post = site.add_post("深夜的树洞，有人在吗")
+        site.add_comment(post["mid"], "我在，一直都在")
+        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
+        assert run_crawl(config, sqlite_url, spider="watch").ok
+        for i in range(10):   # a full newer page: the post is off the one page a round searches
+            site.add_post(f"又一个树洞 {i}")
+        site.hits.clear()
+        crawl = run_crawl(config, sqlite_url, spider="watch")
+        order = list(site.hits)   # in the order first asked for
+        _age_watched(sqlite_url, post["mid"], 8)
+        site.hits.clear()
+        late = run_crawl(config, sqlite_url, spider="watch")
+        hits = list(site.hits)
+    assert crawl.ok and late.ok, late.output
+    search = next(i for i, h in enumerate(order) if "keyword=" in h or "q=" in h)
+    old_find = order.index(next(h for h in order if h.startswith(f"/comment/{post['bid']}?")))
+    assert search < old_find
+    assert not any(h.startswith(f"/comment/{post['bid']}?") for h in hits)
+    assert "1 found over 7 days ago no longer read" in late.output
+    assert runs(sqlite_url)[-1]["stats"]["watch"]["keyword_posts_retired"] == 1
+    assert watched(sqlite_url)[post["mid"]]["active"] is False
 
 
 def test_mark_watched_records_each_post_and_keeps_the_newest_it_did_not_see(db_url: str) -> None:

@@ -13,14 +13,15 @@ so a round is a ``crawl_runs`` row of kind ``watch`` with the same statuses.
   is ordered by heat; see ``NEWEST_FIRST``). A post whose comments fail on one source, or
   whose source refuses its cookie, goes to the next, as in the hot-topic crawl (the same
   ``_comments_fall_back``, recorded in ``comment_fallbacks``).
-- Keywords (``watch.keywords``): each round first reads the posts its keywords found in
-  earlier rounds (active ``keyword:`` rows of ``watched_posts``), then searches newest first (s.weibo.com
+- Keywords (``watch.keywords``): each round searches newest first (s.weibo.com
   ``/realtime``, weibo.cn ``sort=time``), ``watch.search_pages`` pages. A search that meets
   a login wall, or whose first page fails (DNS, refused, timeout, 5xx after retries, 403/404
   while a next source exists: ``weibo.sources.classify_failure``), goes to the next search
   source (recorded in ``source_fallbacks``); a keyword no source could search is named in
   ``watch.keywords_failed``. Every post found is watched from then on (origin
-  ``keyword:<kw>``) and its comments are read the same way.
+  ``keyword:<kw>``), for ``watch.keyword_post_days`` after it was found, and its comments are
+  read the same way; a round reads the posts found in earlier rounds after its searches, so a
+  long list of them never delays the search for new ones.
 - Progress per post (the newest stored comment, when and by which round) is written to
   ``watched_posts`` when the round closes, after its last rows are stored.
 """
@@ -67,6 +68,8 @@ class WatchSpider(HotTopicsSpider):
     watch_keywords: list[dict[str, str]]
     page_budget: int
     search_pages: int
+    #: days a keyword-found post is read after it was found (0: for ever)
+    keyword_post_days: int
     #: mid -> the ids of its newest regular comments (page 1, newest first): the round's progress
     newest_seen: dict[str, list[str]]
     #: mid -> its newest stored comment id before this round (watched_posts.newest_comment_id)
@@ -94,6 +97,7 @@ class WatchSpider(HotTopicsSpider):
         spider.watch_keywords = list(s.getlist("WATCH_KEYWORDS"))
         spider.page_budget = max(1, s.getint("WATCH_PAGE_BUDGET"))
         spider.search_pages = max(1, s.getint("WATCH_SEARCH_PAGES"))
+        spider.keyword_post_days = max(0, s.getint("WATCH_KEYWORD_POST_DAYS"))
         given = spider.comment_sources
         spider.comment_sources = [name for name in given if name in NEWEST_FIRST]
         spider.skipped_sources = [name for name in given if name not in NEWEST_FIRST]
@@ -102,6 +106,7 @@ class WatchSpider(HotTopicsSpider):
         spider.unreadable = set()
         spider.asked = set()
         spider.watch_stats = {"posts": 0, "keywords": len(spider.watch_keywords), "posts_found": 0,
+                              "keyword_posts_retired": 0,
                               "stops": {}, "budget_reached": [], "keywords_failed": {}}
         return spider
 
@@ -135,17 +140,23 @@ class WatchSpider(HotTopicsSpider):
             return
         store = getattr(self.crawler, "weibo_store", None)
         found: list[dict[str, str | None]] = []
+        retired = 0
         if store is not None:
             # a post's comments may come from the weibo.com JSON (first or after a fallback)
             watch_list = store.sync_watch_list(posts, keywords,
-                                               stub_posts="weibo.com" in self.comment_sources)
+                                               stub_posts="weibo.com" in self.comment_sources,
+                                               keyword_post_days=self.keyword_post_days)
             self.known_newest = watch_list.known_newest
-            found = watch_list.keyword_posts
-        log.info("watch round: %d posts, %d keywords (%d posts found by them before); up to %d "
+            found, retired = watch_list.keyword_posts, watch_list.retired
+        self.watch_stats["keyword_posts_retired"] = retired
+        log.info("watch round: %d posts, %d keywords (%d posts found by them before%s); up to %d "
                  "comment pages per post (newest first from %s, stopping at the first stored "
                  "comment), %d search pages per keyword", len(posts), len(keywords), len(found),
+                 f"; {retired} found over {self.keyword_post_days} days ago no longer read" if retired else "",
                  self.page_budget, " then ".join(self.comment_sources), self.search_pages)
-        for p in [*posts, *found]:
+        # The configured posts, then the searches (they find what is new), then the posts
+        # found before: a long list of those never delays a search.
+        for p in posts:
             request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
             if request is not None:
                 yield request
@@ -153,6 +164,10 @@ class WatchSpider(HotTopicsSpider):
         for k in self.watch_keywords:
             if first is not None:
                 yield self.keyword_request(k["keyword"], k["label"], first, 1)
+        for p in found:
+            request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
+            if request is not None:
+                yield request
 
     # ----------------------------------------------------------------- keyword watches
 
