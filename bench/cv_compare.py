@@ -7,6 +7,7 @@ encoder's kept epochs) or for the models of two such files (``--against``), as a
 
     python bench/cv_compare.py cv.json                      # each variant against the model
     python bench/cv_compare.py cv.json --against other.json # the other file's model against this one's
+    python bench/cv_compare.py cv.json --team                # what a threshold of 6 did, and the confusion
 """
 
 from __future__ import annotations
@@ -63,11 +64,37 @@ def table(base_name: str, base: dict[str, Any], others: list[tuple[str, dict[str
     return "\n".join(lines)
 
 
+def team(res: dict[str, Any]) -> str:
+    """Out of fold, level >= 6 against the labels (binary files, or level >= 6): found, missed and
+    raised wrongly per part, then the pooled per-level confusion (rows true, columns predicted)."""
+    lines = ["| rows | high-risk comments | found | missed | low-risk comments raised | recall | precision |",
+             "|---|---|---|---|---|---|---|"]
+    oof = res["out_of_fold"]
+    parts = [(p, t) for p, t in (("folds", "fold files"), ("spread", "spread rows")) if any(r["part"] == p for r in oof)]
+    for part, title in [*parts, ("all", "all rows")]:
+        rows = [r for r in oof if part == "all" or r["part"] == part]
+        high = sum(r["binary"] for r in rows)
+        found = sum(1 for r in rows if r["binary"] and r["predicted"] >= 6)
+        raised = sum(1 for r in rows if not r["binary"] and r["predicted"] >= 6)
+        lines.append(f"| {title} ({len(rows):,}) | {high:,} | {found:,} | {high - found:,} | {raised:,} | "
+                     f"{found / max(high, 1):.3f} | {found / max(found + raised, 1):.3f} |")
+    m = res["pooled_level_matrix"]
+    labels = m["labels"]
+    lines += ["", "| true \\ predicted | " + " | ".join(map(str, labels)) + " | rows |",
+              "|---" * (len(labels) + 2) + "|"]
+    lines += [f"| {y} | " + " | ".join(map(str, row)) + f" | {sum(row)} |" for y, row in zip(labels, m["matrix"],
+                                                                                        strict=True)]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("cv_json", type=Path, help="a `python -m llm_worker.training.train --cv --json` file")
     ap.add_argument("--against", type=Path, metavar="JSON",
                     help="compare this other CV file's model with the first one's (same folds)")
+    ap.add_argument("--team", action="store_true",
+                    help="instead: what a threshold of 6 found, missed and raised wrongly, out of fold, "
+                         "and the pooled per-level confusion, for the first file's model")
     a = ap.parse_args(argv)
     try:
         base = json.loads(a.cv_json.read_text(encoding="utf-8"))
@@ -78,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if a.team:
+        try:
+            print(team(base))
+        except KeyError as e:
+            print(f"error: {a.cv_json}: no out-of-fold rows ({e}); it is not a train --cv --json file", file=sys.stderr)
+            return 2
+        return 0
     if not others:
         print(f"error: {a.cv_json} has no variants (train --cv with --encoder records them); "
               "give --against JSON", file=sys.stderr)
