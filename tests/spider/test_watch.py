@@ -131,15 +131,22 @@ def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url
     assert text == "深夜的树洞，有人在吗"
 
 
+def _found_then_buried(site: LocalSite, tmp_path: Path, url: str) -> tuple[dict[str, Any], Path]:
+    """A round whose keyword found a post, then a full page of newer posts over it: the next
+    round's one search page no longer lists it."""
+    post = site.add_post("深夜的树洞，有人在吗")
+    site.add_comment(post["mid"], "我在，一直都在")
+    config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
+    assert run_crawl(config, url, spider="watch").ok
+    for i in range(10):
+        site.add_post(f"又一个树洞 {i}")
+    return post, config
+
+
 def test_a_post_a_keyword_found_is_read_in_later_rounds_after_it_leaves_the_search(
         sqlite_url: str, tmp_path: Path) -> None:
     with LocalSite(watch_corpus()) as site:
-        post = site.add_post("深夜的树洞，有人在吗")
-        site.add_comment(post["mid"], "我在，一直都在")
-        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
-        assert run_crawl(config, sqlite_url, spider="watch").ok
-        for i in range(10):   # a full newer page: the post is off the one page a round searches
-            site.add_post(f"又一个树洞 {i}")
+        post, config = _found_then_buried(site, tmp_path, sqlite_url)
         added = site.add_comment(post["mid"], "谢谢你还在")
         site.hits.clear()
         crawl = run_crawl(config, sqlite_url, spider="watch")
@@ -183,12 +190,7 @@ def test_posts_a_keyword_found_are_read_for_keyword_post_days_then_retired(db_ur
 def test_a_round_searches_before_it_reads_old_finds_and_leaves_expired_ones(sqlite_url: str,
                                                                            tmp_path: Path) -> None:
     with LocalSite(watch_corpus()) as site:
-        post = site.add_post("深夜的树洞，有人在吗")
-        site.add_comment(post["mid"], "我在，一直都在")
-        config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
-        assert run_crawl(config, sqlite_url, spider="watch").ok
-        for i in range(10):   # a full newer page: the post is off the one page a round searches
-            site.add_post(f"又一个树洞 {i}")
+        post, config = _found_then_buried(site, tmp_path, sqlite_url)
         site.hits.clear()
         crawl = run_crawl(config, sqlite_url, spider="watch")
         order = list(site.hits)   # in the order first asked for
