@@ -7,6 +7,7 @@ encoder's kept epochs) or for the models of two such files (``--against``), as a
 
     python bench/cv_compare.py cv.json                      # each variant against the model
     python bench/cv_compare.py cv.json --against other.json # the other file's model against this one's
+    python bench/cv_compare.py cv.json --base ngram-only     # the model and the others against one variant
     python bench/cv_compare.py cv.json --team                # what a threshold of 6 did, and the confusion
 """
 
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("cv_json", type=Path, help="a `python -m llm_worker.training.train --cv --json` file")
     ap.add_argument("--against", type=Path, metavar="JSON",
                     help="compare this other CV file's model with the first one's (same folds)")
+    ap.add_argument("--base", metavar="VARIANT",
+                    help="compare the model and the other variants against this variant of the first file "
+                         "(e.g. ngram-only: what the encoder adds)")
     ap.add_argument("--team", action="store_true",
                     help="instead: what a threshold of 6 found, missed and raised wrongly, out of fold, "
                          "and the pooled per-level confusion, for the first file's model")
@@ -116,8 +120,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {a.cv_json} has no variants (train --cv with --encoder records them); "
               "give --against JSON", file=sys.stderr)
         return 2
+    base_name = a.cv_json.name if a.against else "the model"
+    if a.base:
+        variants = dict(others)
+        if a.against or a.base not in variants:
+            print(f"error: --base takes a variant of {a.cv_json}: {', '.join(variants) or 'it has none'}",
+                  file=sys.stderr)
+            return 2
+        others = [("the model", base), *((n, v) for n, v in others if n != a.base)]
+        base, base_name = variants[a.base], a.base
     try:
-        print(table(a.cv_json.name if a.against else "the model", base, others))
+        print(table(base_name, base, others))
     except (KeyError, ValueError) as e:
         print(f"error: {a.cv_json}: not a CV result of the same folds ({e})", file=sys.stderr)
         return 2
