@@ -50,7 +50,7 @@ def compare(base: list[float], other: list[float]) -> dict[str, Any]:
 
 
 def table(base_name: str, base: dict[str, Any], others: list[tuple[str, dict[str, Any]]]) -> str:
-    lines = [f"| model against {base_name} | test rows | metric | {base_name} | model | Δ | SE of Δ | per-fold Δ | |",
+    lines = [f"| model | test rows | metric | {base_name} | model | Δ (model − {base_name}) | SE of Δ | per-fold Δ | |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, other in others:
         for part, title in PARTS:

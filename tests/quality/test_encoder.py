@@ -323,7 +323,7 @@ def test_cv_with_an_encoder_also_measures_the_ngrams_alone_and_the_kept_epochs(t
     subprocess.run([*compare, str(plain), "--against", str(with_enc)], capture_output=True, check=True)
     flipped = subprocess.run([*compare, str(with_enc), "--base", "ngram-only"], capture_output=True, text=True,
                              check=True).stdout
-    assert "| model against ngram-only |" in flipped and "| the model | fold files | binary F1 |" in flipped
+    assert "| ngram-only | model | Δ (model − ngram-only) |" in flipped and "| the model | fold files | binary F1 |" in flipped
     told = subprocess.run([*compare, str(with_enc), "--team"], capture_output=True, text=True, check=True).stdout
     n = sum(r["n"] for r in res["folds"])
     assert f"| all rows ({n:,}) |" in told and "| true \\ predicted | 0 | 1 |" in told
