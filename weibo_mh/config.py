@@ -778,16 +778,9 @@ def cookie_from(cfg: Config, env: Mapping[str, str] | None = None, site: str = "
     A line break inside a cookie (a paste gone wrong) is refused: Weibo would answer with
     empty pages and no error.
     """
-    environ: Mapping[str, str] = os.environ if env is None else env
     var, file_var, key = COOKIES[site]
-    origin = cookie_origin(cfg, site, environ)
-    if origin == var:
-        value = environ[var].strip()
-    elif origin == file_var:
-        value = read_secret_file(environ[file_var], file_var)
-    elif origin:
-        value = read_secret_file(getattr(cfg.spider, key), origin)
-    else:
+    value, origin = secret_and_origin(var, file_var, getattr(cfg.spider, key), f"spider.{key}", env)
+    if not origin:
         return ""
     if "\n" in value or "\r" in value:
         raise ConfigError(f"the {site} cookie from {origin} holds a line break: paste the Cookie "
@@ -795,17 +788,26 @@ def cookie_from(cfg: Config, env: Mapping[str, str] | None = None, site: str = "
     return value
 
 
-def secret_from(var: str, cfg_file: str, cfg_key: str, env: Mapping[str, str] | None = None) -> str:
-    """A secret from ``$VAR``, the file named by ``$VAR_FILE``, or the config key's file, in that
-    order; '' when none is set. The value is never part of an error message."""
+def secret_and_origin(var: str, file_var: str, cfg_file: str, cfg_key: str,
+                      env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """A secret from ``$var``, the file named by ``$file_var``, or the config key's file, in that
+    order, and the name it came from; ('', '') when none is set. Every secret the project reads
+    (cookies, console key, salt, notification secrets) is looked up this one way. The value is
+    never part of an error message."""
     environ: Mapping[str, str] = os.environ if env is None else env
     if environ.get(var):
-        return environ[var].strip()
-    if environ.get(var + "_FILE"):
-        return read_secret_file(environ[var + "_FILE"], var + "_FILE")
+        return environ[var].strip(), var
+    if environ.get(file_var):
+        return read_secret_file(environ[file_var], file_var), file_var
     if cfg_file:
-        return read_secret_file(cfg_file, cfg_key)
-    return ""
+        return read_secret_file(cfg_file, cfg_key), cfg_key
+    return "", ""
+
+
+def secret_from(var: str, cfg_file: str, cfg_key: str, env: Mapping[str, str] | None = None) -> str:
+    """A secret from ``$VAR``, the file named by ``$VAR_FILE``, or the config key's file, in that
+    order; '' when none is set."""
+    return secret_and_origin(var, var + "_FILE", cfg_file, cfg_key, env)[0]
 
 
 def notify_secrets(cfg: Config, env: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -830,17 +832,9 @@ def notify_secrets(cfg: Config, env: Mapping[str, str] | None = None) -> tuple[s
 def console_key_from(cfg: Config, env: Mapping[str, str] | None = None) -> str:
     """The key that signs console sessions: WEIBO_MH_CONSOLE_KEY, WEIBO_MH_CONSOLE_KEY_FILE or
     console.secret_key_file. Raises ConfigError when none is set or the key is short."""
-    environ: Mapping[str, str] = os.environ if env is None else env
-    if environ.get("WEIBO_MH_CONSOLE_KEY"):
-        key = environ["WEIBO_MH_CONSOLE_KEY"].strip()
-        what = "WEIBO_MH_CONSOLE_KEY"
-    elif environ.get("WEIBO_MH_CONSOLE_KEY_FILE"):
-        key = read_secret_file(environ["WEIBO_MH_CONSOLE_KEY_FILE"], "WEIBO_MH_CONSOLE_KEY_FILE")
-        what = "WEIBO_MH_CONSOLE_KEY_FILE"
-    elif cfg.console.secret_key_file:
-        key = read_secret_file(cfg.console.secret_key_file, "console.secret_key_file")
-        what = "console.secret_key_file"
-    else:
+    key, what = secret_and_origin("WEIBO_MH_CONSOLE_KEY", "WEIBO_MH_CONSOLE_KEY_FILE",
+                                  cfg.console.secret_key_file, "console.secret_key_file", env)
+    if not what:
         raise ConfigError("the console needs a session signing key: set WEIBO_MH_CONSOLE_KEY_FILE "
                           "(or console.secret_key_file) to a file outside the repository holding at "
                           "least 32 random characters, e.g. from: python -m analysis.console new-key FILE")
@@ -869,16 +863,11 @@ MIN_SALT_CHARS = 16
 
 def load_salt(cfg: Config, env: Mapping[str, str] | None = None) -> bytes:
     """The salt as bytes, or ConfigError explaining how to provide one."""
-    environ: Mapping[str, str] = os.environ if env is None else env
-    if environ.get("WEIBO_MH_SALT"):
-        salt, origin = environ["WEIBO_MH_SALT"].strip(), "WEIBO_MH_SALT"
-    elif environ.get("WEIBO_MH_SALT_FILE"):
-        salt, origin = read_secret_file(environ["WEIBO_MH_SALT_FILE"], "WEIBO_MH_SALT_FILE"), "WEIBO_MH_SALT_FILE"
-    elif cfg.privacy.salt_file:
-        salt, origin = read_secret_file(cfg.privacy.salt_file, "privacy.salt_file"), "privacy.salt_file"
-    elif cfg.privacy.demo_salt:
+    salt, origin = secret_and_origin("WEIBO_MH_SALT", "WEIBO_MH_SALT_FILE", cfg.privacy.salt_file,
+                                     "privacy.salt_file", env)
+    if not origin and cfg.privacy.demo_salt:
         salt, origin = demo_salt(), str(DEMO_SALT_FILE)
-    else:
+    if not origin:
         raise ConfigError(
             f"{cfg.source}: no salt for pseudonymising user ids. Set WEIBO_MH_SALT_FILE to a file "
             "outside the repository (create one with: python -m weibo_mh.privacy new-salt > FILE), "
