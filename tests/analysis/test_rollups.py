@@ -245,3 +245,17 @@ def test_exclude_uncertain_leaves_flagged_scores_out_on_the_default_path(sqlite_
         pd.testing.assert_frame_equal(_norm(kept), _norm(Q.histogram(conn, win, A)), check_dtype=False)
         assert int(kept["count"].sum()) < int(RQ.histogram(conn, WINDOWS[2], A)["count"].sum())
     eng.dispose()
+
+
+def test_the_dependent_lists_name_every_table_that_points_at_comments_alerts_or_posts():
+    """A new table with a foreign key into comments, alerts or posts must be listed, or deleting
+    through weibo_mh.rollups (retention, forget) would fail on its rows."""
+    def pointing_at(target: sa.Table) -> set[tuple[str, str]]:
+        return {(fk.parent.table.name, fk.parent.name) for t in db.metadata.tables.values()
+                for fk in t.foreign_keys if fk.column.table is target}
+
+    # scores go with their comments, and comments with their posts, by rollups' own code
+    assert pointing_at(db.comments) - {("scores", "comment_id")} == \
+        {(t.name, c) for t, c in rollups.COMMENT_DEPENDENTS}
+    assert pointing_at(db.alerts) == {(t.name, c) for t, c in rollups.ALERT_DEPENDENTS}
+    assert pointing_at(db.posts) - {("comments", "mid")} == {(t.name, c) for t, c in rollups.POST_DEPENDENTS}
