@@ -54,6 +54,10 @@ log = logging.getLogger(__name__)
 #: MediaCrawler 2026-08 both start at ``max_id_type=0`` and pass back what they get).
 NEWEST_FIRST = ("weibo.cn", "weibo.com")
 
+#: Scheduler priority of the first comment page of a post a keyword found in an earlier round:
+#: below a keyword search's 10 (comment pages are 20 + page), so the searches go first.
+FOUND_BEFORE_PRIORITY = 5
+
 
 def post_ids(given: str) -> tuple[str, str | None]:
     """(mid, bid) of a watch entry's post id (a bid or a mid, as weibo_mh.config read it)."""
@@ -155,7 +159,8 @@ class WatchSpider(HotTopicsSpider):
                  f"; {retired} found over {self.keyword_post_days} days ago no longer read" if retired else "",
                  self.page_budget, " then ".join(self.comment_sources), self.search_pages)
         # The configured posts, then the searches (they find what is new), then the posts
-        # found before: a long list of those never delays a search.
+        # found before, whose first pages also rank below the searches in the scheduler (a
+        # comment page otherwise ranks above them): a long list of those never delays a search.
         for p in posts:
             request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
             if request is not None:
@@ -165,7 +170,7 @@ class WatchSpider(HotTopicsSpider):
             if first is not None:
                 yield self.keyword_request(k["keyword"], k["label"], first, 1)
         for p in found:
-            request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]))
+            request = self.watch_request(str(p["mid"]), p["bid"], str(p["label"]), priority=FOUND_BEFORE_PRIORITY)
             if request is not None:
                 yield request
 
@@ -287,10 +292,12 @@ class WatchSpider(HotTopicsSpider):
     # ----------------------------------------------------------------- comments, newest first
 
     def watch_request(self, mid: str, bid: str | None, label: str, page: int = 1,
-                      max_id: int = 0, source: int | None = None) -> scrapy.Request | None:
+                      max_id: int = 0, source: int | None = None,
+                      priority: int | None = None) -> scrapy.Request | None:
         """A page of a watched post's comments, newest first, on comment source ``source``
         (default: the first whose login has not been refused; None when every one has been, or
-        when this round has already asked for the post's first page)."""
+        when this round has already asked for the post's first page). ``priority``: the
+        scheduler's (default ``20 + page``, before the searches)."""
         at = self._next_comment_source(-1) if source is None else source
         if at is None:
             return None
@@ -301,12 +308,13 @@ class WatchSpider(HotTopicsSpider):
             self.watch_stats["posts"] += 1
         kw = {"mid": mid, "page": page, "bid": bid, "label": label, "source": at}
         again = source is not None and page == 1   # a fallback: past the dupe filter
+        rank = 20 + page if priority is None else priority
         if self.comment_sources[at] == "weibo.com":
             url = self.build_comments_url(mid, max_id) + "&flow=1"   # flow=1: by time, newest first
-            return self.comment_page_request(url, self.parse_watch_json, kw, 20 + page,
+            return self.comment_page_request(url, self.parse_watch_json, kw, rank,
                                              self.browser_headers(), again)
         return self.comment_page_request(self.comment_url(mid, page, bid), self.parse_watch_page, kw,
-                                         20 + page, None, again)
+                                         rank, None, again)
 
     def comments_retry(self, cb: dict[str, Any], source: int) -> scrapy.Request | None:
         """The hot-topic fallback's next source, asked newest first from page 1."""
