@@ -131,12 +131,12 @@ def test_keyword_watches_search_newest_first_and_watch_what_they_find(sqlite_url
     assert text == "深夜的树洞，有人在吗"
 
 
-def _found_then_buried(site: LocalSite, tmp_path: Path, url: str) -> tuple[dict[str, Any], Path]:
+def _found_then_buried(site: LocalSite, tmp_path: Path, url: str, spider: str = "") -> tuple[dict[str, Any], Path]:
     """A round whose keyword found a post, then a full page of newer posts over it: the next
     round's one search page no longer lists it."""
     post = site.add_post("深夜的树洞，有人在吗")
     site.add_comment(post["mid"], "我在，一直都在")
-    config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]')
+    config = watch_config(tmp_path, site, 'keywords = [{keyword = "树洞", label = "树洞搜索"}]', spider)
     assert run_crawl(config, url, spider="watch").ok
     for i in range(10):
         site.add_post(f"又一个树洞 {i}")
@@ -190,7 +190,8 @@ def test_posts_a_keyword_found_are_read_for_keyword_post_days_then_retired(db_ur
 def test_a_round_searches_before_it_reads_old_finds_and_leaves_expired_ones(sqlite_url: str,
                                                                            tmp_path: Path) -> None:
     with LocalSite(watch_corpus()) as site:
-        post, config = _found_then_buried(site, tmp_path, sqlite_url)
+        # one request at a time, as in production: the server sees the scheduler's order
+        post, config = _found_then_buried(site, tmp_path, sqlite_url, "concurrent_per_domain = 1")
         site.hits.clear()
         crawl = run_crawl(config, sqlite_url, spider="watch")
         order = list(site.hits)   # in the order first asked for
@@ -201,7 +202,7 @@ def test_a_round_searches_before_it_reads_old_finds_and_leaves_expired_ones(sqli
     assert crawl.ok and late.ok, late.output
     search = next(i for i, h in enumerate(order) if "keyword=" in h or "q=" in h)
     old_find = order.index(next(h for h in order if h.startswith(f"/comment/{post['bid']}?")))
-    assert search < old_find
+    assert search < old_find, order
     assert not any(h.startswith(f"/comment/{post['bid']}?") for h in hits)
     assert "1 found over 7 days ago no longer read" in late.output
     assert runs(sqlite_url)[-1]["stats"]["watch"]["keyword_posts_retired"] == 1
