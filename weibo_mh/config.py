@@ -762,13 +762,8 @@ def read_secret_file(path: str, what: str) -> str:
 
 def cookie_origin(cfg: Config, site: str = "weibo.cn", env: Mapping[str, str] | None = None) -> str:
     """Where the cookie of ``site`` comes from: the variable or key name ('' if none is set)."""
-    environ: Mapping[str, str] = os.environ if env is None else env
     var, file_var, key = COOKIES[site]
-    if environ.get(var):
-        return var
-    if environ.get(file_var):
-        return file_var
-    return f"spider.{key}" if getattr(cfg.spider, key) else ""
+    return secret_origin(var, file_var, getattr(cfg.spider, key), f"spider.{key}", env)
 
 
 def cookie_from(cfg: Config, env: Mapping[str, str] | None = None, site: str = "weibo.cn") -> str:
@@ -795,13 +790,20 @@ def secret_and_origin(var: str, file_var: str, cfg_file: str, cfg_key: str,
     (cookies, console key, salt, notification secrets) is looked up this one way. The value is
     never part of an error message."""
     environ: Mapping[str, str] = os.environ if env is None else env
-    if environ.get(var):
+    origin = secret_origin(var, file_var, cfg_file, cfg_key, environ)
+    if not origin:
+        return "", ""
+    if origin == var:
         return environ[var].strip(), var
-    if environ.get(file_var):
-        return read_secret_file(environ[file_var], file_var), file_var
-    if cfg_file:
-        return read_secret_file(cfg_file, cfg_key), cfg_key
-    return "", ""
+    return read_secret_file(environ[file_var] if origin == file_var else cfg_file, origin), origin
+
+
+def secret_origin(var: str, file_var: str, cfg_file: str, cfg_key: str,
+                  env: Mapping[str, str] | None = None) -> str:
+    """Which of ``$var``, ``$file_var`` or the config key ``secret_and_origin`` would read, without
+    reading it ('' when none is set): the one place that holds the lookup order."""
+    environ: Mapping[str, str] = os.environ if env is None else env
+    return var if environ.get(var) else file_var if environ.get(file_var) else cfg_key if cfg_file else ""
 
 
 def secret_from(var: str, cfg_file: str, cfg_key: str, env: Mapping[str, str] | None = None) -> str:
