@@ -385,6 +385,20 @@ class EncoderClassifier:
                 net.load_state_dict(state)
             self.scorers_ = scorers
 
+    @contextmanager
+    def first_members(self, n: int) -> Iterator[EncoderClassifier]:
+        """Score with the first ``n`` members alone, as if ``members`` were ``n``: member k has
+        seed ``seed + k`` whatever the total, so one CV run with N members also measures fewer."""
+        if not 1 <= n <= len(self.nets_):
+            raise ValueError(f"first_members needs 1 to {len(self.nets_)}, not {n}")
+        nets, scorers = self.nets_, self.scorers_
+        try:
+            self.nets_ = nets[:n]
+            self.scorers_ = scorers[:n] if scorers is not None else None
+            yield self
+        finally:
+            self.nets_, self.scorers_ = nets, scorers
+
     # -- prediction -----------------------------------------------------------------------
     def scorers(self) -> list[Callable[[list[str]], tuple[np.ndarray, np.ndarray]]]:
         """One scorer per member, texts -> (P(high), level probabilities), made once and kept.

@@ -262,12 +262,15 @@ def _fold_line(row: dict[str, Any]) -> str:
 
 def _variants(model: SuicideModel) -> list[tuple[str, Callable[[], AbstractContextManager[Any]]]]:
     """What else one CV run can measure of a model with an encoder, at no extra training: the
-    n-gram ensemble alone (the same as training without ``--encoder``), and the encoder's weights
+    n-gram ensemble alone (the same as training without ``--encoder``), the first encoder member
+    alone when there are several (the same as ``--encoder-members 1``), and the encoder's weights
     after each kept epoch (``--encoder-snapshots``)."""
     enc = model.encoder
     if enc is None:
         return []
     out: list[tuple[str, Callable[[], AbstractContextManager[Any]]]] = [("ngram-only", model.ngram_only)]
+    if enc.members > 1:
+        out.append(("encoder-members-1", functools.partial(enc.first_members, 1)))
     out += [(f"encoder-epoch-{e}", functools.partial(enc.at_epoch, e)) for e in enc.snapshot_epochs]
     return out
 

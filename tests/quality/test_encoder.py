@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from llm_worker.scoring.backends.base import ScoreInput, validate_result
+from llm_worker.scoring.classifier_model import SuicideModel
 from llm_worker.scoring.encoder_model import (
     EncoderClassifier,
     find_packaged_encoder,
@@ -301,6 +302,26 @@ def test_kept_epochs_score_with_their_weights_and_the_final_ones_come_back(tiny_
             pass
     with pytest.raises(ValueError, match="between 1 and 1"):
         EncoderClassifier(tiny_bert, epochs=2, snapshot_epochs=(2,))
+
+
+def test_the_first_member_alone_is_the_one_member_model(tiny_bert):
+    texts = ds.load(LEVEL).texts
+    levels = [int(x) for x in ds.load(LEVEL).labels]
+    binary = [int(x) for x in ds.load(BINARY).labels]
+    one = EncoderClassifier(tiny_bert, epochs=1, scoring="float32").fit(texts, levels, binary)
+    two = EncoderClassifier(tiny_bert, epochs=1, members=2, scoring="float32").fit(texts, levels, binary)
+    both = two.predict_proba(texts)[0]
+    with two.first_members(1):
+        first = two.predict_proba(texts)[0]
+    np.testing.assert_allclose(first, one.predict_proba(texts)[0], atol=1e-6)
+    assert not np.allclose(first, both)
+    np.testing.assert_array_equal(two.predict_proba(texts)[0], both)   # both members come back
+    assert len(two.nets_) == len(two.scorers()) == 2
+    model = SuicideModel(encoder=two)
+    assert [name for name, _ in train._variants(model)] == ["ngram-only", "encoder-members-1"]
+    with pytest.raises(ValueError, match="needs 1 to 2, not 3"):
+        with two.first_members(3):
+            pass
 
 
 def test_cv_with_an_encoder_also_measures_the_ngrams_alone_and_the_kept_epochs(tiny_bert, tmp_path, capsys):
