@@ -17,11 +17,12 @@ those folds by a stable hash of each text and reports its rows apart (docs/quali
 
 ``--encoder DIR`` (a local BERT-family checkpoint directory, or ``m3e-small``) also
 fine-tunes a pretrained Chinese encoder and averages it with the n-gram ensemble (see
-``encoder_model``). With m3e-small as it comes this is not more accurate; adapted first with
-``python -m llm_worker.training.adapt`` it lifts the 11-level weighted F1 by about 2.6 points
-(BENCHMARKS.md). It takes about 4-5 minutes per 800 texts on 2 cores, and the model file
-grows to about 90 MB. ``--encoder-members N`` fine-tunes N copies from different seeds and
-averages them, at N times the training time, scoring time and file size.
+``encoder_model``). Trained on SOS-1K plus SOS-4K, m3e-small as it comes lifts binary and
+weighted F1 in CV, so the recommended command uses it (docs/quality.md); on SOS-1K alone it
+helped only when adapted first (``python -m llm_worker.training.adapt``). An epoch takes about
+1.5 minutes per 2,700 texts on 2 cores, and the model file grows to about 90 MB.
+``--encoder-members N`` fine-tunes N copies from different seeds and averages them, at N times
+the training time, scoring time and file size; two were no better than one in CV.
 
 ``--augment METHOD …`` adds label-keeping copies of the training rows (``training.augment``;
 never of a test fold). ``--from-db URL --labels 'human:*'`` also trains on the team's own labels,
